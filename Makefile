@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DISTS := -e . -e plugins/tf_frontend -e plugins/ir_backend -e plugins/slim -e plugins/od_api
+STAMP := $(VENV)/.tfconv-installed
+
+.PHONY: venv demo test test-fast bench docs clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg plugins/*/setup.cfg requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q $(DISTS)
+	touch $(STAMP)
+
+demo: venv
+	$(PY) examples/demo.py
+
+test: venv
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not zoo" $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) bench/bench_convert.py
+
+docs: venv
+	$(VENV)/bin/tfconv ops --markdown > docs/supported_ops.md
+
+clean:
+	rm -rf $(VENV) .cache demo-output

@@ -1,0 +1,260 @@
+"""The ``tfconv`` command line: a thin click layer over the library, and the only place that
+turns errors into exit codes."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+import pluggy
+
+from . import pipeline, plugins
+from .config import ConvertConfig, merge_input_shapes, parse_inputs
+from .errors import TfconvError, UsageError
+
+log = logging.getLogger("tfconv")
+
+LOG_LEVELS = ["CRITICAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET"]
+
+# Flags that older Model Optimizer releases had and tfconv deliberately does not take.
+REMOVED_FLAGS = {
+    "--generate_deprecated_IR_V2": "tfconv writes IR v11 only",
+    "--move_to_preprocess": "mean/scale values are embedded in the IR as ops",
+    "--disable_fusing": "fusions are exact; disable a pass by name with --disable_pass",
+    "--disable_gfusing": "fusions are exact; disable a pass by name with --disable_pass",
+    "--finegrain_fusing": "fusions are exact; disable a pass by name with --disable_pass",
+    "--disable_resnet_optimization": "no such optimisation runs",
+    "--enable_concat_optimization": "no such optimisation runs",
+    "--keep_shape_ops": "shape sub-graphs are kept unless they fold to constants",
+    "--use_legacy_frontend": "tfconv has one TensorFlow frontend",
+    "--use_new_frontend": "tfconv has one TensorFlow frontend",
+}
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        level = {"WARNING": "WARNING"}.get(record.levelname, record.levelname)
+        return f"[ {level} ] {record.getMessage()}"
+
+
+def setup_logging(level: str) -> None:
+    root = logging.getLogger("tfconv")
+    root.handlers[:] = []
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root.addHandler(handler)
+    root.setLevel("WARNING" if level == "WARN" else level)
+    root.propagate = False
+
+
+def _bool(value: object) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    msg = f"expected True or False, got {value!r}"
+    raise UsageError(msg)
+
+
+def build_config(kw: dict) -> ConvertConfig:
+    """Turn the ``convert`` command's keyword arguments into a :class:`ConvertConfig`."""
+    model = kw.pop("model", None)
+    input_model = kw.pop("input_model", None)
+    if model and input_model and Path(model) != Path(input_model):
+        msg = f"two models given: MODEL {model} and --input_model {input_model}; pass one"
+        raise UsageError(msg)
+    model = model or input_model
+    batch = kw.pop("batch", None)
+    if batch is not None and batch <= 0:
+        msg = f"-b/--batch must be a positive integer, got {batch}"
+        raise UsageError(msg)
+    inputs = parse_inputs(kw.pop("input") or "")
+    inputs = merge_input_shapes(inputs, kw.pop("input_shape", None), batch)
+    outputs = tuple(o.strip() for o in (kw.pop("output") or "").split(",") if o.strip())
+    data_type = kw.pop("data_type", None)
+    fp16_flag = kw.pop("compress_to_fp16", None)
+    compress = False
+    if data_type is not None:
+        compress = data_type.upper() in ("FP16", "HALF")
+    if fp16_flag is not None:
+        if data_type is not None and _bool(fp16_flag) != compress:
+            msg = f"--data_type {data_type} and --compress_to_fp16={fp16_flag} disagree; pass one"
+            raise UsageError(msg)
+        compress = _bool(fp16_flag)
+    known = {"input_model_is_text", "output_dir", "model_name", "disable_nhwc_to_nchw",
+             "log_level", "silent", "target", "validate_each_pass", "disable_pass"}
+    options = {k: v for k, v in kw.items() if k not in known}
+    return ConvertConfig(
+        model=Path(model) if model else None,
+        input_model_is_text=True if kw.get("input_model_is_text") else None,
+        output_dir=Path(kw.get("output_dir") or "."),
+        model_name=kw.get("model_name"),
+        inputs=tuple(inputs),
+        batch=batch,
+        outputs=outputs,
+        compress_to_fp16=compress,
+        nchw=not kw.get("disable_nhwc_to_nchw"),
+        target=kw.get("target") or "ir",
+        validate_each_pass=bool(kw.get("validate_each_pass")),
+        disabled_passes=tuple(p for p in (kw.get("disable_pass") or "").split(",") if p),
+        options=options,
+    )
+
+
+def _fmt_port(info) -> str:
+    from .irops import fmt
+    dtype = "?" if info.dtype is None else str(info.dtype)
+    return f"{fmt(info.shape)} {dtype}"
+
+
+def report(ir, files: list[Path], seconds: float) -> None:
+    for op in ir.ops_of_type("Parameter"):
+        click.echo(f"[ INFO ] Input  {op.name}: {_fmt_port(op.outputs[0])}")
+    for port in ir.outputs:
+        src = ir.inputs(port.node)[0]
+        info = ir.info(src)
+        name = next((n for n in info.names if ":" in n), port.node)
+        click.echo(f"[ INFO ] Output {name}: {_fmt_port(info)}")
+    for f in files:
+        click.echo(f"[ SUCCESS ] {f.suffix[1:].upper()} file: {f.resolve()}")
+    click.echo(f"[ SUCCESS ] Total execution time: {seconds:.2f} seconds.")
+
+
+def make_cli(pm: pluggy.PluginManager) -> click.Group:
+    """The ``tfconv`` group for one plugin manager (plugins add options and commands)."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="tfconv", prog_name="tfconv")
+    def cli() -> None:
+        """Convert TensorFlow models to OpenVINO IR (model.xml + model.bin)."""
+
+    @cli.command(context_settings={"ignore_unknown_options": False})
+    @click.argument("model", required=False)
+    @click.option("--input_model", "-m", "-w", help="Frozen GraphDef (.pb, or text with --input_model_is_text).")
+    @click.option("--input_model_is_text", is_flag=True, help="TensorFlow: the model file is a text protobuf (detected anyway).")
+    @click.option("--output_dir", "-o", default=".", show_default=True, help="Directory for model.xml and model.bin.")
+    @click.option("--model_name", "-n", help="IR base file name; default: the model file's stem.")
+    @click.option("--input", "input", help="Inputs: NAME[SHAPE]{TYPE}->VALUE, comma separated.")
+    @click.option("--input_shape", help="Shapes in framework (NHWC) layout: [1,224,224,3] or [..],[..].")
+    @click.option("--batch", "-b", type=int, help="Batch size for every input (overrides dimension 0).")
+    @click.option("--output", help="Output node names, comma separated; the graph is cut after them.")
+    @click.option("--data_type", type=click.Choice(["FP16", "FP32", "half", "float"], case_sensitive=False),
+                  help="FP16 stores weights as f16 (decompressed to f32 on load).")
+    @click.option("--compress_to_fp16", is_flag=False, flag_value="True", default=None,
+                  metavar="[True|False]", help="Store weights as f16 (default False).")
+    @click.option("--disable_nhwc_to_nchw", is_flag=True, help="Keep the model's NHWC layout for image inputs.")
+    @click.option("--log_level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="WARNING",
+                  show_default=True)
+    @click.option("--silent", is_flag=False, flag_value="True", default=None, metavar="[True|False]",
+                  help="Print only errors.")
+    @click.option("--target", default="ir", show_default=True, help="Emitter target.")
+    @click.option("--validate_each_pass", is_flag=True, help="Check the graph after every pass.")
+    @click.option("--disable_pass", help="Pass names to skip, comma separated.")
+    def convert(**kw) -> None:
+        """Convert a TensorFlow model to OpenVINO IR."""
+        level = kw.get("log_level", "WARNING").upper()
+        silent = kw.get("silent") is not None and _bool(kw["silent"])
+        setup_logging("ERROR" if silent else level)
+        start = time.perf_counter()
+        config = build_config(dict(kw))
+        ir, files = pipeline.convert(pm, config)
+        if not silent:
+            report(ir, files, time.perf_counter() - start)
+
+    @cli.command("plugins")
+    def plugins_cmd() -> None:
+        """List loaded plugins with distribution, version and hooks."""
+        for row in plugins.describe(pm):
+            click.echo(f"{row['name']}  ({row['distribution']} {row['version']})")
+            for hook in row["hooks"]:
+                click.echo(f"    {hook}")
+
+    @cli.command("ops")
+    @click.option("--dialect", default="tf", show_default=True)
+    @click.option("--markdown", is_flag=True, help="Print docs/supported_ops.md.")
+    def ops_cmd(dialect: str, markdown: bool) -> None:
+        """List the registered op types of a source dialect, with the plugin translating each."""
+        owners = plugins.translators(pm).owners(dialect)
+        if markdown:
+            click.echo(supported_ops_markdown(owners, dialect))
+            return
+        for op_type, plugin in owners.items():
+            click.echo(f"{op_type}\t{plugin}")
+
+    for option_adder in [pm.hook.tfconv_add_options]:
+        option_adder(command=convert)
+    pm.hook.tfconv_register_commands(cli=cli)
+    return cli
+
+
+def supported_ops_markdown(owners: dict[str, str], dialect: str = "tf") -> str:
+    lines = [
+        "# Supported TensorFlow operations",
+        "",
+        "Generated by `tfconv ops --markdown`; `tests/test_meta.py` keeps it equal to the registry.",
+        "",
+        f"{len(owners)} op types of the `{dialect}` dialect have a translator.",
+        "",
+        "| TF op type | plugin |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {op} | {plugin} |" for op, plugin in owners.items()]
+    return "\n".join(lines)
+
+
+def _env_list(name: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tfconv`` script; reads the TFCONV_* environment controls."""
+    args = sys.argv[1:] if argv is None else argv
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in REMOVED_FLAGS:
+            click.echo(f"[ ERROR ] {flag} is not supported: {REMOVED_FLAGS[flag]}.", err=True)
+            return UsageError.exit_code
+    try:
+        pm = plugins.get_plugin_manager(
+            autoload=os.environ.get("TFCONV_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0"),
+            blocked=_env_list("TFCONV_DISABLE_PLUGINS"),
+            extra=_env_list("TFCONV_PLUGINS"),
+        )
+        if os.environ.get("TFCONV_TRACE_PLUGINS"):
+            pm.trace.root.setwriter(lambda m: click.echo(m, err=True, nl=False))
+            pm.enable_tracing()
+        cli = make_cli(pm)
+        cli.main(args=args, prog_name="tfconv", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("[ ERROR ] aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"[ ERROR ] {exc.format_message()}", err=True)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(f"Try '{exc.ctx.command_path} --help'.", err=True)
+        return 2
+    except TfconvError as err:
+        for i, line in enumerate(str(err).splitlines()):
+            click.echo(("[ ERROR ] " if i == 0 else "          ") + line, err=True)
+        return err.exit_code
+    except MemoryError:
+        click.echo("[ ERROR ] out of memory while converting; close other programs or convert on a larger machine", err=True)
+        return 1
+    except Exception as err:  # a bug in tfconv or a plugin: say so, without a traceback
+        if os.environ.get("TFCONV_DEBUG"):
+            raise
+        click.echo(f"[ ERROR ] internal error: {type(err).__name__}: {err}", err=True)
+        click.echo("          This is a bug in tfconv or one of its plugins; rerun with "
+                   "TFCONV_DEBUG=1 for the traceback and report it.", err=True)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

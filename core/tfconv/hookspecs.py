@@ -1,0 +1,79 @@
+"""Hook specifications for tfconv plugins.
+
+Hooks are called with keyword arguments only. An implementation may accept fewer arguments than
+its spec (pluggy's opt-in arguments). Each is documented in ``docs/hooks.md``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import click
+
+    from tfconv.config import ConvertConfig
+    from tfconv.emit import EmitterRegistry
+    from tfconv.graph import Graph
+    from tfconv.passes import PassRegistry
+    from tfconv.translate import TranslatorRegistry
+
+hookspec = pluggy.HookspecMarker("tfconv")
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def tfconv_load_model(path: Path, config: ConvertConfig) -> Graph | None:
+    """Read the model at ``path`` into a source-dialect graph.
+
+    Called once per conversion, most recently registered plugin first. Return ``None`` when the
+    format is not yours; the first non-None result wins. Raise a ``TfconvError`` when the file is
+    yours but unusable.
+    """
+
+
+# -- contributions ----------------------------------------------------------------------------
+
+
+@hookspec
+def tfconv_register_translators(registry: TranslatorRegistry) -> None:
+    """Contribute op translators (custom-layer extractors): ``registry.add(TABLE)``.
+
+    Called once per plugin manager. Two plugins claiming one op type is an error naming both,
+    unless one registers with ``registry.add(TABLE, override=True)``, which then wins whatever
+    the registration order.
+    """
+
+
+@hookspec
+def tfconv_register_passes(registry: PassRegistry) -> None:
+    """Contribute graph passes made with ``@graph_pass(name, stage=..., after=..., before=...)``.
+
+    Stage ``source`` runs on the TF graph before translation, ``ir`` on the IR graph after.
+    Order follows the declared names, ties broken by name; a cycle is an error.
+    """
+
+
+@hookspec
+def tfconv_register_emitters(registry: EmitterRegistry) -> None:
+    """Contribute writers keyed by target name: ``registry.add("ir", write)``, where
+    ``write(graph, directory, config)`` returns the files it wrote."""
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+@hookspec
+def tfconv_add_options(command: click.Command) -> None:
+    """Add a plugin's own flags to ``tfconv convert`` by appending to ``command.params``.
+
+    Values reach passes as ``config.options[<option name>]``.
+    """
+
+
+@hookspec
+def tfconv_register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``tfconv`` command group."""

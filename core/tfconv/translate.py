@@ -1,0 +1,302 @@
+"""Op translation: tables of small pure translators, the registry that resolves them across
+plugins, the :class:`NodeContext` a translator sees, and :func:`translate`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence, Union
+
+import numpy as np
+
+from . import irops
+from .errors import PluginError, TfconvError, TranslationError, UnsupportedOpsError
+from .graph import Graph, Port
+
+if TYPE_CHECKING:
+    from .config import ConvertConfig
+
+Outputs = Union[Port, Sequence[Port]]
+Translator = Callable[["NodeContext"], Outputs]
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Entry:
+    fn: Translator
+    inputs: int | None = None       # exact number of data inputs, checked before the call
+    min_inputs: int | None = None
+
+
+class OpTable:
+    """Translators for one source dialect, filled at import time by decorators."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.entries: dict[str, Entry] = {}
+
+    def register(self, *op_types: str, inputs: int | None = None,
+                 min_inputs: int | None = None) -> Callable[[Translator], Translator]:
+        def decorate(fn: Translator) -> Translator:
+            for op_type in op_types:
+                if op_type in self.entries:
+                    msg = f"{op_type!r} is registered twice in the {self.dialect!r} table"
+                    raise PluginError(msg)
+                self.entries[op_type] = Entry(fn, inputs, min_inputs)
+            return fn
+        return decorate
+
+    def __contains__(self, op_type: str) -> bool:
+        return op_type in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+@dataclass(frozen=True)
+class Claim:
+    plugin: str
+    entry: Entry
+    override: bool
+
+
+class TranslatorRegistry:
+    """Collects every plugin's claims on op types; :meth:`resolve` settles them order-free."""
+
+    def __init__(self) -> None:
+        self.current_plugin = "?"
+        self._claims: dict[str, dict[str, list[Claim]]] = defaultdict(lambda: defaultdict(list))
+
+    def add(self, table: OpTable, *, override: bool = False) -> None:
+        """Claim every op type of ``table``; ``override=True`` replaces another plugin's claim."""
+        for op_type, entry in table.entries.items():
+            self._claims[table.dialect][op_type].append(Claim(self.current_plugin, entry, override))
+
+    def dialects(self) -> list[str]:
+        return sorted(self._claims)
+
+    def resolve(self, dialect: str = "tf") -> dict[str, Entry]:
+        """One entry per op type: the single normal claim, or the single override."""
+        resolved: dict[str, Entry] = {}
+        for op_type, claims in sorted(self._claims.get(dialect, {}).items()):
+            normal = [c for c in claims if not c.override]
+            overrides = [c for c in claims if c.override]
+            if len(normal) > 1 or len(overrides) > 1:
+                clash = normal if len(normal) > 1 else overrides
+                names = " and ".join(sorted(c.plugin for c in clash))
+                msg = (f"op type {op_type!r} ({dialect}) is translated by both {names}; "
+                       "one of them must register with override=True, or disable one with "
+                       "TFCONV_DISABLE_PLUGINS")
+                raise PluginError(msg)
+            resolved[op_type] = (overrides or normal)[0].entry
+        return resolved
+
+    def owners(self, dialect: str = "tf") -> dict[str, str]:
+        """Op type -> the plugin whose translator wins."""
+        out = {}
+        for op_type, claims in sorted(self._claims.get(dialect, {}).items()):
+            win = [c for c in claims if c.override] or claims
+            out[op_type] = win[0].plugin
+        return out
+
+
+class IRBuilder:
+    """Adds IR ops to a graph with shape inference and constant folding on the way in."""
+
+    def __init__(self, graph: Graph, *, fold: bool = True) -> None:
+        self.graph = graph
+        self.fold = fold
+
+    def value(self, port: Port) -> np.ndarray | None:
+        """The constant value behind ``port`` (a Const op), else ``None``."""
+        op = self.graph.op(port.node)
+        return op.attrs["value"] if op.type == "Const" else None  # type: ignore[return-value]
+
+    def const(self, value: object, name: str, dtype: object = None) -> Port:
+        arr = np.asarray(value, dtype=dtype)
+        if arr.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+            arr = arr.astype(np.float32)
+        op = self.graph.add_op("Const", self.graph.unique_name(name), attrs={"value": arr})
+        op.outputs[0].shape, op.outputs[0].dtype = tuple(arr.shape), arr.dtype
+        return Port(op.name, 0)
+
+    def emit(self, ir_type: str, inputs: Sequence[Port], name: str,
+             attrs: dict[str, object] | None = None, outputs: int | None = None) -> list[Port]:
+        """Add one IR op (or its folded constants); returns its output ports."""
+        attrs = dict(attrs or {})
+        infos = [self.graph.info(p) for p in inputs]
+        values = [self.value(p) for p in inputs]
+        if self.fold and ir_type not in ("Parameter", "Result"):
+            folded = self._try_fold(ir_type, attrs, infos, values)
+            if folded is not None:
+                return [self.const(v, name if len(folded) == 1 else f"{name}:{i}")
+                        for i, v in enumerate(folded)]
+        results = irops.infer(ir_type, attrs, infos, values)
+        n = outputs if outputs is not None else len(results)
+        op = self.graph.add_op(ir_type, self.graph.unique_name(name), inputs, attrs, num_outputs=n)
+        for info, (shape, dtype) in zip(op.outputs, results):
+            info.shape, info.dtype = (None if shape is None else tuple(shape)), dtype
+        return [Port(op.name, i) for i in range(n)]
+
+    def _try_fold(self, ir_type, attrs, infos, values) -> list[np.ndarray] | None:
+        if ir_type == "ShapeOf":
+            v = irops.shape_value(infos[0], attrs.get("output_type", "int64"))
+            return None if v is None else [v]
+        if not values or any(v is None for v in values):
+            return None
+        out = irops.evaluate(ir_type, attrs, values)  # type: ignore[arg-type]
+        return None if out is None else [np.asarray(v) for v in out]
+
+    def reinfer(self, name: str) -> None:
+        """Recompute the output shapes and types of one op from its current inputs."""
+        op = self.graph.op(name)
+        ports = self.graph.inputs(name)
+        results = irops.infer(op.type, op.attrs, [self.graph.info(p) for p in ports],
+                              [self.value(p) for p in ports])
+        for info, (shape, dtype) in zip(op.outputs, results):
+            info.shape, info.dtype = (None if shape is None else tuple(shape)), dtype
+
+    def reinfer_all(self) -> None:
+        for name in self.graph.topological_order():
+            if self.graph.op(name).type not in ("Const",):
+                self.reinfer(name)
+
+
+class NodeContext:
+    """Everything a translator may use: the source node, its mapped inputs, and ``emit``."""
+
+    def __init__(self, node_name: str, src: Graph, builder: IRBuilder,
+                 inputs: list[Port], config: ConvertConfig) -> None:
+        self.name = node_name
+        self.node = src.op(node_name)
+        self.op_type = self.node.type
+        self.src = src
+        self.builder = builder
+        self.config = config
+        self._inputs = inputs
+        self.last: Port | None = None
+
+    # -- reading the source node --------------------------------------------------------------
+
+    def attr(self, key: str, default: object = REQUIRED) -> object:
+        if key in self.node.attrs:
+            return self.node.attrs[key]
+        if default is REQUIRED:
+            self.fail(f"attribute {key!r} is missing")
+        return default
+
+    @property
+    def num_inputs(self) -> int:
+        return len(self._inputs)
+
+    def input(self, i: int) -> Port:
+        if i >= len(self._inputs):
+            self.fail(f"expected at least {i + 1} inputs, got {len(self._inputs)}")
+        return self._inputs[i]
+
+    def inputs(self) -> list[Port]:
+        return list(self._inputs)
+
+    def value(self, i: int | Port) -> np.ndarray | None:
+        """The constant value of input ``i`` (or of a port), or ``None`` if it is not constant."""
+        return self.builder.value(self.input(i) if isinstance(i, int) else i)
+
+    def const_input(self, i: int) -> np.ndarray:
+        """Input ``i``'s value, which must be constant."""
+        v = self.value(i)
+        if v is None:
+            self.fail(f"input {i} must be a constant (it comes from {self._inputs[i].node!r})")
+        return v  # type: ignore[return-value]
+
+    def shape(self, i: int | Port) -> tuple | None:
+        return self.builder.graph.info(self.input(i) if isinstance(i, int) else i).shape
+
+    def rank(self, i: int | Port) -> int | None:
+        s = self.shape(i)
+        return None if s is None else len(s)
+
+    def dtype(self, i: int | Port) -> np.dtype | None:
+        return self.builder.graph.info(self.input(i) if isinstance(i, int) else i).dtype
+
+    # -- building IR ----------------------------------------------------------------------------
+
+    def const(self, value: object, dtype: object = None, name: str = "const") -> Port:
+        return self.builder.const(value, f"{self.name}/{name}", dtype)
+
+    def emit(self, ir_type: str, *inputs: Port, outputs: int | None = None, name: str | None = None,
+             **attrs: object) -> Port | tuple[Port, ...]:
+        """Add an IR op fed by ``inputs``; returns its port, or a tuple for several outputs.
+
+        The op is named ``<node>/<name or ir_type>``; ``name=""`` gives it the node's own name.
+        """
+        full = self.name if name == "" else f"{self.name}/{name or ir_type}"
+        ports = self.builder.emit(ir_type, inputs, full, attrs, outputs)
+        self.last = ports[-1]
+        return ports[0] if len(ports) == 1 else tuple(ports)
+
+    def require(self, cond: object, msg: str) -> None:
+        if not cond:
+            self.fail(msg)
+
+    def fail(self, msg: str) -> None:
+        shapes = [self.builder.graph.info(p).shape for p in self._inputs]
+        raise TranslationError(self.name, self.op_type, msg, shapes)
+
+
+def scan_unsupported(src: Graph, table: dict[str, Entry], names: Iterable[str]) -> None:
+    """Raise :class:`UnsupportedOpsError` naming every op type in ``names`` without a translator."""
+    missing: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        op = src.op(name)
+        if op.type not in table:
+            missing[op.type].append(name)
+    if missing:
+        raise UnsupportedOpsError(missing, src.dialect)
+
+
+def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Graph:
+    """Build the IR graph from the source graph, one translator call per reachable node."""
+    needed = src.ancestors(p.node for p in src.outputs)
+    order = [n for n in src.topological_order() if n in needed]
+    scan_unsupported(src, table, order)
+    inputs_first = [n for n in src.meta.get("inputs", []) if n in needed]  # type: ignore[union-attr]
+    order = inputs_first + [n for n in order if n not in set(inputs_first)]
+
+    ir = Graph("ir", name=src.name)
+    ir.meta.update(src.meta)
+    builder = IRBuilder(ir)
+    mapped: dict[Port, Port] = {}
+    for name in order:
+        op = src.op(name)
+        entry = table[op.type]
+        ins = [mapped[p] for p in src.inputs(name)]
+        ctx = NodeContext(name, src, builder, ins, config)
+        if entry.inputs is not None and len(ins) != entry.inputs:
+            ctx.fail(f"expected {entry.inputs} inputs, got {len(ins)}")
+        if entry.min_inputs is not None and len(ins) < entry.min_inputs:
+            ctx.fail(f"expected at least {entry.min_inputs} inputs, got {len(ins)}")
+        try:
+            result = entry.fn(ctx)
+        except TfconvError:
+            raise
+        except Exception as err:  # a translator bug or an unexpected graph: name the node
+            shapes = [ir.info(p).shape for p in ins]
+            raise TranslationError(name, op.type, f"{type(err).__name__}: {err}", shapes) from err
+        outs = [result] if isinstance(result, Port) else list(result or [])
+        for i, port in enumerate(outs):
+            mapped[Port(name, i)] = port
+            info = ir.info(port)
+            for tensor in ([name, f"{name}:0"] if i == 0 else [f"{name}:{i}"]):
+                if tensor not in info.names:
+                    info.names.append(tensor)
+    for out in src.outputs:
+        if out not in mapped:
+            msg = f"output {out} was not produced by the translator of {out.node!r}"
+            raise TranslationError(out.node, src.op(out.node).type, msg)
+        port = mapped[out]
+        result = ir.add_op("Result", ir.unique_name(f"{out.node}:{out.index}/result"), [port])
+        ir.outputs.append(Port(result.name, 0))
+        del result
+    ir.remove_dead(keep=[p.node for p in ir.outputs] + [
+        n for n in ir.meta.get("inputs", []) if n in ir])  # type: ignore[union-attr]
+    return ir

@@ -1,0 +1,1 @@
+"""tfconv plugin: ir_backend."""

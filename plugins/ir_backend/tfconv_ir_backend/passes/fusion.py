@@ -1,0 +1,185 @@
+"""Exact fusions on the IR graph: zero Pad into convolution pads, per-channel Multiply into
+convolution/MatMul weights, and chains of constant Add/Multiply into one op."""
+from __future__ import annotations
+
+import numpy as np
+
+from tfconv.graph import Graph, Port
+from tfconv.passes import graph_pass
+from tfconv.translate import IRBuilder
+
+CONVS = {"Convolution", "GroupConvolution"}
+
+
+def _const(graph: Graph, port: Port) -> np.ndarray | None:
+    op = graph.op(port.node)
+    return op.attrs["value"] if op.type == "Const" else None  # type: ignore[return-value]
+
+
+def _split_const(graph: Graph, name: str) -> tuple[Port, np.ndarray] | None:
+    """For a binary op with exactly one constant input: (the other input, the constant)."""
+    a, b = graph.inputs(name)
+    va, vb = _const(graph, a), _const(graph, b)
+    if (va is None) == (vb is None):
+        return None
+    return (b, va) if va is not None else (a, vb)  # type: ignore[return-value]
+
+
+def _sole_consumer(graph: Graph, port: Port) -> str | None:
+    users = graph.consumers(port)
+    return users[0][0] if len(users) == 1 else None
+
+
+def _bypass(graph: Graph, name: str, keep: Port) -> None:
+    """Replace op ``name`` by ``keep`` (which computes the same tensor), carrying its names."""
+    out = Port(name)
+    names = graph.info(out).names
+    graph.replace_uses(out, keep)
+    target = graph.info(keep).names
+    target.extend(n for n in names if n not in target)
+    graph.remove(name)
+
+
+def _channel_vector(value: np.ndarray, rank: int, channels: int | None, axis: int) -> np.ndarray | None:
+    """``value`` as a length-``channels`` vector if it varies only along ``axis`` of a rank-``rank``
+    tensor (scalars broadcast), else None."""
+    if value.ndim > rank or channels is None:
+        return None
+    full = value.reshape((1,) * (rank - value.ndim) + value.shape)
+    if any(d != 1 for i, d in enumerate(full.shape) if i != axis):
+        return None
+    vec = full.reshape(-1)
+    if vec.size == 1:
+        return np.full(channels, vec[0], dtype=value.dtype)
+    return vec if vec.size == channels else None
+
+
+@graph_pass("ir_backend.fuse_pad", stage="ir", after=["ir_backend.sink_transposes"])
+def fuse_pad(graph: Graph, config) -> None:
+    """Pad(x, zeros around spatial dims) -> Convolution: fold into the convolution's pads."""
+    b = IRBuilder(graph)
+    for pad in list(graph.ops_of_type("Pad")):
+        if pad.name not in graph or pad.attrs.get("pad_mode", "constant") != "constant":
+            continue
+        ins = graph.inputs(pad.name)
+        pb, pe = _const(graph, ins[1]), _const(graph, ins[2])
+        fill = _const(graph, ins[3]) if len(ins) > 3 else np.zeros(())
+        if pb is None or pe is None or fill is None or np.any(fill != 0):
+            continue
+        pb, pe = [int(v) for v in pb.reshape(-1)], [int(v) for v in pe.reshape(-1)]
+        if len(pb) < 3 or any(pb[:2]) or any(pe[:2]) or min(pb + pe) < 0:
+            continue
+        users = graph.consumers(Port(pad.name))
+        if not users or any(graph.op(u).type not in CONVS or d != 0 or
+                            graph.op(u).attrs.get("auto_pad", "explicit") not in ("explicit", "notset")
+                            for u, d in users):
+            continue
+        for user, _ in users:
+            conv = graph.op(user)
+            conv.attrs["pads_begin"] = [a + p for a, p in zip(conv.attrs["pads_begin"], pb[2:])]
+            conv.attrs["pads_end"] = [a + p for a, p in zip(conv.attrs["pads_end"], pe[2:])]
+            graph.set_input(user, 0, ins[0])
+            b.reinfer(user)
+        graph.remove(pad.name)
+
+
+@graph_pass("ir_backend.fuse_linear", stage="ir", after=["ir_backend.fuse_pad"])
+def fuse_linear(graph: Graph, config) -> None:
+    """Fold constant per-channel scales into weights and merge constant Add/Multiply chains."""
+    b = IRBuilder(graph)
+    changed = True
+    while changed:
+        changed = False
+        for name in graph.topological_order():
+            if name not in graph:
+                continue
+            op = graph.op(name)
+            if op.type == "Multiply" and (_scale_into_weights(graph, b, name) or
+                                          _merge_chain(graph, b, name, "Multiply", np.multiply)):
+                changed = True
+            elif op.type == "Add" and _merge_chain(graph, b, name, "Add", np.add):
+                changed = True
+
+
+def _scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
+    """Conv/MatMul [-> Add(const)] -> Multiply(const per channel): scale the weights (and bias)."""
+    split = _split_const(graph, name)
+    if split is None:
+        return False
+    x, scale = split
+    producer = graph.op(x.node)
+    bias_op = None
+    if producer.type == "Add" and _sole_consumer(graph, x) == name:
+        inner = _split_const(graph, producer.name)
+        if inner is None:
+            return False
+        bias_op, (x, bias) = producer, inner
+        producer = graph.op(x.node)
+    if _sole_consumer(graph, x) != (bias_op.name if bias_op else name):
+        return False
+    info = graph.info(x)
+    if info.shape is None or scale.dtype != info.dtype:
+        return False
+    rank = len(info.shape)
+    if producer.type in CONVS:
+        axis = 1
+    elif producer.type == "MatMul" and rank >= 2:
+        axis = rank - 1
+    else:
+        return False
+    channels = info.shape[axis]
+    vec = _channel_vector(scale, rank, channels, axis)
+    weights_port = graph.inputs(producer.name)[1]
+    w = _const(graph, weights_port)
+    if vec is None or w is None:
+        return False
+    if producer.type == "Convolution":
+        w2 = w * vec.reshape((-1,) + (1,) * (w.ndim - 1))
+    elif producer.type == "GroupConvolution":
+        w2 = w * vec.reshape(w.shape[0], w.shape[1], *([1] * (w.ndim - 2)))
+    else:
+        if producer.attrs.get("transpose_b"):
+            w2 = w * vec.reshape(-1, 1)
+        else:
+            w2 = w * vec.reshape(1, -1) if w.ndim == 2 else None
+        if w2 is None:
+            return False
+    new_w = b.const(w2.astype(w.dtype), f"{producer.name}/scaled_weights")
+    graph.set_input(producer.name, 1, new_w)
+    if bias_op is not None:
+        full = bias.reshape((1,) * (rank - bias.ndim) + bias.shape)
+        bport = next(p for p in graph.inputs(bias_op.name) if p != x)
+        new_b = b.const((full * scale.reshape((1,) * (rank - scale.ndim) + scale.shape)).astype(bias.dtype),
+                        f"{bias_op.name}/scaled_bias")
+        graph.set_inputs(bias_op.name, [x if p == x else new_b for p in graph.inputs(bias_op.name)])
+        del bport
+        _bypass(graph, name, Port(bias_op.name))
+    else:
+        _bypass(graph, name, x)
+    return True
+
+
+def _merge_chain(graph: Graph, b: IRBuilder, name: str, kind: str, combine) -> bool:
+    """kind(kind(x, c1), c2) -> kind(x, combine(c1, c2)) when the result keeps x's shape."""
+    split = _split_const(graph, name)
+    if split is None:
+        return False
+    inner_port, c2 = split
+    inner = graph.op(inner_port.node)
+    if inner.type != kind or _sole_consumer(graph, inner_port) != name:
+        return False
+    inner_split = _split_const(graph, inner.name)
+    if inner_split is None:
+        return False
+    x, c1 = inner_split
+    shape = graph.info(x).shape
+    if shape is None or c1.dtype != c2.dtype:
+        return False
+    merged = combine(c1, c2).astype(c1.dtype)
+    if merged.ndim > len(shape) or any(
+            m != 1 and m != s for m, s in zip(merged.shape[::-1], shape[::-1])):
+        return False
+    graph.set_inputs(inner.name, [x, b.const(merged, f"{inner.name}/merged")])
+    b.reinfer(inner.name)
+    _bypass(graph, name, Port(inner.name))
+    return True

@@ -1,0 +1,230 @@
+"""Layout passes: the spec's NHWC -> NCHW input translation and transpose sinking.
+
+Translators keep TF's layout and wrap NCHW-only IR ops in Transpose pairs. ``nchw_inputs``
+turns 4-D image Parameters into NCHW ones followed by a Transpose back to NHWC, and
+``sink_transposes`` pushes every Transpose down through layout-agnostic ops until it meets its
+inverse (both vanish) or an op that needs the layout (it stays there).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from tfconv.graph import Graph, Port
+from tfconv.passes import graph_pass
+from tfconv.translate import IRBuilder
+
+log = logging.getLogger("tfconv.ir_backend")
+
+NHWC_TO_NCHW = (0, 3, 1, 2)
+NCHW_TO_NHWC = (0, 2, 3, 1)
+
+UNARY = {"Relu", "Clamp", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Negative", "Floor",
+         "Ceiling", "Erf", "Elu", "Swish", "HSwish", "HSigmoid", "Mish", "SoftPlus", "Gelu",
+         "Convert", "Sign", "Round", "LogicalNot", "SoftSign", "Sin", "Cos"}
+BINARY = {"Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Power",
+          "SquaredDifference", "FloorMod", "Equal", "NotEqual", "Less", "LessEqual", "Greater",
+          "GreaterEqual", "LogicalAnd", "LogicalOr", "LogicalXor", "Select"}
+REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
+          "ReduceLogicalAnd", "ReduceLogicalOr"}
+
+
+def perm_of(graph: Graph, port: Port) -> tuple[int, ...] | None:
+    """The constant permutation of a Transpose op's output port, else None."""
+    op = graph.op(port.node)
+    if op.type != "Transpose":
+        return None
+    perm_src = graph.op(graph.inputs(op.name)[1].node)
+    if perm_src.type != "Const":
+        return None
+    perm = tuple(int(p) for p in np.asarray(perm_src.attrs["value"]).reshape(-1))
+    return perm or None
+
+
+def inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _is_identity(perm: tuple[int, ...]) -> bool:
+    return perm == tuple(range(len(perm)))
+
+
+def _move_names(graph: Graph, src: Port, dst: Port) -> None:
+    names = graph.info(src).names
+    target = graph.info(dst).names
+    target.extend(n for n in names if n not in target)
+    names.clear()
+
+
+@graph_pass("ir_backend.nchw_inputs", stage="ir")
+def nchw_inputs(graph: Graph, config) -> None:
+    """Give 4-D image Parameters NCHW shapes (the spec's default), unless --disable_nhwc_to_nchw."""
+    if not config.nchw:
+        return
+    has_layout_ops = any(perm_of(graph, Port(op.name)) == NHWC_TO_NCHW
+                         for op in graph.ops_of_type("Transpose"))
+    if not has_layout_ops:
+        return
+    b = IRBuilder(graph)
+    for op in graph.ops_of_type("Parameter"):
+        shape = op.attrs.get("shape")
+        if shape is None or len(shape) != 4:
+            continue
+        param = Port(op.name)
+        consumers = graph.consumers(param)
+        op.attrs["shape"] = tuple(shape[i] for i in NHWC_TO_NCHW)
+        b.reinfer(op.name)
+        perm = b.const(np.array(NCHW_TO_NHWC, np.int64), f"{op.name}/to_nhwc/order")
+        back = b.emit("Transpose", [param, perm], f"{op.name}/to_nhwc")[0]
+        graph.op(back.node).attrs["_from_input"] = True
+        for name, dst in consumers:
+            graph.set_input(name, dst, back)
+
+
+@graph_pass("ir_backend.sink_transposes", stage="ir", after=["ir_backend.nchw_inputs"])
+def sink_transposes(graph: Graph, config) -> None:
+    """Push Transposes down through layout-agnostic ops; cancel inverse pairs."""
+    b = IRBuilder(graph, fold=True)
+    for _ in range(4):
+        changed = False
+        for name in graph.topological_order():
+            if name in graph and _sink_into(graph, b, name):
+                changed = True
+        _drop_unused_transposes(graph)
+        if not changed:
+            break
+    _restore_unused_nchw_inputs(graph, b)
+
+
+def _drop_unused_transposes(graph: Graph) -> None:
+    for op in list(graph.ops_of_type("Transpose")):
+        if op.name in graph and not graph.consumers(op.name) and \
+                Port(op.name) not in graph.outputs:
+            perm = graph.inputs(op.name)[1].node
+            graph.remove(op.name)
+            if not graph.consumers(perm):
+                graph.remove(perm)
+
+
+def _restore_unused_nchw_inputs(graph: Graph, b: IRBuilder) -> None:
+    """An input Transpose that could not be cancelled is worse than an NHWC Parameter: undo it."""
+    for op in graph.ops_of_type("Parameter"):
+        consumers = graph.consumers(Port(op.name))
+        if len(consumers) != 1:
+            continue
+        t = graph.op(consumers[0][0])
+        if t.type == "Transpose" and t.attrs.get("_from_input") and \
+                perm_of(graph, Port(t.name)) == NCHW_TO_NHWC:
+            shape = op.attrs["shape"]
+            op.attrs["shape"] = tuple(shape[i] for i in NCHW_TO_NHWC)
+            b.reinfer(op.name)
+            graph.replace_uses(Port(t.name), Port(op.name))
+            _drop_unused_transposes(graph)
+
+
+def _transposed_inputs(graph: Graph, ports: list[Port]) -> tuple[int, ...] | None:
+    """The common perm of the Transposes among ``ports`` if every non-constant input is one."""
+    perm = None
+    for p in ports:
+        q = perm_of(graph, p)
+        if q is not None:
+            if perm is not None and q != perm:
+                return None
+            perm = q
+        elif graph.op(p.node).type != "Const":
+            return None
+    return perm
+
+
+def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
+    op = graph.op(name)
+    ports = graph.inputs(name)
+    if op.type == "Transpose":
+        return _merge_transposes(graph, b, name)
+    if op.type in UNARY:
+        data = ports[:1]
+    elif op.type in BINARY or op.type == "Concat":
+        data = ports
+    elif op.type in REDUCE or op.type == "Pad":
+        data = ports[:1]
+    else:
+        return False
+    perm = _transposed_inputs(graph, data)
+    if perm is None:
+        return False
+    rank = len(perm)
+    inv = inverse(perm)
+    new_inputs = list(ports)
+    for i, p in enumerate(data):
+        if perm_of(graph, p) is not None:
+            new_inputs[i] = graph.inputs(p.node)[0]
+        else:  # a constant: bring it into the un-transposed layout
+            value = graph.op(p.node).attrs["value"]
+            if value.ndim > rank:
+                return False
+            value = value.reshape((1,) * (rank - value.ndim) + value.shape)
+            new_inputs[i] = b.const(np.ascontiguousarray(np.transpose(value, inv)), f"{p.node}/sunk")
+    out_perm = perm
+    if op.type == "Concat":
+        op.attrs["axis"] = perm[op.attrs["axis"] % rank]
+    elif op.type in REDUCE:
+        axes_val = b.value(ports[1])
+        if axes_val is None:
+            return False
+        axes = sorted(int(a) % rank for a in np.asarray(axes_val).reshape(-1))
+        new_axes = np.array(sorted(perm[a] for a in axes), dtype=axes_val.dtype)
+        new_inputs[1] = b.const(new_axes, f"{name}/axes_sunk")
+        if not op.attrs.get("keep_dims", False):
+            kept_src = [perm[i] for i in range(rank) if i not in axes]
+            order = sorted(kept_src)
+            out_perm = tuple(order.index(s) for s in kept_src)
+    elif op.type == "Pad":
+        new_pads = []
+        for k in (1, 2):
+            pads = b.value(ports[k])
+            if pads is None:
+                return False
+            pads = np.asarray(pads).reshape(-1)
+            new_pads.append(b.const(np.array([pads[inv[j]] for j in range(rank)], pads.dtype),
+                                    f"{name}/pads_sunk"))
+        new_inputs[1], new_inputs[2] = new_pads
+    graph.set_inputs(name, new_inputs)
+    b.reinfer(name)
+    for i in range(len(op.outputs)):
+        out = Port(name, i)
+        users = graph.consumers(out)
+        if not users or _is_identity(out_perm):
+            continue
+        order = b.const(np.array(out_perm, np.int64), f"{name}/sink/order")
+        t = b.emit("Transpose", [out, order], f"{name}/sink")[0]
+        for user, dst in users:
+            graph.set_input(user, dst, t)
+        _move_names(graph, out, t)
+    return True
+
+
+def _merge_transposes(graph: Graph, b: IRBuilder, name: str) -> bool:
+    """Transpose(Transpose(x, p1), p2) -> Transpose(x, p1[p2]) or x itself."""
+    ports = graph.inputs(name)
+    first = perm_of(graph, ports[0])
+    second = perm_of(graph, Port(name))
+    if first is None or second is None or len(first) != len(second):
+        return False
+    source = graph.inputs(ports[0].node)[0]
+    combined = tuple(first[i] for i in second)
+    if _is_identity(combined):
+        out = Port(name)
+        names = list(graph.info(out).names)
+        graph.replace_uses(out, source)
+        src_names = graph.info(source).names
+        src_names.extend(n for n in names if n not in src_names)
+        graph.remove(name)
+        return True
+    order = b.const(np.array(combined, np.int64), f"{name}/merged_order")
+    graph.set_inputs(name, [source, order])
+    b.reinfer(name)
+    return True

@@ -1,0 +1,1 @@
+"""tfconv plugin: od_api."""

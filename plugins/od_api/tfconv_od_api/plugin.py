@@ -1,0 +1,2 @@
+"""od_api plugin entry point (hookimpls only). Its passes and translators arrive with its issue."""
+from __future__ import annotations

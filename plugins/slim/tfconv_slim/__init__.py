@@ -1,0 +1,1 @@
+"""tfconv plugin: slim."""

@@ -1,0 +1,1 @@
+"""tfconv plugin: tf_frontend."""

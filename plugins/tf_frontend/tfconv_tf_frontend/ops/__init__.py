@@ -1,0 +1,11 @@
+"""The TensorFlow op table: one small pure translator per TF op type, grouped by family.
+
+Find a TF op's translator with ``grep -rn '"OpType"' ops/`` or ``tfconv ops``.
+"""
+from __future__ import annotations
+
+from tfconv.translate import OpTable
+
+TABLE = OpTable("tf")
+
+from . import control, elementwise, math, nn, reduce, shape  # noqa: E402,F401  (fill TABLE)
