@@ -1,0 +1,94 @@
+"""Benchmark: tfconv vs ovc on frozen MobileNetV2, ResNet50 and InceptionV3, side by side.
+
+Runs both converters alternately as whole processes, several times each, and prints the median
+wall time, the peak RSS (from wait4 of each process) and the tfconv/ovc ratios; then the
+OpenVINO latency of both IRs. Targets (issue 2): wall <= 0.6x, RSS <= 1.0x, latency <= 1.0x.
+
+    .venv/bin/python bench/bench_convert.py [--runs 5] [--models keras3-MobileNetV2,...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+MODELS = ["keras3-MobileNetV2", "keras3-ResNet50", "keras3-InceptionV3"]
+BIN = Path(sys.executable).parent
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def latency(xml: Path, shape: list[int], runs: int = 50) -> float:
+    """Median OpenVINO CPU latency (ms) of one inference, batch 1, after warm-up."""
+    import numpy as np
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
+    request = compiled.create_infer_request()
+    for _ in range(5):
+        request.infer([x])
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        request.infer([x])
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    from models import zoo
+
+    names = args.models.split(",")
+    zoo.prebuild(names)
+    print(f"{'model':24} {'tfconv s':>9} {'ovc s':>7} {'ratio':>6} | {'tfconv MiB':>10} {'ovc MiB':>8} "
+          f"{'ratio':>6} | {'tfconv ms':>9} {'ovc ms':>7} {'ratio':>6}")
+    for name in names:
+        case = zoo.get(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            ours_cmd = [str(BIN / "tfconv"), "convert", str(case.pb), "--output_dir", f"{tmp}/t",
+                        "--silent"]
+            ovc_cmd = [str(BIN / "ovc"), str(case.pb), "--compress_to_fp16=False",
+                       "--output_model", f"{tmp}/o/model.xml"]
+            ours, theirs = [], []
+            measure(ours_cmd), measure(ovc_cmd)  # warm the file cache
+            for _ in range(args.runs):
+                ours.append(measure(ours_cmd))
+                theirs.append(measure(ovc_cmd))
+            ow = statistics.median(w for w, _ in ours)
+            tw = statistics.median(w for w, _ in theirs)
+            orss = statistics.median(r for _, r in ours)
+            trss = statistics.median(r for _, r in theirs)
+            shape = [1, *[d for d in list(case.inputs.values())[0][1:]]]
+            nchw = [shape[0], shape[3], shape[1], shape[2]]
+            our_xml = next(Path(f"{tmp}/t").glob("*.xml"))
+            ol = latency(our_xml, nchw)
+            tl = latency(Path(f"{tmp}/o/model.xml"), shape)
+            print(f"{name:24} {ow:9.2f} {tw:7.2f} {ow / tw:6.2f} | {orss:10.0f} {trss:8.0f} "
+                  f"{orss / trss:6.2f} | {ol:9.2f} {tl:7.2f} {ol / tl:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,535 @@
+"""TensorFlow graph protobuf messages built from our own schema, without importing TensorFlow."""
+# The schema declares the subset of TensorFlow's graph.proto family that tfconv reads, with
+# TensorFlow's field numbers and types, in the package ``tfconv.tfproto`` of a private
+# descriptor pool, so it never clashes with TensorFlow's own descriptors in one process.
+# Undeclared fields survive a binary parse as unknown fields; everything TensorFlow writes
+# inside a GraphDef is declared, so text GraphDefs parse too.
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Sequence
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf.descriptor_pb2 import DescriptorProto, FieldDescriptorProto
+
+from tfconv.errors import ModelFormatError
+
+__all__ = [
+    "DTYPES",
+    "AttrValue",
+    "DataType",
+    "FunctionDef",
+    "FunctionDefLibrary",
+    "GraphDef",
+    "MetaGraphDef",
+    "NameAttrList",
+    "NodeDef",
+    "SavedModel",
+    "SignatureDef",
+    "TensorInfo",
+    "TensorProto",
+    "TensorShapeProto",
+    "VersionDef",
+    "attr_to_python",
+    "dtype_name",
+    "parse_graphdef",
+    "shape_to_python",
+    "tensor_to_numpy",
+]
+
+PACKAGE = "tfconv.tfproto"
+
+# --- DataType ------------------------------------------------------------------------
+
+# (enum number, TF enum suffix, short name used in messages); the _REF variants are +100.
+_BASE_TYPES: tuple[tuple[int, str, str], ...] = (
+    (1, "FLOAT", "float32"), (2, "DOUBLE", "float64"), (3, "INT32", "int32"),
+    (4, "UINT8", "uint8"), (5, "INT16", "int16"), (6, "INT8", "int8"),
+    (7, "STRING", "string"), (8, "COMPLEX64", "complex64"), (9, "INT64", "int64"),
+    (10, "BOOL", "bool"), (11, "QINT8", "qint8"), (12, "QUINT8", "quint8"),
+    (13, "QINT32", "qint32"), (14, "BFLOAT16", "bfloat16"), (15, "QINT16", "qint16"),
+    (16, "QUINT16", "quint16"), (17, "UINT16", "uint16"), (18, "COMPLEX128", "complex128"),
+    (19, "HALF", "float16"), (20, "RESOURCE", "resource"), (21, "VARIANT", "variant"),
+    (22, "UINT32", "uint32"), (23, "UINT64", "uint64"), (24, "FLOAT8_E5M2", "float8_e5m2"),
+    (25, "FLOAT8_E4M3FN", "float8_e4m3fn"), (26, "FLOAT8_E4M3FNUZ", "float8_e4m3fnuz"),
+    (27, "FLOAT8_E4M3B11FNUZ", "float8_e4m3b11fnuz"),
+    (28, "FLOAT8_E5M2FNUZ", "float8_e5m2fnuz"), (29, "INT4", "int4"), (30, "UINT4", "uint4"),
+    (31, "INT2", "int2"), (32, "UINT2", "uint2"), (33, "FLOAT4_E2M1FN", "float4_e2m1fn"),
+)
+_REF = 100
+_DATA_TYPE_VALUES: list[tuple[str, int]] = (
+    [("DT_INVALID", 0)]
+    + [(f"DT_{n}", v) for v, n, _ in _BASE_TYPES]
+    + [(f"DT_{n}_REF", v + _REF) for v, n, _ in _BASE_TYPES]
+)
+DataType = IntEnum("DataType", _DATA_TYPE_VALUES)  # type: ignore[misc]
+_SHORT_NAMES: dict[int, str] = {v: s for v, _, s in _BASE_TYPES}
+
+# TF's FullTypeId enum (NodeDef.experimental_type); declared so text GraphDefs that carry it parse.
+_FULL_TYPE_IDS: tuple[tuple[str, int], ...] = (
+    ("TFT_UNSET", 0), ("TFT_VAR", 1), ("TFT_ANY", 2), ("TFT_PRODUCT", 3), ("TFT_NAMED", 4),
+    ("TFT_FOR_EACH", 20), ("TFT_CALLABLE", 100), ("TFT_TENSOR", 1000), ("TFT_ARRAY", 1001),
+    ("TFT_OPTIONAL", 1002), ("TFT_LITERAL", 1003), ("TFT_ENCODED", 1004),
+    ("TFT_SHAPE_TENSOR", 1005), ("TFT_BOOL", 200), ("TFT_UINT8", 201), ("TFT_UINT16", 202),
+    ("TFT_UINT32", 203), ("TFT_UINT64", 204), ("TFT_INT8", 205), ("TFT_INT16", 206),
+    ("TFT_INT32", 207), ("TFT_INT64", 208), ("TFT_HALF", 209), ("TFT_FLOAT", 210),
+    ("TFT_DOUBLE", 211), ("TFT_BFLOAT16", 215), ("TFT_COMPLEX64", 212),
+    ("TFT_COMPLEX128", 213), ("TFT_STRING", 214), ("TFT_DATASET", 10102),
+    ("TFT_RAGGED", 10103), ("TFT_ITERATOR", 10104), ("TFT_MUTEX_LOCK", 10202),
+    ("TFT_LEGACY_VARIANT", 10203),
+)
+
+# --- schema construction -----------------------------------------------------------------
+
+_FD = FieldDescriptorProto  # short name for the type and label constants
+_SCALARS: dict[str, int] = {
+    "string": _FD.TYPE_STRING, "bytes": _FD.TYPE_BYTES, "int32": _FD.TYPE_INT32,
+    "int64": _FD.TYPE_INT64, "uint32": _FD.TYPE_UINT32, "uint64": _FD.TYPE_UINT64,
+    "fixed64": _FD.TYPE_FIXED64, "float": _FD.TYPE_FLOAT, "double": _FD.TYPE_DOUBLE,
+    "bool": _FD.TYPE_BOOL,
+}
+_ENUMS = {"DataType", "FullTypeId"}
+
+
+def _field(name: str, number: int, type_: str, *, repeated: bool = False,
+           oneof: int | None = None) -> FieldDescriptorProto:
+    """One field; ``type_`` is a scalar name, an enum name or a message path like 'AttrValue'."""
+    f = _FD(name=name, number=number,
+            label=_FD.LABEL_REPEATED if repeated else _FD.LABEL_OPTIONAL)
+    if type_ in _SCALARS:
+        f.type = _SCALARS[type_]
+    else:
+        f.type = _FD.TYPE_ENUM if type_ in _ENUMS else _FD.TYPE_MESSAGE
+        f.type_name = f".{PACKAGE}.{type_}"
+    if oneof is not None:
+        f.oneof_index = oneof
+    return f
+
+
+def _message(name: str, fields: Iterable[FieldDescriptorProto], *,
+             nested: Sequence[DescriptorProto] = (), oneofs: Sequence[str] = ()) -> DescriptorProto:
+    """A message type with its fields, nested types and oneof names."""
+    m = DescriptorProto(name=name)
+    m.field.extend(fields)
+    m.nested_type.extend(nested)
+    for o in oneofs:
+        m.oneof_decl.add(name=o)
+    return m
+
+
+def _map(owner: str, field: str, number: int, key: str, value: str
+         ) -> tuple[FieldDescriptorProto, DescriptorProto]:
+    """A ``map<key, value>`` field of message ``owner``: the field and its nested entry type."""
+    entry = "".join(p.capitalize() for p in field.split("_")) + "Entry"
+    m = _message(entry, [_field("key", 1, key), _field("value", 2, value)])
+    m.options.map_entry = True
+    return _field(field, number, f"{owner}.{entry}", repeated=True), m
+
+
+def _schema() -> descriptor_pb2.FileDescriptorProto:
+    """The FileDescriptorProto of our TensorFlow subset (TF's field numbers and types)."""
+    fp = descriptor_pb2.FileDescriptorProto(name="tfconv/tfproto.proto", package=PACKAGE,
+                                            syntax="proto3")
+    for enum_name, values in (("DataType", _DATA_TYPE_VALUES), ("FullTypeId", _FULL_TYPE_IDS)):
+        e = fp.enum_type.add(name=enum_name)
+        for n, v in values:
+            e.value.add(name=n, number=v)
+
+    msgs = fp.message_type
+    msgs.append(_message("TensorShapeProto", [
+        _field("dim", 2, "TensorShapeProto.Dim", repeated=True),
+        _field("unknown_rank", 3, "bool"),
+    ], nested=[_message("Dim", [_field("size", 1, "int64"), _field("name", 2, "string")])]))
+
+    dtype_and_shape = _message("DtypeAndShape", [
+        _field("dtype", 1, "DataType"), _field("shape", 2, "TensorShapeProto")])
+    msgs.append(_message("ResourceHandleProto", [
+        _field("device", 1, "string"), _field("container", 2, "string"),
+        _field("name", 3, "string"), _field("hash_code", 4, "uint64"),
+        _field("maybe_type_name", 5, "string"),
+        _field("dtypes_and_shapes", 6, "ResourceHandleProto.DtypeAndShape", repeated=True),
+    ], nested=[dtype_and_shape]))
+
+    msgs.append(_message("TensorProto", [
+        _field("dtype", 1, "DataType"), _field("tensor_shape", 2, "TensorShapeProto"),
+        _field("version_number", 3, "int32"), _field("tensor_content", 4, "bytes"),
+        _field("half_val", 13, "int32", repeated=True),
+        _field("float_val", 5, "float", repeated=True),
+        _field("double_val", 6, "double", repeated=True),
+        _field("int_val", 7, "int32", repeated=True),
+        _field("string_val", 8, "bytes", repeated=True),
+        _field("scomplex_val", 9, "float", repeated=True),
+        _field("int64_val", 10, "int64", repeated=True),
+        _field("bool_val", 11, "bool", repeated=True),
+        _field("dcomplex_val", 12, "double", repeated=True),
+        _field("resource_handle_val", 14, "ResourceHandleProto", repeated=True),
+        _field("variant_val", 15, "VariantTensorDataProto", repeated=True),
+        _field("uint32_val", 16, "uint32", repeated=True),
+        _field("uint64_val", 17, "uint64", repeated=True),
+        _field("float8_val", 18, "bytes"),
+    ]))
+    msgs.append(_message("VariantTensorDataProto", [
+        _field("type_name", 1, "string"), _field("metadata", 2, "bytes"),
+        _field("tensors", 3, "TensorProto", repeated=True),
+    ]))
+
+    func_attr, func_attr_entry = _map("NameAttrList", "attr", 2, "string", "AttrValue")
+    msgs.append(_message("NameAttrList", [_field("name", 1, "string"), func_attr],
+                         nested=[func_attr_entry]))
+    list_value = _message("ListValue", [
+        _field("s", 2, "bytes", repeated=True), _field("i", 3, "int64", repeated=True),
+        _field("f", 4, "float", repeated=True), _field("b", 5, "bool", repeated=True),
+        _field("type", 6, "DataType", repeated=True),
+        _field("shape", 7, "TensorShapeProto", repeated=True),
+        _field("tensor", 8, "TensorProto", repeated=True),
+        _field("func", 9, "NameAttrList", repeated=True),
+    ])
+    msgs.append(_message("AttrValue", [
+        _field("s", 2, "bytes", oneof=0), _field("i", 3, "int64", oneof=0),
+        _field("f", 4, "float", oneof=0), _field("b", 5, "bool", oneof=0),
+        _field("type", 6, "DataType", oneof=0), _field("shape", 7, "TensorShapeProto", oneof=0),
+        _field("tensor", 8, "TensorProto", oneof=0), _field("list", 1, "AttrValue.ListValue", oneof=0),
+        _field("func", 10, "NameAttrList", oneof=0), _field("placeholder", 9, "string", oneof=0),
+    ], nested=[list_value], oneofs=["value"]))
+
+    msgs.append(_message("FullTypeDef", [
+        _field("type_id", 1, "FullTypeId"), _field("args", 2, "FullTypeDef", repeated=True),
+        _field("s", 3, "string", oneof=0), _field("i", 4, "int64", oneof=0),
+    ], oneofs=["attr"]))
+
+    node_attr, node_attr_entry = _map("NodeDef", "attr", 5, "string", "AttrValue")
+    debug_info = _message("ExperimentalDebugInfo", [
+        _field("original_node_names", 1, "string", repeated=True),
+        _field("original_func_names", 2, "string", repeated=True),
+    ])
+    msgs.append(_message("NodeDef", [
+        _field("name", 1, "string"), _field("op", 2, "string"),
+        _field("input", 3, "string", repeated=True), _field("device", 4, "string"), node_attr,
+        _field("experimental_debug_info", 6, "NodeDef.ExperimentalDebugInfo"),
+        _field("experimental_type", 7, "FullTypeDef"),
+    ], nested=[node_attr_entry, debug_info]))
+
+    msgs.append(_message("VersionDef", [
+        _field("producer", 1, "int32"), _field("min_consumer", 2, "int32"),
+        _field("bad_consumers", 3, "int32", repeated=True),
+    ]))
+
+    arg_def = _message("ArgDef", [
+        _field("name", 1, "string"), _field("description", 2, "string"),
+        _field("type", 3, "DataType"), _field("type_attr", 4, "string"),
+        _field("number_attr", 5, "string"), _field("type_list_attr", 6, "string"),
+        _field("handle_data", 7, "ResourceHandleProto.DtypeAndShape", repeated=True),
+        _field("is_ref", 16, "bool"), _field("experimental_full_type", 17, "FullTypeDef"),
+    ])
+    attr_def = _message("AttrDef", [
+        _field("name", 1, "string"), _field("type", 2, "string"),
+        _field("default_value", 3, "AttrValue"), _field("description", 4, "string"),
+        _field("has_minimum", 5, "bool"), _field("minimum", 6, "int64"),
+        _field("allowed_values", 7, "AttrValue"),
+    ])
+    msgs.append(_message("OpDef", [
+        _field("name", 1, "string"), _field("input_arg", 2, "OpDef.ArgDef", repeated=True),
+        _field("output_arg", 3, "OpDef.ArgDef", repeated=True),
+        _field("control_output", 20, "string", repeated=True),
+        _field("attr", 4, "OpDef.AttrDef", repeated=True),
+        _field("deprecation", 8, "OpDeprecation"), _field("summary", 5, "string"),
+        _field("description", 6, "string"), _field("is_commutative", 18, "bool"),
+        _field("is_aggregate", 16, "bool"), _field("is_stateful", 17, "bool"),
+        _field("allows_uninitialized_input", 19, "bool"),
+        _field("is_distributed_communication", 21, "bool"),
+    ], nested=[arg_def, attr_def]))
+    msgs.append(_message("OpDeprecation", [
+        _field("version", 1, "int32"), _field("explanation", 2, "string")]))
+
+    fn_attr, fn_attr_entry = _map("FunctionDef", "attr", 5, "string", "AttrValue")
+    arg_attrs_attr, arg_attrs_entry = _map("FunctionDef.ArgAttrs", "attr", 1, "string", "AttrValue")
+    arg_attrs = _message("ArgAttrs", [arg_attrs_attr], nested=[arg_attrs_entry])
+    arg_attr, arg_attr_entry = _map("FunctionDef", "arg_attr", 7, "uint32", "FunctionDef.ArgAttrs")
+    res_ids, res_ids_entry = _map("FunctionDef", "resource_arg_unique_id", 8, "uint32", "uint32")
+    ret, ret_entry = _map("FunctionDef", "ret", 4, "string", "string")
+    control_ret, control_ret_entry = _map("FunctionDef", "control_ret", 6, "string", "string")
+    msgs.append(_message("FunctionDef", [
+        _field("signature", 1, "OpDef"), fn_attr, arg_attr, res_ids,
+        _field("node_def", 3, "NodeDef", repeated=True), ret, control_ret,
+    ], nested=[fn_attr_entry, arg_attrs, arg_attr_entry, res_ids_entry, ret_entry,
+               control_ret_entry]))
+    msgs.append(_message("GradientDef", [
+        _field("function_name", 1, "string"), _field("gradient_func", 2, "string")]))
+    msgs.append(_message("RegisteredGradient", [
+        _field("gradient_func", 1, "string"), _field("registered_op_type", 2, "string")]))
+    msgs.append(_message("FunctionDefLibrary", [
+        _field("function", 1, "FunctionDef", repeated=True),
+        _field("gradient", 2, "GradientDef", repeated=True),
+        _field("registered_gradients", 3, "RegisteredGradient", repeated=True),
+    ]))
+
+    file_line_col = _message("FileLineCol", [
+        _field("file_index", 1, "int32"), _field("line", 2, "int32"),
+        _field("col", 3, "int32"), _field("func", 4, "string"), _field("code", 5, "string"),
+    ])
+    stack_trace = _message("StackTrace", [
+        _field("file_line_cols", 1, "GraphDebugInfo.FileLineCol", repeated=True),
+        _field("frame_id", 2, "fixed64", repeated=True),
+    ])
+    frames, frames_entry = _map("GraphDebugInfo", "frames_by_id", 4, "fixed64",
+                                "GraphDebugInfo.FileLineCol")
+    traces_by_id, traces_by_id_entry = _map("GraphDebugInfo", "traces_by_id", 6, "fixed64",
+                                            "GraphDebugInfo.StackTrace")
+    traces, traces_entry = _map("GraphDebugInfo", "traces", 2, "string",
+                                "GraphDebugInfo.StackTrace")
+    name_to_id, name_to_id_entry = _map("GraphDebugInfo", "name_to_trace_id", 5, "string",
+                                        "fixed64")
+    msgs.append(_message("GraphDebugInfo", [
+        _field("files", 1, "string", repeated=True), frames, traces_by_id, traces, name_to_id,
+    ], nested=[file_line_col, stack_trace, frames_entry, traces_by_id_entry, traces_entry,
+               name_to_id_entry]))
+
+    msgs.append(_message("GraphDef", [
+        _field("node", 1, "NodeDef", repeated=True), _field("versions", 4, "VersionDef"),
+        _field("version", 3, "int32"), _field("library", 2, "FunctionDefLibrary"),
+        _field("debug_info", 5, "GraphDebugInfo"),
+    ]))
+
+    # Just enough of meta_graph.proto / saved_model.proto to recognise those files.
+    msgs.append(_message("TensorInfo", [
+        _field("name", 1, "string", oneof=0), _field("dtype", 2, "DataType"),
+        _field("tensor_shape", 3, "TensorShapeProto"),
+    ], oneofs=["encoding"]))
+    sig_in, sig_in_entry = _map("SignatureDef", "inputs", 1, "string", "TensorInfo")
+    sig_out, sig_out_entry = _map("SignatureDef", "outputs", 2, "string", "TensorInfo")
+    msgs.append(_message("SignatureDef", [sig_in, sig_out, _field("method_name", 3, "string")],
+                         nested=[sig_in_entry, sig_out_entry]))
+    meta_info = _message("MetaInfoDef", [
+        _field("meta_graph_version", 1, "string"), _field("tags", 4, "string", repeated=True),
+        _field("tensorflow_version", 5, "string"),
+        _field("tensorflow_git_version", 6, "string"),
+        _field("stripped_default_attrs", 7, "bool"),
+    ])
+    sigs, sigs_entry = _map("MetaGraphDef", "signature_def", 5, "string", "SignatureDef")
+    msgs.append(_message("MetaGraphDef", [
+        _field("meta_info_def", 1, "MetaGraphDef.MetaInfoDef"),
+        _field("graph_def", 2, "GraphDef"), sigs,
+    ], nested=[meta_info, sigs_entry]))
+    msgs.append(_message("SavedModel", [
+        _field("saved_model_schema_version", 1, "int64"),
+        _field("meta_graphs", 2, "MetaGraphDef", repeated=True),
+    ]))
+    return fp
+
+
+_POOL = descriptor_pool.DescriptorPool()
+_POOL.Add(_schema())
+
+
+def _cls(name: str) -> Any:
+    """The generated message class for ``tfconv.tfproto.<name>``."""
+    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{PACKAGE}.{name}"))
+
+
+GraphDef: Any = _cls("GraphDef")
+NodeDef: Any = _cls("NodeDef")
+AttrValue: Any = _cls("AttrValue")
+NameAttrList: Any = _cls("NameAttrList")
+TensorProto: Any = _cls("TensorProto")
+TensorShapeProto: Any = _cls("TensorShapeProto")
+VersionDef: Any = _cls("VersionDef")
+FunctionDefLibrary: Any = _cls("FunctionDefLibrary")
+FunctionDef: Any = _cls("FunctionDef")
+MetaGraphDef: Any = _cls("MetaGraphDef")
+SignatureDef: Any = _cls("SignatureDef")
+TensorInfo: Any = _cls("TensorInfo")
+SavedModel: Any = _cls("SavedModel")
+
+# --- dtypes --------------------------------------------------------------------------
+
+
+def _numpy_dtypes() -> dict[int, np.dtype]:
+    """DataType number -> numpy dtype, for every type numpy (plus ml_dtypes if present) can hold."""
+    base: dict[int, Any] = {
+        1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
+        7: np.object_, 8: np.complex64, 9: np.int64, 10: np.bool_, 11: np.int8, 12: np.uint8,
+        13: np.int32, 15: np.int16, 16: np.uint16, 17: np.uint16, 18: np.complex128,
+        19: np.float16, 20: np.object_, 21: np.object_, 22: np.uint32, 23: np.uint64,
+    }
+    try:
+        ml_dtypes: Any = importlib.import_module("ml_dtypes")
+    except ImportError:  # pragma: no cover - ml_dtypes ships with numpy-based ML stacks
+        ml_dtypes = None
+    if ml_dtypes is not None:
+        for number, _, short in _BASE_TYPES:
+            if number not in base and hasattr(ml_dtypes, short):
+                base[number] = getattr(ml_dtypes, short)
+    table = {k: np.dtype(v) for k, v in base.items()}
+    table.update({k + _REF: v for k, v in table.items()})
+    return table
+
+
+DTYPES: dict[int, np.dtype] = _numpy_dtypes()
+
+
+def dtype_name(enum: int) -> str:
+    """Short name of a DataType for messages: 'float32', 'int64_ref', 'DataType(99)'."""
+    if enum in _SHORT_NAMES:
+        return _SHORT_NAMES[enum]
+    if enum - _REF in _SHORT_NAMES:
+        return _SHORT_NAMES[enum - _REF] + "_ref"
+    return "invalid" if enum == 0 else f"DataType({enum})"
+
+
+def _base_type(enum: int) -> int:
+    """The DataType with any _REF removed."""
+    return enum - _REF if enum > _REF else enum
+
+
+# --- tensors and attrs ---------------------------------------------------------------
+
+
+def shape_to_python(shape: Any) -> tuple[int | None, ...] | None:
+    """TensorShapeProto -> tuple of dims (unknown dims are None), or None for unknown rank."""
+    if shape.unknown_rank:
+        return None
+    return tuple(None if d.size < 0 else d.size for d in shape.dim)
+
+
+def _static_shape(t: Any) -> tuple[int, ...]:
+    """The fully known shape of a TensorProto."""
+    shape = shape_to_python(t.tensor_shape)
+    if shape is None or any(d is None for d in shape):
+        raise ModelFormatError(f"constant tensor has a shape that is not fully known: {shape}")
+    return shape  # type: ignore[return-value]
+
+
+def _typed_values(t: Any, base: int, dtype: np.dtype) -> np.ndarray:
+    """The values of the typed *_val field that holds this tensor's dtype, as a flat array."""
+    if base in (19, 14):  # half / bfloat16: uint16 bit patterns stored as int32
+        return np.asarray(t.half_val, dtype=np.int32).astype(np.uint16).view(dtype)
+    if 24 <= base <= 28 or base == 33:  # float8 / float4: one byte each
+        return np.frombuffer(t.float8_val, dtype=np.uint8).view(dtype)
+    if base in (8, 18):
+        parts = np.asarray(t.scomplex_val if base == 8 else t.dcomplex_val,
+                           dtype=np.float32 if base == 8 else np.float64)
+        if parts.size % 2:
+            raise ModelFormatError(f"{dtype_name(base)} constant has an odd number of parts")
+        return parts.view(dtype)
+    if base == 7:
+        return _object_array(list(t.string_val))
+    if base == 20:
+        return _object_array(list(t.resource_handle_val))
+    if base == 21:
+        return _object_array(list(t.variant_val))
+    field = {1: "float_val", 2: "double_val", 9: "int64_val", 10: "bool_val",
+             22: "uint32_val", 23: "uint64_val"}.get(base, "int_val")
+    source = {"float_val": np.float32, "double_val": np.float64, "int64_val": np.int64,
+              "bool_val": np.bool_, "uint32_val": np.uint32, "uint64_val": np.uint64,
+              "int_val": np.int32}[field]
+    return np.asarray(getattr(t, field), dtype=source).astype(dtype, copy=False)
+
+
+def _object_array(items: list[Any]) -> np.ndarray:
+    """A 1-D object array holding ``items`` as they are (no nested-sequence unpacking)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def tensor_to_numpy(t: Any) -> np.ndarray:
+    """TensorProto -> ndarray (read-only when it views ``tensor_content``); follows TF's fill rule."""
+    enum = t.dtype
+    base = _base_type(enum)
+    dtype = DTYPES.get(base)
+    if dtype is None:
+        raise ModelFormatError(f"constant of type {dtype_name(enum)} has no numpy equivalent"
+                               + (" (install ml_dtypes)" if base == 14 else ""))
+    shape = _static_shape(t)
+    size = int(np.prod(shape, dtype=np.int64))
+    content = t.tensor_content
+    if content:
+        if dtype.kind == "O":
+            raise ModelFormatError(f"{dtype_name(enum)} constant stores tensor_content, "
+                                   "which TensorFlow never writes for this type")
+        if len(content) != size * dtype.itemsize:
+            raise ModelFormatError(
+                f"{dtype_name(enum)} constant of shape {list(shape)} needs "
+                f"{size * dtype.itemsize} bytes of tensor_content, has {len(content)}")
+        arr = np.frombuffer(content, dtype=dtype)
+        if sys.byteorder == "big" and dtype.itemsize > 1:  # pragma: no cover
+            arr = arr.byteswap()
+        return arr.reshape(shape)
+    values = _typed_values(t, base, dtype)
+    if values.size == size:
+        return values.reshape(shape)
+    if values.size > size:
+        raise ModelFormatError(f"{dtype_name(enum)} constant of shape {list(shape)} holds "
+                               f"{values.size} values, more than its {size} elements")
+    if values.size == 0:
+        if dtype.kind == "O":
+            return _object_array([b"" if base == 7 else None] * size).reshape(shape)
+        return np.zeros(shape, dtype=dtype)
+    out = np.empty(size, dtype=dtype)
+    out[:values.size] = values
+    out[values.size:] = values[-1]  # TF's convention: the last value repeats
+    return out.reshape(shape)
+
+
+def _numpy_dtype(enum: int) -> np.dtype:
+    """The numpy dtype of a DataType attr, or a ModelFormatError naming it."""
+    dtype = DTYPES.get(enum)
+    if dtype is None:
+        raise ModelFormatError(f"data type {dtype_name(enum)} has no numpy equivalent")
+    return dtype
+
+
+_LIST_FIELDS = ("s", "i", "f", "b", "type", "shape", "tensor", "func")
+
+
+def attr_to_python(a: Any) -> Any:
+    """AttrValue -> bytes, int, float, bool, numpy dtype, shape tuple, ndarray, func name or list."""
+    kind = a.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "list":
+        lv = a.list
+        for name in _LIST_FIELDS:
+            items = getattr(lv, name)
+            if len(items):
+                return [_convert(name, x) for x in items]
+        return []
+    return _convert(kind, getattr(a, kind))
+
+
+def _convert(kind: str, value: Any) -> Any:
+    """One attr value (scalar or list element) of the given AttrValue field kind."""
+    if kind == "s":
+        return bytes(value)
+    if kind == "i":
+        return int(value)
+    if kind == "f":
+        return float(value)
+    if kind == "b":
+        return bool(value)
+    if kind == "type":
+        return _numpy_dtype(value)
+    if kind == "shape":
+        return shape_to_python(value)
+    if kind == "tensor":
+        return tensor_to_numpy(value)
+    if kind == "func":
+        return str(value.name)
+    return value  # placeholder: the name of the function attr it stands for
+
+
+# --- parsing -------------------------------------------------------------------------
+
+
+def parse_graphdef(data: bytes, *, text: bool) -> Any:
+    """Parse a binary or text GraphDef; raises protobuf's DecodeError / text_format.ParseError."""
+    graph = GraphDef()
+    if text:
+        text_format.Parse(data.decode("utf-8"), graph)
+    else:
+        graph.ParseFromString(data)
+    return graph
