@@ -236,6 +236,8 @@ def _window(size: int | None, k: int, s: int, d: int, pb: int, pe: int, auto_pad
         return None
     if auto_pad in ("same_upper", "same_lower"):
         return -(-size // s)
+    if auto_pad == "valid":
+        pb = pe = 0
     eff = (k - 1) * d + 1
     span = size + pb + pe - eff
     out = (-(-span // s) if ceil else span // s) + 1
@@ -363,13 +365,14 @@ def _reshape_out(in_shape: ShapeT | None, target: list[int], special_zero: bool)
         else:
             out.append(d)
     if -1 in out:
-        known = [d for d in out if d != -1]
-        total = None if in_shape is None or any(d is None for d in in_shape) else int(np.prod(in_shape))
-        if total is None or any(d is None for d in known):
+        copied = {i for i, d in enumerate(target) if d == 0 and special_zero}
+        known = [d for i, d in enumerate(out) if d != -1 and i not in copied]
+        rest_in = None if in_shape is None else [d for i, d in enumerate(in_shape) if i not in copied]
+        if rest_in is None or any(d is None for d in rest_in + known):
             out = [None if d == -1 else d for d in out]
         else:
-            rest = int(np.prod(known)) if known else 1
-            out = [total // rest if rest and d == -1 else d for d in out]
+            total, rest = int(np.prod(rest_in)), int(np.prod(known)) if known else 1
+            out = [(total // rest if rest else 0) if d == -1 else d for d in out]
     return tuple(out)
 
 
@@ -403,6 +406,8 @@ def _transpose(attrs, ins, values):
 
 def _squeeze_axes(x: ShapeT, axes: list[int] | None) -> ShapeT:
     if axes is None:
+        if any(d is None for d in x):
+            return None  # a dynamic dim may be 1 at run time
         return tuple(d for d in x if d != 1)
     axes = {norm_axis(a, len(x)) for a in axes}
     return tuple(d for i, d in enumerate(x) if i not in axes)
@@ -421,8 +426,8 @@ def _squeeze(attrs, ins, values):
 
 
 def _unsqueeze_shape(x: ShapeT, axes: list[int]) -> ShapeT:
-    rank = len(x) + len(axes)
-    axes = sorted(norm_axis(a, rank) for a in axes)
+    rank = len(x) + len(set(axes))
+    axes = sorted({norm_axis(a, rank) for a in axes})
     out = list(x)
     for a in axes:
         out.insert(a, 1)

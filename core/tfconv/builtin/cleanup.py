@@ -18,7 +18,7 @@ def remove_dead_source(graph, config) -> None:
         log.debug("removed %d source ops that no output uses", removed)
 
 
-@graph_pass("cleanup.remove_dead_ir", stage="ir")
+@graph_pass("cleanup.remove_dead_ir", stage="ir", after=["ir_backend.fuse_linear"])
 def remove_dead_ir(graph, config) -> None:
     """Drop IR ops that no Result depends on (left behind by folding and fusion)."""
     keep = [op.name for op in graph if op.type == "Parameter"]

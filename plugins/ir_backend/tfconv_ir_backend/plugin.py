@@ -1,0 +1,24 @@
+"""ir_backend: the OpenVINO IR writer and the IR-stage passes."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tfconv import hookimpl
+
+from . import passes
+from .fp16 import compress_fp16
+from .writer import write_ir
+
+if TYPE_CHECKING:
+    from tfconv.emit import EmitterRegistry
+    from tfconv.passes import PassRegistry
+
+
+@hookimpl
+def tfconv_register_emitters(registry: EmitterRegistry) -> None:
+    registry.add("ir", write_ir, "OpenVINO IR v11 (model.xml + model.bin)")
+
+
+@hookimpl
+def tfconv_register_passes(registry: PassRegistry) -> None:
+    registry.add(*passes.ALL, compress_fp16)

@@ -1,0 +1,262 @@
+"""The OpenVINO IR v11 writer: ``<name>.xml`` (the topology) plus ``<name>.bin`` (the weights).
+
+The writer only serializes. Shapes and element types come from ``Op.outputs``; IR attributes come
+from ``Op.attrs`` under their spec names (names starting with ``_`` are private and skipped).
+Constant data is streamed straight into the ``.bin`` file, each distinct byte content once.
+"""
+from __future__ import annotations
+
+import hashlib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+
+from tfconv.errors import OutputError
+from tfconv.graph import TensorInfo
+from tfconv.irops import version_of
+
+if TYPE_CHECKING:
+    from tfconv.config import ConvertConfig
+    from tfconv.graph import Graph, Op
+
+IR_VERSION = "11"
+
+# numpy dtype name -> (IR element type, port precision)
+ELEMENT_TYPES: dict[str, tuple[str, str]] = {
+    "float32": ("f32", "FP32"), "float16": ("f16", "FP16"), "float64": ("f64", "FP64"),
+    "int64": ("i64", "I64"), "int32": ("i32", "I32"), "int16": ("i16", "I16"),
+    "int8": ("i8", "I8"), "uint8": ("u8", "U8"), "uint16": ("u16", "U16"),
+    "uint32": ("u32", "U32"), "uint64": ("u64", "U64"), "bool": ("boolean", "BOOL"),
+}
+_IR_NAMES = {ir for ir, _ in ELEMENT_TYPES.values()}
+
+# Attributes whose value is an element type (a numpy dtype or its name).
+TYPE_ATTRS = frozenset({"element_type", "destination_type", "output_type", "index_element_type"})
+
+
+# -- value formatting --------------------------------------------------------------------------
+
+
+def element_type(dtype: object, where: str) -> str:
+    """The IR element type (``f32``, ``i64``, ``boolean``...) of a numpy dtype or dtype name."""
+    if isinstance(dtype, str) and dtype in _IR_NAMES:
+        return dtype
+    try:
+        name = np.dtype(dtype).name  # type: ignore[arg-type]
+    except TypeError:
+        name = str(dtype)
+    if name not in ELEMENT_TYPES:
+        msg = (f"{where}: element type {name!r} cannot be written to OpenVINO IR; supported: "
+               f"{', '.join(ELEMENT_TYPES)}")
+        raise OutputError(msg)
+    return ELEMENT_TYPES[name][0]
+
+
+def precision(dtype: np.dtype | None, where: str) -> str:
+    if dtype is None:
+        msg = f"{where}: the element type is unknown (did shape inference run on this op?)"
+        raise OutputError(msg)
+    name = np.dtype(dtype).name
+    if name not in ELEMENT_TYPES:
+        msg = f"{where}: element type {name!r} cannot be written to OpenVINO IR"
+        raise OutputError(msg)
+    return ELEMENT_TYPES[name][1]
+
+
+def format_scalar(value: object) -> str:
+    """One attribute item: bools as ``true``/``false``; floats in a form that parses back to the
+    same value (``repr`` of the double, exact for float32 inputs too)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def format_attr(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1).tolist() if value.ndim else value.item()
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_scalar(v) for v in value)
+    return format_scalar(value)
+
+
+def format_shape(shape: tuple | None) -> str:
+    """A Parameter's ``shape``: ``?`` for a dynamic dim, ``...`` for an unknown rank."""
+    if shape is None:
+        return "..."
+    return ",".join("?" if d is None else str(int(d)) for d in shape)
+
+
+def escape_names(names: list[str]) -> str:
+    """Tensor names joined by commas; a comma inside a name is escaped as ``\\,``."""
+    return ",".join(n.replace(",", "\\,") for n in names)
+
+
+# -- weights -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Blob:
+    offset: int
+    size: int
+
+
+class BinWriter:
+    """Appends constant data to the ``.bin`` stream, storing identical byte content once."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.offset = 0
+        self._seen: dict[tuple[int, bytes], Blob] = {}
+
+    def add(self, value: np.ndarray) -> Blob:
+        arr = np.ascontiguousarray(value)  # a copy only for non-contiguous views
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        # OpenVINO cannot map a zero-size blob, so an empty constant points at one spare byte.
+        data = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"\0")
+        key = (data.nbytes, hashlib.blake2b(data, digest_size=32).digest())
+        blob = self._seen.get(key)
+        if blob is None:
+            self.stream.write(data)
+            blob = Blob(self.offset, data.nbytes)
+            self.offset += data.nbytes
+            self._seen[key] = blob
+        return blob
+
+
+# -- layout ----------------------------------------------------------------------------------
+
+
+def writing_order(graph: Graph) -> list[str]:
+    """Parameters (``meta["inputs"]`` order first), the other ops in topological order, then
+    Results in model-output order. This order gives the layer ids."""
+    topo = graph.topological_order()
+    params = [n for n in graph.meta.get("inputs", []) or []  # type: ignore[union-attr]
+              if n in graph and graph.op(n).type == "Parameter"]
+    params += [op.name for op in graph if op.type == "Parameter" and op.name not in params]
+    results = list(dict.fromkeys(p.node for p in graph.outputs if graph.op(p.node).type == "Result"))
+    results += [n for n in topo if graph.op(n).type == "Result" and n not in results]
+    edge = set(params) | set(results)
+    return params + [n for n in topo if n not in edge] + results
+
+
+def _dims(port: ET.Element, shape: tuple | None) -> None:
+    for d in shape or ():
+        ET.SubElement(port, "dim").text = "-1" if d is None else str(int(d))
+
+
+def _port(parent: ET.Element, pid: int, info: TensorInfo, where: str, names: bool) -> None:
+    attrs = {"id": str(pid), "precision": precision(info.dtype, where)}
+    if names and info.names:
+        attrs["names"] = escape_names(list(info.names))
+    _dims(ET.SubElement(parent, "port", attrs), info.shape)
+
+
+def _data_attrs(op: Op, bins: BinWriter) -> dict[str, str]:
+    where = f"op {op.name!r} ({op.type})"
+    if op.type == "Const":
+        value = op.attrs.get("value")
+        if not isinstance(value, np.ndarray):
+            value = np.asarray(value)
+        if value.dtype.kind in "OSUV":
+            msg = (f"{where}: {value.dtype.kind!r}-kind constants (strings, objects) cannot be "
+                   "written to OpenVINO IR; remove or replace this constant before emission")
+            raise OutputError(msg)
+        et = element_type(value.dtype, where)
+        blob = bins.add(value)
+        return {"element_type": et, "shape": format_shape(tuple(value.shape)),
+                "offset": str(blob.offset), "size": str(blob.size)}
+    out: dict[str, str] = {}
+    for key, value in op.attrs.items():
+        if key.startswith("_"):
+            continue
+        if op.type == "Parameter" and key == "shape":
+            out[key] = format_shape(None if value is None else tuple(value))  # type: ignore[arg-type]
+        elif value is None:  # an attribute left unset
+            continue
+        elif key in TYPE_ATTRS:
+            out[key] = element_type(value, f"{where} attribute {key!r}")
+        else:
+            out[key] = format_attr(value)
+    return out
+
+
+def _layer(layers: ET.Element, lid: int, op: Op, inputs: list[TensorInfo], bins: BinWriter) -> None:
+    where = f"op {op.name!r} ({op.type})"
+    layer = ET.SubElement(layers, "layer", {"id": str(lid), "name": op.name, "type": op.type,
+                                            "version": version_of(op.type)})
+    data = _data_attrs(op, bins)
+    if data:
+        ET.SubElement(layer, "data", data)
+    if op.attrs.get("_decompression"):
+        rt = ET.SubElement(layer, "rt_info")
+        ET.SubElement(rt, "attribute", {"name": "decompression", "version": "0"})
+    if inputs:
+        port_list = ET.SubElement(layer, "input")
+        for i, info in enumerate(inputs):
+            _port(port_list, i, info, f"{where} input {i}", names=False)
+    outputs = [] if op.type == "Result" else op.outputs
+    if outputs:
+        port_list = ET.SubElement(layer, "output")
+        for j, info in enumerate(outputs):
+            _port(port_list, len(inputs) + j, info, f"{where} output {j}", names=True)
+
+
+def _package_version() -> str:
+    for dist in ("tfconv-ir-backend", "tfconv"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def build_xml(graph: Graph, name: str, bins: BinWriter) -> ET.ElementTree:
+    """The IR document; constant data goes to ``bins`` in layer order as a side effect."""
+    order = writing_order(graph)
+    ids = {n: i for i, n in enumerate(order)}
+    net = ET.Element("net", {"name": name, "version": IR_VERSION})
+    layers = ET.SubElement(net, "layers")
+    inputs = {n: graph.inputs(n) for n in order}
+    edges: list[tuple[int, int, int, int]] = []
+    for n in order:
+        ports = inputs[n]
+        _layer(layers, ids[n], graph.op(n), [graph.info(p) for p in ports], bins)
+        # Output port ids continue after the producer's input port ids.
+        edges.extend((ids[n], dst, ids[src.node], len(inputs[src.node]) + src.index)
+                     for dst, src in enumerate(ports))
+    edge_list = ET.SubElement(net, "edges")
+    for to_layer, to_port, from_layer, from_port in sorted(edges):
+        ET.SubElement(edge_list, "edge", {"from-layer": str(from_layer), "from-port": str(from_port),
+                                          "to-layer": str(to_layer), "to-port": str(to_port)})
+    rt = ET.SubElement(net, "rt_info")
+    ET.SubElement(rt, "tfconv_version", {"value": _package_version()})
+    tree = ET.ElementTree(net)
+    ET.indent(tree, space="  ")
+    return tree
+
+
+def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]:
+    """Write ``<config.name>.xml`` and ``<config.name>.bin`` into ``directory``; returns both."""
+    directory = Path(directory)
+    xml_path = directory / f"{config.name}.xml"
+    bin_path = directory / f"{config.name}.bin"
+    try:
+        with bin_path.open("wb") as stream:
+            tree = build_xml(graph, config.name, BinWriter(stream))
+        with xml_path.open("wb") as stream:
+            tree.write(stream, encoding="utf-8", xml_declaration=True)
+            stream.write(b"\n")
+    except OSError as err:
+        msg = f"cannot write the IR into {str(directory)!r}: {err.strerror or err}"
+        raise OutputError(msg) from err
+    return [xml_path, bin_path]
+
