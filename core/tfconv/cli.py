@@ -117,7 +117,7 @@ def report(ir, files: list[Path], seconds: float) -> None:
     for port in ir.outputs:
         src = ir.inputs(port.node)[0]
         info = ir.info(src)
-        name = next((n for n in info.names if ":" in n), port.node)
+        name = ir.op(port.node).attrs.get("_tensor") or port.node
         click.echo(f"[ INFO ] Output {name}: {_fmt_port(info)}")
     for f in files:
         click.echo(f"[ SUCCESS ] {f.suffix[1:].upper()} file: {f.resolve()}")

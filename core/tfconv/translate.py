@@ -294,7 +294,8 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
             msg = f"output {out} was not produced by the translator of {out.node!r}"
             raise TranslationError(out.node, src.op(out.node).type, msg)
         port = mapped[out]
-        result = ir.add_op("Result", ir.unique_name(f"{out.node}:{out.index}/result"), [port])
+        result = ir.add_op("Result", ir.unique_name(f"{out.node}:{out.index}/result"), [port],
+                           {"_tensor": str(out)})
         ir.outputs.append(Port(result.name, 0))
         del result
     ir.remove_dead(keep=[p.node for p in ir.outputs] + [

@@ -6,7 +6,7 @@ Constant data is streamed straight into the ``.bin`` file, each distinct byte co
 """
 from __future__ import annotations
 
-import hashlib
+
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import metadata
@@ -114,21 +114,26 @@ class BinWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.offset = 0
-        self._seen: dict[tuple[int, bytes], Blob] = {}
+        # Blobs by byte size; equal content is found by comparing the (graph-owned) arrays of
+        # the same size, type and shape, which costs nothing when sizes don't collide and keeps
+        # no temporary copy alive.
+        self._seen: dict[int, list[tuple[np.ndarray, Blob]]] = {}
 
     def add(self, value: np.ndarray) -> Blob:
         arr = np.ascontiguousarray(value)  # a copy only for non-contiguous views
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         # OpenVINO cannot map a zero-size blob, so an empty constant points at one spare byte.
-        data = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"\0")
-        key = (data.nbytes, hashlib.blake2b(data, digest_size=32).digest())
-        blob = self._seen.get(key)
-        if blob is None:
-            self.stream.write(data)
-            blob = Blob(self.offset, data.nbytes)
-            self.offset += data.nbytes
-            self._seen[key] = blob
+        data = arr.reshape(-1).view(np.uint8) if arr.nbytes else np.zeros(1, np.uint8)
+        same_size = self._seen.setdefault(data.nbytes, [])
+        for other, blob in same_size:
+            if other.dtype == value.dtype and other.shape == value.shape and \
+                    np.array_equal(other, value):
+                return blob
+        self.stream.write(memoryview(data))
+        blob = Blob(self.offset, data.nbytes)
+        self.offset += data.nbytes
+        same_size.append((value, blob))
         return blob
 
 

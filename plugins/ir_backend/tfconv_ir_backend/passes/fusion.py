@@ -25,6 +25,12 @@ def _split_const(graph: Graph, name: str) -> tuple[Port, np.ndarray] | None:
     return (b, va) if va is not None else (a, vb)  # type: ignore[return-value]
 
 
+def _fits(small: tuple, shape: tuple) -> bool:
+    """Broadcasting ``small`` against ``shape`` leaves ``shape`` unchanged."""
+    return len(small) <= len(shape) and all(
+        m == 1 or m == d for m, d in zip(small[::-1], shape[::-1]))
+
+
 def _sole_consumer(graph: Graph, port: Port) -> str | None:
     users = graph.consumers(port)
     return users[0][0] if len(users) == 1 else None
@@ -94,11 +100,30 @@ def fuse_linear(graph: Graph, config) -> None:
             if name not in graph:
                 continue
             op = graph.op(name)
-            if op.type == "Multiply" and (_scale_into_weights(graph, b, name) or
+            if op.type in IDENTITY_ELEMENT and _drop_identity(graph, name):
+                changed = True
+            elif op.type == "Multiply" and (_scale_into_weights(graph, b, name) or
                                           _merge_chain(graph, b, name, "Multiply", np.multiply)):
                 changed = True
             elif op.type == "Add" and _merge_chain(graph, b, name, "Add", np.add):
                 changed = True
+
+
+IDENTITY_ELEMENT = {"Add": 0, "Subtract": 0, "Multiply": 1, "Divide": 1}
+
+
+def _drop_identity(graph: Graph, name: str) -> bool:
+    """x + 0, x - 0, x * 1, x / 1 -> x, when the constant does not broaden x's shape."""
+    op = graph.op(name)
+    x, c = graph.inputs(name)
+    value = _const(graph, c)
+    if value is None or not np.all(value == IDENTITY_ELEMENT[op.type]):
+        return False
+    shape = graph.info(x).shape
+    if shape is None or graph.info(x).dtype != value.dtype or not _fits(value.shape, shape):
+        return False
+    _bypass(graph, name, x)
+    return True
 
 
 def _scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
@@ -176,8 +201,7 @@ def _merge_chain(graph: Graph, b: IRBuilder, name: str, kind: str, combine) -> b
     if shape is None or c1.dtype != c2.dtype:
         return False
     merged = combine(c1, c2).astype(c1.dtype)
-    if merged.ndim > len(shape) or any(
-            m != 1 and m != s for m, s in zip(merged.shape[::-1], shape[::-1])):
+    if not _fits(merged.shape, shape):
         return False
     graph.set_inputs(inner.name, [x, b.const(merged, f"{inner.name}/merged")])
     b.reinfer(inner.name)

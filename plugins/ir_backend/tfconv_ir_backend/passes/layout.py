@@ -98,6 +98,53 @@ def sink_transposes(graph: Graph, config) -> None:
         if not changed:
             break
     _restore_unused_nchw_inputs(graph, b)
+    while any(_hoist(graph, b, name) for name in reversed(graph.topological_order())
+              if name in graph and graph.op(name).type == "Transpose"):
+        _drop_unused_transposes(graph)
+
+
+def _hoist(graph: Graph, b: IRBuilder, name: str) -> bool:
+    """Transpose(X(a, consts)) -> X'(Transpose(a), consts') for a layout-agnostic X used only
+    here, so that the Transpose meets the Parameter or a Pad meets its convolution."""
+    perm = perm_of(graph, Port(name))
+    x_port = graph.inputs(name)[0]
+    x = graph.op(x_port.node)
+    if perm is None or len(graph.consumers(x.name)) != 1 or len(x.outputs) != 1:
+        return False
+    ports = graph.inputs(x.name)
+    if x.type in UNARY or x.type == "Pad":
+        data, consts = 0, []
+    elif x.type in BINARY and x.type != "Select":
+        flags = [graph.op(p.node).type == "Const" for p in ports]
+        if flags.count(False) != 1:
+            return False
+        data, consts = flags.index(False), [i for i, f in enumerate(flags) if f]
+    else:
+        return False
+    rank = len(perm)
+    new_inputs = list(ports)
+    if x.type == "Pad":
+        for k in (1, 2):
+            pads = b.value(ports[k])
+            if pads is None or len(pads) != rank:
+                return False
+            new_inputs[k] = b.const(np.array([pads[perm[j]] for j in range(rank)], pads.dtype),
+                                    f"{x.name}/pads_hoisted")
+    for i in consts:
+        value = graph.op(ports[i].node).attrs["value"]
+        if value.ndim > rank:
+            return False
+        value = value.reshape((1,) * (rank - value.ndim) + value.shape)
+        new_inputs[i] = b.const(np.ascontiguousarray(np.transpose(value, perm)), f"{ports[i].node}/hoisted")
+    order = b.const(np.array(perm, np.int64), f"{x.name}/hoisted_order")
+    new_inputs[data] = b.emit("Transpose", [ports[data], order], f"{x.name}/hoisted")[0]
+    graph.set_inputs(x.name, new_inputs)
+    b.reinfer(x.name)
+    graph.info(x_port).names.clear()  # the un-transposed tensor no longer exists
+    _move_names(graph, Port(name), x_port)
+    graph.replace_uses(Port(name), x_port)
+    graph.remove(name)
+    return True
 
 
 def _drop_unused_transposes(graph: Graph) -> None:
