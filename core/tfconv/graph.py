@@ -7,6 +7,7 @@ insertion order, so every pass is deterministic.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -189,15 +190,26 @@ class Graph:
         return sorted(found, key=lambda c: (seq[c[0]]["seq"], c[1]))
 
     def topological_order(self) -> list[str]:
-        """All op names, producers first; ties broken by insertion order."""
-        seq = self._g.nodes
-        try:
-            return list(nx.lexicographical_topological_sort(self._g, key=lambda n: seq[n]["seq"]))
-        except nx.NetworkXUnfeasible:
-            cycle = nx.find_cycle(self._g)
+        """All op names, producers first; ties broken by insertion order (Kahn's algorithm)."""
+        nodes = self._g.nodes
+        pred, succ = self._g.pred, self._g.succ
+        indegree = {n: len(pred[n]) for n in nodes}
+        ready = [(nodes[n]["seq"], n) for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, n = heapq.heappop(ready)
+            order.append(n)
+            for m in succ[n]:
+                indegree[m] -= 1
+                if indegree[m] == 0:
+                    heapq.heappush(ready, (nodes[m]["seq"], m))
+        if len(order) != len(indegree):
+            cycle = nx.find_cycle(self._g.subgraph(n for n, d in indegree.items() if d > 0))
             path = " -> ".join([e[0] for e in cycle] + [cycle[0][0]])
             msg = f"the graph has a cycle: {path}"
-            raise GraphError(msg) from None
+            raise GraphError(msg)
+        return order
 
     def ops_of_type(self, *types: str) -> list[Op]:
         return [op for op in self if op.type in types]
