@@ -49,7 +49,13 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     pb, npz = OUT / "example.pb", OUT / "reference.npz"
     print("1. Building the example model (MobileNetV2 0.35, 96x96, random weights) with TensorFlow")
-    in_name, out_name = build_example(pb, npz)
+    # TensorFlow logs to stderr before it reads any setting: build in a quiet subprocess.
+    built = subprocess.run([sys.executable, __file__, "--build", str(pb), str(npz)],
+                           capture_output=True, text=True, check=False)
+    if built.returncode:
+        print(built.stdout + built.stderr)
+        return built.returncode
+    in_name, out_name = built.stdout.split()
     print(f"   frozen graph: {pb} (input {in_name}, output {out_name})")
     print("2. Converting with: tfconv convert --input_model example.pb --output_dir demo-output")
     tfconv = Path(sys.executable).with_name("tfconv")
@@ -76,4 +82,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--build"]:
+        print(*build_example(Path(sys.argv[2]), Path(sys.argv[3])))
+        sys.exit(0)
     sys.exit(main())
