@@ -16,6 +16,10 @@ pytest.importorskip("openvino")
 CASES = zoo.all_case_names()
 VARIANTS = [("nchw", "FP32"), ("nhwc", "FP32"), ("nchw", "FP16"), ("nhwc", "FP16")]
 TOLERANCE = {"FP32": 1e-4, "FP16": 1e-2}
+# Rounding random weights to f16 alone moves some of these random-weight nets' logits by more
+# than 1e-2 (measured with ovc too: 5.8e-2 on ResNet50). FP16 IRs must then be within 10% of
+# ovc's own FP16 error on the same input.
+FP16_SLACK = 1.1
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,7 +50,10 @@ def test_model_matches_tensorflow(name, layout, precision, tmp_path):
         expected = ref[out_name]
         assert np.std(expected) > 1e-3 * np.max(np.abs(expected)), "degenerate reference"
         err = rel_err(actual, expected)
-        assert err <= TOLERANCE[precision], f"{name} {layout} {precision}: rel err {err:.2e}"
+        limit = TOLERANCE[precision]
+        if precision == "FP16" and err > limit:
+            limit = max(limit, FP16_SLACK * zoo.ovc_fp16_error(case))
+        assert err <= limit, f"{name} {layout} {precision}: rel err {err:.2e} > {limit:.2e}"
         assert (actual.argmax(-1) == expected.argmax(-1)).all(), "top-1 differs"
     types = Counter(ir_layer_types(xml))
     if precision == "FP16":

@@ -81,7 +81,7 @@ def test_relu_layers_and_edges_golden(tmp_path):
           <data shape="?,4" element_type="f32" />
           <output><port id="0" precision="FP32" names="x,x:0"><dim>-1</dim><dim>4</dim></port></output>
         </layer>
-        <layer id="1" name="act" type="Relu" version="opset1">
+        <layer id="1" name="act" type="ReLU" version="opset1">
           <input><port id="0" precision="FP32"><dim>-1</dim><dim>4</dim></port></input>
           <output><port id="1" precision="FP32" names="logits,logits:0"><dim>-1</dim><dim>4</dim></port></output>
         </layer>

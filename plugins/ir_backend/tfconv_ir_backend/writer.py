@@ -137,6 +137,10 @@ class BinWriter:
         return blob
 
 
+# The spelling OpenVINO itself writes for a few types (its reader takes both).
+XML_TYPE_NAMES = {"Relu": "ReLU", "PRelu": "PReLU"}
+
+
 # -- layout ----------------------------------------------------------------------------------
 
 
@@ -196,7 +200,8 @@ def _data_attrs(op: Op, bins: BinWriter) -> dict[str, str]:
 
 def _layer(layers: ET.Element, lid: int, op: Op, inputs: list[TensorInfo], bins: BinWriter) -> None:
     where = f"op {op.name!r} ({op.type})"
-    layer = ET.SubElement(layers, "layer", {"id": str(lid), "name": op.name, "type": op.type,
+    layer = ET.SubElement(layers, "layer", {"id": str(lid), "name": op.name,
+                                            "type": XML_TYPE_NAMES.get(op.type, op.type),
                                             "version": version_of(op.type)})
     data = _data_attrs(op, bins)
     if data:

@@ -3,5 +3,8 @@ from __future__ import annotations
 
 from .fusion import fuse_linear, fuse_pad
 from .layout import nchw_inputs, sink_transposes
+from .simplify import (canonicalize, flatten_concats, fold_reshape_shapes, fuse_swish,
+                       transposes_to_reshapes)
 
-ALL = (nchw_inputs, sink_transposes, fuse_pad, fuse_linear)
+ALL = (canonicalize, fuse_swish, nchw_inputs, sink_transposes, fold_reshape_shapes,
+       transposes_to_reshapes, flatten_concats, fuse_pad, fuse_linear)

@@ -103,13 +103,29 @@ def sink_transposes(graph: Graph, config) -> None:
         _drop_unused_transposes(graph)
 
 
+def _hoisting_helps(graph: Graph, port: Port) -> bool:
+    """Hoist only along a single-use chain that reaches a Parameter or passes a Pad."""
+    while True:
+        op = graph.op(port.node)
+        if op.type == "Parameter" or op.type == "Pad":
+            return True
+        hoistable = op.type in UNARY or (op.type in BINARY and op.type != "Select")
+        if not hoistable or len(graph.consumers(op.name)) != 1:
+            return False
+        data = [p for p in graph.inputs(op.name) if graph.op(p.node).type != "Const"]
+        if len(data) != 1:
+            return False
+        port = data[0]
+
+
 def _hoist(graph: Graph, b: IRBuilder, name: str) -> bool:
     """Transpose(X(a, consts)) -> X'(Transpose(a), consts') for a layout-agnostic X used only
     here, so that the Transpose meets the Parameter or a Pad meets its convolution."""
     perm = perm_of(graph, Port(name))
     x_port = graph.inputs(name)[0]
     x = graph.op(x_port.node)
-    if perm is None or len(graph.consumers(x.name)) != 1 or len(x.outputs) != 1:
+    if perm is None or len(graph.consumers(x.name)) != 1 or len(x.outputs) != 1 or \
+            not _hoisting_helps(graph, x_port):
         return False
     ports = graph.inputs(x.name)
     if x.type in UNARY or x.type == "Pad":
@@ -196,7 +212,7 @@ def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
         data = ports[:1]
     elif op.type in BINARY or op.type == "Concat":
         data = ports
-    elif op.type in REDUCE or op.type == "Pad":
+    elif op.type in REDUCE or op.type == "Pad" or (op.type == "Squeeze" and len(ports) == 2):
         data = ports[:1]
     else:
         return False
@@ -218,14 +234,14 @@ def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
     out_perm = perm
     if op.type == "Concat":
         op.attrs["axis"] = perm[op.attrs["axis"] % rank]
-    elif op.type in REDUCE:
+    elif op.type in REDUCE or op.type == "Squeeze":
         axes_val = b.value(ports[1])
         if axes_val is None:
             return False
         axes = sorted(int(a) % rank for a in np.asarray(axes_val).reshape(-1))
         new_axes = np.array(sorted(perm[a] for a in axes), dtype=axes_val.dtype)
         new_inputs[1] = b.const(new_axes, f"{name}/axes_sunk")
-        if not op.attrs.get("keep_dims", False):
+        if op.type == "Squeeze" or not op.attrs.get("keep_dims", False):
             kept_src = [perm[i] for i in range(rank) if i not in axes]
             order = sorted(kept_src)
             out_perm = tuple(order.index(s) for s in kept_src)
