@@ -116,6 +116,8 @@ def _drop_identity(graph: Graph, name: str) -> bool:
     """x + 0, x - 0, x * 1, x / 1 -> x, when the constant does not broaden x's shape."""
     op = graph.op(name)
     x, c = graph.inputs(name)
+    if op.type in ("Add", "Multiply") and _const(graph, c) is None:
+        x, c = c, x  # commutative: the constant may come first
     value = _const(graph, c)
     if value is None or not np.all(value == IDENTITY_ELEMENT[op.type]):
         return False

@@ -85,7 +85,7 @@ def flatten_concats(graph: Graph, config) -> None:
         for p in graph.inputs(name):
             inner = graph.op(p.node)
             if inner.type == "Concat" and inner.attrs["axis"] % rank == axis and \
-                    _sole_consumer(graph, p) == name and not graph.info(p).names:
+                    _sole_consumer(graph, p) == name:
                 flat.extend(graph.inputs(inner.name))
                 merged.append(inner.name)
             else:
@@ -247,3 +247,31 @@ def _copies_kept(graph: Graph, reshape, perm: tuple[int, ...]) -> bool:
         return True
     return all(int(v) != 0 or (i < len(perm) and perm[i] == i)
                for i, v in enumerate(shape.reshape(-1)))
+
+
+@graph_pass("ir_backend.merge_duplicates", stage="ir", after=["ir_backend.sink_transposes"],
+            before=["ir_backend.fuse_pad"])
+def merge_duplicates(graph: Graph, config) -> None:
+    """Ops of one type with the same inputs and attributes compute the same tensor: keep one
+    (e.g. the NHWC->NCHW Transposes of one input feeding several convolutions)."""
+    seen: dict[tuple, str] = {}
+    for name in graph.topological_order():
+        op = graph.op(name)
+        if op.type in ("Const", "Parameter", "Result") or len(op.outputs) != 1:
+            continue
+        try:
+            key = (op.type, tuple(_input_key(graph, p) for p in graph.inputs(name)),
+                   tuple(sorted((k, repr(v)) for k, v in op.attrs.items() if not k.startswith("_"))))
+        except TypeError:
+            continue
+        keep = seen.setdefault(key, name)
+        if keep != name:
+            _bypass(graph, name, Port(keep))
+
+
+def _input_key(graph: Graph, port: Port) -> object:
+    """Small constants compare by value, everything else by port."""
+    value = _const(graph, port)
+    if value is not None and value.size <= 64:
+        return ("const", value.dtype.str, value.shape, value.tobytes())
+    return port
