@@ -36,22 +36,29 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def latency(xml: Path, shape: list[int], runs: int = 50) -> float:
-    """Median OpenVINO CPU latency (ms) of one inference, batch 1, after warm-up."""
+def latencies(models: list[tuple[Path, list[int]]], rounds: int = 10, per_round: int = 20) -> list[float]:
+    """Median OpenVINO CPU latency (ms) of one batch-1 inference for each model, measured in
+    alternating rounds so that both IRs see the same machine conditions."""
     import numpy as np
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
-    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
-    request = compiled.create_infer_request()
-    for _ in range(5):
-        request.infer([x])
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        request.infer([x])
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    core = ov.Core()
+    requests, feeds = [], []
+    for xml, shape in models:
+        compiled = core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        requests.append(compiled.create_infer_request())
+        feeds.append(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
+    for request, x in zip(requests, feeds):
+        for _ in range(5):
+            request.infer([x])
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(rounds):
+        for i, (request, x) in enumerate(zip(requests, feeds)):
+            for _ in range(per_round):
+                t = time.perf_counter()
+                request.infer([x])
+                times[i].append((time.perf_counter() - t) * 1000)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -63,29 +70,33 @@ def main() -> None:
 
     names = args.models.split(",")
     zoo.prebuild(names)
-    print(f"{'model':24} {'tfconv s':>9} {'ovc s':>7} {'ratio':>6} | {'tfconv MiB':>10} {'ovc MiB':>8} "
-          f"{'ratio':>6} | {'tfconv ms':>9} {'ovc ms':>7} {'ratio':>6}")
-    for name in names:
-        case = zoo.get(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            ours_cmd = [str(BIN / "tfconv"), "convert", str(case.pb), "--output_dir", f"{tmp}/t",
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # Conversions first, while this process is small: a child's peak RSS (wait4) also
+        # counts the pages it shares with its parent before exec.
+        for name in names:
+            case = zoo.get(name)
+            ours_cmd = [str(BIN / "tfconv"), "convert", str(case.pb), "--output_dir", f"{tmp}/{name}/t",
                         "--silent"]
             ovc_cmd = [str(BIN / "ovc"), str(case.pb), "--compress_to_fp16=False",
-                       "--output_model", f"{tmp}/o/model.xml"]
+                       "--output_model", f"{tmp}/{name}/o/model.xml"]
             ours, theirs = [], []
             measure(ours_cmd), measure(ovc_cmd)  # warm the file cache
             for _ in range(args.runs):
                 ours.append(measure(ours_cmd))
                 theirs.append(measure(ovc_cmd))
+            rows.append((name, case, ours, theirs))
+        print(f"{'model':24} {'tfconv s':>9} {'ovc s':>7} {'ratio':>6} | {'tfconv MiB':>10} {'ovc MiB':>8} "
+              f"{'ratio':>6} | {'tfconv ms':>9} {'ovc ms':>7} {'ratio':>6}")
+        for name, case, ours, theirs in rows:
             ow = statistics.median(w for w, _ in ours)
             tw = statistics.median(w for w, _ in theirs)
             orss = statistics.median(r for _, r in ours)
             trss = statistics.median(r for _, r in theirs)
-            shape = [1, *[d for d in list(case.inputs.values())[0][1:]]]
+            shape = [1, *list(case.inputs.values())[0][1:]]
             nchw = [shape[0], shape[3], shape[1], shape[2]]
-            our_xml = next(Path(f"{tmp}/t").glob("*.xml"))
-            ol = latency(our_xml, nchw)
-            tl = latency(Path(f"{tmp}/o/model.xml"), shape)
+            our_xml = next(Path(f"{tmp}/{name}/t").glob("*.xml"))
+            ol, tl = latencies([(our_xml, nchw), (Path(f"{tmp}/{name}/o/model.xml"), shape)])
             print(f"{name:24} {ow:9.2f} {tw:7.2f} {ow / tw:6.2f} | {orss:10.0f} {trss:8.0f} "
                   f"{orss / trss:6.2f} | {ol:9.2f} {tl:7.2f} {ol / tl:6.2f}")
 

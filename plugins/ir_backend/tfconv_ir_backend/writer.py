@@ -19,6 +19,8 @@ from tfconv.errors import OutputError
 from tfconv.graph import TensorInfo
 from tfconv.irops import version_of
 
+from ._arrays import contiguous
+
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig
     from tfconv.graph import Graph, Op
@@ -120,7 +122,7 @@ class BinWriter:
         self._seen: dict[int, list[tuple[np.ndarray, Blob]]] = {}
 
     def add(self, value: np.ndarray) -> Blob:
-        arr = np.ascontiguousarray(value)  # a copy only for non-contiguous views
+        arr = contiguous(value)  # a copy only for non-contiguous views
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         # OpenVINO cannot map a zero-size blob, so an empty constant points at one spare byte.

@@ -8,6 +8,8 @@ from tfconv.graph import Graph, Port
 from tfconv.passes import graph_pass
 from tfconv.translate import IRBuilder
 
+from .._arrays import contiguous
+
 CONVS = {"Convolution", "GroupConvolution"}
 
 
@@ -161,17 +163,18 @@ def _scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
     if vec is None or w is None:
         return False
     if producer.type == "Convolution":
-        w2 = w * vec.reshape((-1,) + (1,) * (w.ndim - 1))
+        factor = vec.reshape((-1,) + (1,) * (w.ndim - 1))
     elif producer.type == "GroupConvolution":
-        w2 = w * vec.reshape(w.shape[0], w.shape[1], *([1] * (w.ndim - 2)))
+        factor = vec.reshape(w.shape[0], w.shape[1], *([1] * (w.ndim - 2)))
+    elif w.ndim == 2:
+        factor = vec.reshape(-1, 1) if producer.attrs.get("transpose_b") else vec.reshape(1, -1)
     else:
-        if producer.attrs.get("transpose_b"):
-            w2 = w * vec.reshape(-1, 1)
-        else:
-            w2 = w * vec.reshape(1, -1) if w.ndim == 2 else None
-        if w2 is None:
-            return False
-    new_w = b.const(w2.astype(w.dtype), f"{producer.name}/scaled_weights")
+        return False
+    # One C-ordered result: the writer stores it without another copy.
+    dense = contiguous(w)
+    factor = factor.astype(w.dtype, copy=False)
+    w2 = np.multiply(dense, factor, out=dense) if dense is not w else np.multiply(w, factor)
+    new_w = b.const(w2, f"{producer.name}/scaled_weights")
     graph.set_input(producer.name, 1, new_w)
     if bias_op is not None:
         full = bias.reshape((1,) * (rank - bias.ndim) + bias.shape)

@@ -1,0 +1,41 @@
+"""Fast contiguous copies of transposed weights (numpy's generic strided copy is slow for the
+large transposes that TF->IR weight layouts need)."""
+from __future__ import annotations
+
+import numpy as np
+
+FAST_FROM = 1 << 20  # bytes: below this numpy's own copy is as fast
+
+
+def transpose2d(a: np.ndarray, block: int = 256) -> np.ndarray:
+    """Cache-blocked ``ascontiguousarray(a.T)`` of a C-contiguous 2-D array."""
+    rows, cols = a.shape
+    out = np.empty((cols, rows), a.dtype)
+    for i in range(0, rows, block):
+        for j in range(0, cols, block):
+            out[j:j + block, i:i + block] = a[i:i + block, j:j + block].T
+    return out
+
+
+def _oihw_from_hwio(src: np.ndarray) -> np.ndarray:
+    h, w, i, o = src.shape
+    hw = h * w
+    if hw == 1:
+        return transpose2d(src.reshape(i, o)).reshape(o, i, 1, 1)
+    per_tap = np.empty((hw, o, i), src.dtype)
+    taps = src.reshape(hw, i, o)
+    for k in range(hw):
+        per_tap[k] = transpose2d(taps[k])
+    return np.ascontiguousarray(per_tap.reshape(hw, o * i).T).reshape(o, i, h, w)
+
+
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """``np.ascontiguousarray(a)``, faster for the OIHW view of HWIO conv weights and for
+    transposed matrices."""
+    if a.flags.c_contiguous or a.nbytes < FAST_FROM:
+        return np.ascontiguousarray(a)
+    if a.ndim == 4 and a.transpose(2, 3, 1, 0).flags.c_contiguous:
+        return _oihw_from_hwio(a.transpose(2, 3, 1, 0))
+    if a.ndim == 2 and a.T.flags.c_contiguous:
+        return transpose2d(a.T)
+    return np.ascontiguousarray(a)
