@@ -178,16 +178,20 @@ class Graph:
 
     def inputs(self, name: str) -> list[Port]:
         """The ports feeding ``name``, ordered by input index."""
-        edges = sorted(self._g.in_edges(name, keys=True, data="src"), key=lambda e: e[2])
-        return [Port(src, idx) for src, _, _, idx in edges]
+        # Read networkx's adjacency dicts directly: its edge views cost more than the work.
+        found = [(dst, Port(src, data["src"])) for src, edges in self._g.pred[name].items()
+                 for dst, data in edges.items()]
+        found.sort(key=lambda e: e[0])
+        return [port for _, port in found]
 
     def consumers(self, port: Port | str) -> list[tuple[str, int]]:
         """``(consumer name, input index)`` pairs reading ``port`` (or any output of an op name)."""
         node, index = (port, None) if isinstance(port, str) else (port.node, port.index)
-        found = [(dst_node, key) for _, dst_node, key, src in
-                 self._g.out_edges(node, keys=True, data="src") if index is None or src == index]
-        seq = self._g.nodes
-        return sorted(found, key=lambda c: (seq[c[0]]["seq"], c[1]))
+        nodes = self._g.nodes
+        found = [(dst_node, key) for dst_node, edges in self._g.succ[node].items()
+                 for key, data in edges.items() if index is None or data["src"] == index]
+        found.sort(key=lambda c: (nodes[c[0]]["seq"], c[1]))
+        return found
 
     def topological_order(self) -> list[str]:
         """All op names, producers first; ties broken by insertion order (Kahn's algorithm)."""
