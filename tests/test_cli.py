@@ -23,6 +23,7 @@ def _node(gd, name, op, inputs=(), **attrs):
         elif key == "T":
             node.attr["T"].type = value
         elif key == "shape":
+            node.attr["shape"].shape.SetInParent()  # a scalar has a shape with no dims
             for d in value:
                 node.attr["shape"].shape.dim.add().size = d
         elif key == "value":
@@ -175,3 +176,17 @@ def test_frozen_graph_path_imports_no_tensorflow(tmp_path):
                             text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     assert "tensorflow" not in result.stderr
+
+
+def test_translation_failure_names_node_op_and_input_shapes(tmp_path):
+    gd = proto.GraphDef()
+    _node(gd, "x", "Placeholder", dtype=1, shape=[-1, 4])
+    _node(gd, "axis", "Placeholder", dtype=3, shape=[])
+    cat = _node(gd, "cat", "ConcatV2", ["x", "x", "axis"], T=1)
+    cat.attr["N"].i = 2
+    cat.attr["Tidx"].type = 3
+    pb = tmp_path / "m.pb"
+    pb.write_bytes(gd.SerializeToString())
+    result = run("convert", pb, "-o", tmp_path / "ir")
+    assert_clean_failure(result, "'cat'", "ConcatV2", "[?,4], [?,4], []")
+    assert not (tmp_path / "ir").exists()

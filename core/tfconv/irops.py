@@ -330,6 +330,15 @@ def _bn(attrs, ins, values):
     return [(ins[0].shape, ins[0].dtype)]
 
 
+@rule("FakeQuantize")
+def _fake_quantize(attrs, ins, values):
+    # No evaluator on purpose: FakeQuantize on weights stays in the IR for low-precision runtimes.
+    shape = ins[0].shape
+    for other in ins[1:]:
+        shape = broadcast_shapes(shape, other.shape)
+    return [(shape, ins[0].dtype)]
+
+
 @rule("MVN", version="opset6")
 def _mvn(attrs, ins, values):
     return [(ins[0].shape, ins[0].dtype)]

@@ -25,7 +25,7 @@ UNARY = {"Relu", "Clamp", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Negat
          "Convert", "Sign", "Round", "LogicalNot", "SoftSign", "Sin", "Cos"}
 BINARY = {"Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Power",
           "SquaredDifference", "FloorMod", "Equal", "NotEqual", "Less", "LessEqual", "Greater",
-          "GreaterEqual", "LogicalAnd", "LogicalOr", "LogicalXor", "Select"}
+          "GreaterEqual", "LogicalAnd", "LogicalOr", "LogicalXor", "Select", "FakeQuantize"}
 REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
           "ReduceLogicalAnd", "ReduceLogicalOr"}
 
