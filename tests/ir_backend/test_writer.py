@@ -640,6 +640,18 @@ def _(b):
     return [x], y, [np.where(x > 0, x, x * slope.reshape(1, 3, 1, 1))]
 
 
+@case("FakeQuantize")
+def _(b):
+    x = rand(1, 3, 4, 4) * 2
+    lo, hi = np.float32(-1.0), np.float32(1.5)
+    y = b.emit("FakeQuantize", [param(b, "x", x.shape), b.const(lo, "il"), b.const(hi, "ih"),
+                                b.const(lo, "ol"), b.const(hi, "oh")], "fq",
+               {"levels": 11, "auto_broadcast": "numpy"})
+    step = (hi - lo) / 10
+    expected = np.round((np.clip(x, lo, hi) - lo) / step) * step + lo
+    return [x], y, [expected.astype(np.float32)]
+
+
 @case("Select")
 def _(b):
     c, x, y = rand(2, 3) > 0, rand(2, 3), rand(3)

@@ -104,15 +104,18 @@ def sink_transposes(graph: Graph, config) -> None:
 
 
 def _hoisting_helps(graph: Graph, port: Port) -> bool:
-    """Hoist only along a single-use chain that reaches a Parameter or passes a Pad."""
+    """Hoist only along a single-use chain that reaches a Parameter, passes a Pad, or reaches
+    constant weights (there the Transpose folds away, e.g. Const -> FakeQuantize -> conv)."""
     while True:
         op = graph.op(port.node)
-        if op.type == "Parameter" or op.type == "Pad":
+        if op.type in ("Parameter", "Pad", "Const"):
             return True
         hoistable = op.type in UNARY or (op.type in BINARY and op.type != "Select")
         if not hoistable or len(graph.consumers(op.name)) != 1:
             return False
-        data = [p for p in graph.inputs(op.name) if graph.op(p.node).type != "Const"]
+        ins = graph.inputs(op.name)
+        data = ins[:1] if op.type == "FakeQuantize" else \
+            [p for p in ins if graph.op(p.node).type != "Const"]
         if len(data) != 1:
             return False
         port = data[0]
@@ -130,6 +133,10 @@ def _hoist(graph: Graph, b: IRBuilder, name: str) -> bool:
     ports = graph.inputs(x.name)
     if x.type in UNARY or x.type == "Pad":
         data, consts = 0, []
+    elif x.type == "FakeQuantize":
+        data, consts = 0, [1, 2, 3, 4]
+        if any(graph.op(ports[i].node).type != "Const" for i in consts):
+            return False
     elif x.type in BINARY and x.type != "Select":
         flags = [graph.op(p.node).type == "Const" for p in ports]
         if flags.count(False) != 1:
