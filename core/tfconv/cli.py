@@ -67,7 +67,9 @@ def build_config(kw: dict) -> ConvertConfig:
     if model and input_model and Path(model) != Path(input_model):
         msg = f"two models given: MODEL {model} and --input_model {input_model}; pass one"
         raise UsageError(msg)
-    model = model or input_model
+    # Plugins may add other ways to name the model (the TF frontend's --saved_model_dir and
+    # --input_meta_graph); the first one given is the model.
+    model = model or input_model or kw.get("saved_model_dir") or kw.get("input_meta_graph")
     batch = kw.pop("batch", None)
     if batch is not None and batch <= 0:
         msg = f"-b/--batch must be a positive integer, got {batch}"
