@@ -85,13 +85,64 @@ def placeholders_listing(graph: Graph) -> str:
     return "; ".join(rows) or "none"
 
 
+_STRIP_PREFIXES = ("import/", "serving_default_")
+
+
+def _bare(name: str) -> str:
+    """``name`` without a ``:0`` suffix and ``import/`` / ``serving_default_`` prefixes, for
+    matching a mistyped name against the graph's names."""
+    if name.endswith(":0"):
+        name = name[:-2]
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _STRIP_PREFIXES:
+            if name.startswith(prefix):
+                name, changed = name[len(prefix):], True
+    return name
+
+
+def _did_you_mean(graph: Graph, name: str) -> list[str]:
+    """Nearest node names: exact after stripping ``:0``/``import/``/``serving_default_``, names
+    that end with the given one (``.../name``), then close spellings."""
+    names = [op.name for op in graph]
+    by_bare: dict[str, list[str]] = {}
+    for n in names:
+        by_bare.setdefault(_bare(n), []).append(n)
+    want = _bare(name)
+    found: list[str] = list(by_bare.get(want, []))
+    if want:
+        found += [n for n in names if n not in found and n != want
+                  and (n.endswith("/" + want) or _bare(n).endswith("/" + want))]
+        found += [n for n in names if n not in found and n != want and n.endswith(want)]
+    close = difflib.get_close_matches(want, list(by_bare), n=3, cutoff=0.5)
+    for bare in close:
+        found += [n for n in by_bare[bare] if n not in found]
+    return found[:5]
+
+
 def _unknown_name(graph: Graph, kind: str, name: str) -> UsageError:
-    near = difflib.get_close_matches(name, [op.name for op in graph], n=3, cutoff=0.5)
+    near = _did_you_mean(graph, name)
     outs = ", ".join(str(p) for p in default_outputs(graph)[:5]) or "none"
     hint = f" Did you mean: {', '.join(near)}?" if near else ""
     msg = (f"{kind} {name!r} is not a node of the model.{hint} "
            f"Placeholders: {placeholders_listing(graph)}. Likely outputs: {outs}.")
     return UsageError(msg)
+
+
+def _num_outputs(graph: Graph, name: str) -> int:
+    op = graph.op(name)
+    shapes = op.attrs.get("_output_shapes")
+    return max(len(op.outputs), len(shapes) if isinstance(shapes, list) else 0)
+
+
+def _check_out_port(graph: Graph, name: str, port: int, what: str) -> None:
+    n = _num_outputs(graph, name)
+    if port >= n:
+        op = graph.op(name)
+        msg = (f"{what}: node {name!r} ({op.type}) has {n} output(s) used in the graph (port 0"
+               f"{'' if n == 1 else f'..{n - 1}'}); output port {port} does not exist")
+        raise UsageError(msg)
 
 
 def _split_tensor(graph: Graph, text: str) -> Port:
@@ -103,8 +154,145 @@ def _split_tensor(graph: Graph, text: str) -> Port:
     return Port(name, int(idx) if idx.isdigit() else 0)
 
 
+# Ops whose ``T`` is the input type but whose output is boolean.
+_BOOL_OUTPUT_OPS = {"Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual",
+                    "LogicalAnd", "LogicalOr", "LogicalNot", "IsNan", "IsInf", "IsFinite"}
+
+
+def _tensor_dtype(graph: Graph, port: Port) -> np.dtype | None:
+    """The element type of an output port, as far as the producer's attrs tell."""
+    info = graph.info(port)
+    if info.dtype is not None:
+        return np.dtype(info.dtype)
+    op = graph.op(port.node)
+    attrs = op.attrs
+    if op.type in _BOOL_OUTPUT_OPS:
+        return np.dtype(bool)
+    types = attrs.get("_output_types")
+    if isinstance(types, list) and port.index < len(types):
+        return np.dtype(types[port.index])
+    for key in ("DstT", "out_type", "output_type", "dtype", "T"):
+        value = attrs.get(key)
+        if value is not None and not isinstance(value, list):
+            try:
+                return np.dtype(value)
+            except TypeError:
+                continue
+    return None
+
+
+def _tensor_shape(graph: Graph, port: Port) -> tuple | None:
+    info = graph.info(port)
+    if info.shape is not None:
+        return tuple(info.shape)
+    shapes = graph.op(port.node).attrs.get("_output_shapes")
+    if isinstance(shapes, list) and port.index < len(shapes) and shapes[port.index] is not None:
+        return tuple(shapes[port.index])
+    return None
+
+
+def _check_rank(what: str, old: tuple | None, new: tuple) -> None:
+    if old is not None and len(old) != len(new):
+        msg = (f"input {what} has rank {len(old)} in the model (shape "
+               f"[{','.join('?' if d is None else str(d) for d in old)}]) but the given shape "
+               f"{list(new)} has rank {len(new)}")
+        raise UsageError(msg)
+
+
+def _resolve_cut(graph: Graph, spec: InputSpec) -> tuple[str, Port, tuple[str, int] | None]:
+    """What an ``--input`` item names: ``(label, tensor, consumer)`` where ``tensor`` is the
+    port that is cut and ``consumer`` the ``(node, input index)`` for an input-port cut (only
+    that input is cut), else None (every consumer of the tensor is cut).
+
+    A bare name of a non-Placeholder node cuts its output port 0 (MO's choice for one-output
+    nodes); ``name:P`` cuts output port P; ``P:name`` cuts input port P."""
+    raw = spec.name or ""
+    name = raw
+    out_port = spec.out_port
+    if name not in graph and spec.in_port is None and out_port is None and ":" in name:
+        base, _, idx = name.rpartition(":")
+        if idx.isdigit() and base in graph:
+            name, out_port = base, int(idx)
+    label = spec.tensor or raw
+    if spec.in_port is not None:
+        label = f"{spec.in_port}:{raw}"
+    if name not in graph:
+        raise _unknown_name(graph, "input", label)
+    op = graph.op(name)
+    if spec.in_port is not None:
+        ins = graph.inputs(name)
+        if spec.in_port >= len(ins):
+            msg = (f"--input {label!r}: node {name!r} ({op.type}) has {len(ins)} input(s)"
+                   f"{'' if not ins else f' (port 0..{len(ins) - 1})'}; input port "
+                   f"{spec.in_port} does not exist")
+            raise UsageError(msg)
+        return label, ins[spec.in_port], (name, spec.in_port)
+    port = out_port or 0
+    _check_out_port(graph, name, port, f"--input {label!r}")
+    return label, Port(name, port), None
+
+
+def _cut(graph: Graph, spec: InputSpec, label: str, tensor: Port,
+         consumer: tuple[str, int] | None) -> str | None:
+    """Replace the cut tensor by a new Placeholder (or a Const for ``->value``); returns the
+    Placeholder's name (None when frozen)."""
+    dtype = np.dtype(spec.dtype) if spec.dtype else (_tensor_dtype(graph, tensor) or np.dtype(np.float32))
+    shape = _tensor_shape(graph, tensor)
+    if spec.shape is not None:
+        _check_rank(repr(label), shape, spec.shape)
+        shape = tuple(spec.shape)
+    if consumer is not None:
+        base = f"{consumer[0]}/placeholder_port_{consumer[1]}"
+    else:
+        base = f"{tensor.node}/placeholder_out_port_{tensor.index}"
+    if spec.value is not None:
+        value = np.asarray(spec.value, dtype=dtype)
+        if shape is not None and spec.shape is None and value.ndim and len(shape) != value.ndim:
+            _check_rank(repr(label), shape, value.shape)
+        new = graph.add_op("Const", graph.unique_name(f"{base}/frozen"), (), {"value": value})
+        new.outputs[0].shape, new.outputs[0].dtype = value.shape, value.dtype
+        placeholder = None
+    else:
+        if base in graph:
+            msg = f"--input {label!r}: this tensor is cut twice; name it once"
+            raise UsageError(msg)
+        new = graph.add_op("Placeholder", base, (), {"dtype": dtype, "shape": shape})
+        new.outputs[0].shape, new.outputs[0].dtype = shape, dtype
+        placeholder = base
+    if consumer is not None:
+        graph.set_input(consumer[0], consumer[1], Port(new.name, 0))
+    else:
+        graph.replace_uses(tensor, Port(new.name, 0))
+    return placeholder
+
+
+def _alias_cut_tensors(graph: Graph, cuts: list[tuple[str, Port]]) -> None:
+    """Give each output-port cut's Placeholder the original tensor name ``node:P`` too (an
+    Identity named ``node:P`` between it and its consumers: the IR port then carries the names
+    ``node/placeholder_out_port_P``, ``node:P`` (and ``node:P:0``)). Only when ``node`` itself
+    is no longer needed, so no two IR tensors carry the same name."""
+    needed = graph.ancestors(p.node for p in graph.outputs if p.node in graph)
+    for placeholder, tensor in cuts:
+        alias = f"{tensor.node}:{tensor.index}"
+        if tensor.node in needed or alias in graph:
+            continue
+        src = Port(placeholder, 0)
+        users = graph.consumers(src)
+        if not users:
+            continue
+        op = graph.add_op("Identity", alias, [src], {"T": graph.op(placeholder).attrs["dtype"]})
+        op.outputs[0].shape = graph.info(src).shape
+        op.outputs[0].dtype = graph.info(src).dtype
+        for node, dst in users:
+            graph.set_input(node, dst, Port(alias, 0))
+
+
 def apply_user_io(graph: Graph, config: ConvertConfig) -> None:
-    """Apply ``--input`` (names, shapes, types, frozen values), ``-b`` and ``--output``."""
+    """Apply ``--input`` (names, shapes, types, frozen values, cuts at inner nodes), ``-b`` and
+    ``--output``.
+
+    IR inputs follow the ``--input`` order; original Placeholders that the outputs still need
+    come after (with a warning when the inputs were cut at inner nodes)."""
     if config.outputs:
         graph.outputs = [_split_tensor(graph, o) for o in config.outputs]
     placeholders = list(graph.meta.get("inputs", []))
@@ -116,42 +304,64 @@ def apply_user_io(graph: Graph, config: ConvertConfig) -> None:
                    "name them with --input")
             raise UsageError(msg)
         specs = [type(s)(n, s.shape, s.dtype, s.value) for s, n in zip(specs, placeholders)]
-    chosen = []
+    # Resolve every item first, so a bad name fails before the graph changes.
+    resolved = []
     for spec in specs:
-        name = spec.name or ""
-        if name.endswith(":0") and name not in graph:
-            name = name[:-2]
-        if name not in graph:
-            raise _unknown_name(graph, "input", spec.name or "")
+        label, tensor, consumer = _resolve_cut(graph, spec)
+        is_placeholder = graph.op(tensor.node).type in INPUT_OPS and consumer is None
+        resolved.append((spec, label, tensor, consumer, is_placeholder))
+    needed_before = graph.ancestors(p.node for p in graph.outputs)
+    chosen: list[str] = []
+    cuts: list[tuple[str, Port]] = []
+    cut_any = False
+    for spec, label, tensor, consumer, is_placeholder in resolved:
+        if not is_placeholder:
+            cut_any = True
+            placeholder = _cut(graph, spec, label, tensor, consumer)
+            if placeholder is not None:
+                chosen.append(placeholder)
+                if consumer is None:
+                    cuts.append((placeholder, tensor))
+            continue
+        name = tensor.node
         op = graph.op(name)
-        if op.type not in INPUT_OPS:
-            msg = (f"input {name!r} is a {op.type}, not a Placeholder; cutting the graph at "
-                   f"inner nodes is not supported yet. Placeholders: {placeholders_listing(graph)}")
-            raise UsageError(msg)
         if spec.dtype:
             op.attrs["dtype"] = np.dtype(spec.dtype)
         if spec.shape is not None:
-            old = op.attrs.get("shape")
-            if old is not None and len(old) != len(spec.shape):
-                msg = (f"input {name!r} has rank {len(old)} in the model but the given shape "
-                       f"{list(spec.shape)} has rank {len(spec.shape)}")
-                raise UsageError(msg)
+            _check_rank(repr(name), op.attrs.get("shape"), spec.shape)
             op.attrs["shape"] = tuple(spec.shape)
         if spec.value is not None:
             value = np.asarray(spec.value, dtype=np.dtype(op.attrs.get("dtype", np.float32)))
             frozen = graph.add_op("Const", graph.unique_name(f"{name}/frozen"), (), {"value": value})
             frozen.outputs[0].shape, frozen.outputs[0].dtype = value.shape, value.dtype
             graph.replace_uses(Port(name, 0), Port(frozen.name, 0))
-            placeholders.remove(name)
+            if name in placeholders:
+                placeholders.remove(name)
             continue
+        if name in chosen:
+            msg = f"--input names {name!r} twice; name each input once"
+            raise UsageError(msg)
         chosen.append(name)
+    if cut_any:
+        _alias_cut_tensors(graph, cuts)
+        needed_after = graph.ancestors(p.node for p in graph.outputs)
+        # Placeholders that only fed the cut part are gone; unused ones stay as before.
+        placeholders = [p for p in placeholders if p in chosen or p in needed_after
+                        or p not in needed_before]
+        others = [p for p in placeholders if p not in chosen and p in needed_after]
+        if others:
+            log.warning("--input cuts the graph, but the outputs still need other input(s), which "
+                        "stay IR inputs after the given ones: %s", ", ".join(others))
     if chosen:
         placeholders = chosen + [p for p in placeholders if p not in chosen]
     if config.batch is not None:
         for name in placeholders:
-            shape = graph.op(name).attrs.get("shape")
+            op = graph.op(name)
+            shape = op.attrs.get("shape")
             if shape:
-                graph.op(name).attrs["shape"] = (config.batch, *shape[1:])
+                op.attrs["shape"] = (config.batch, *shape[1:])
+                if op.outputs[0].shape is not None and len(op.outputs[0].shape) == len(shape):
+                    op.outputs[0].shape = op.attrs["shape"]
     graph.meta["inputs"] = placeholders
 
 
