@@ -6,14 +6,27 @@ from tfconv import hookimpl
 
 @hookimpl(trylast=True)
 def tfconv_load_model(path, config):
-    from . import loader
-    return loader.load(path, config)
+    from . import cleanup, loader
+    cleanup.load_custom_libraries(config.options.get("tensorflow_custom_layer_libraries"))
+    return cleanup.load_with_defaults(loader, path, config)
 
 
 @hookimpl
 def tfconv_register_translators(registry):
     from .ops import TABLE
     registry.add(TABLE)
+
+
+@hookimpl
+def tfconv_register_passes(registry):
+    from .cleanup import ALL_PASSES
+    registry.add(*ALL_PASSES)
+
+
+@hookimpl
+def tfconv_register_commands(cli):
+    from .commands import register
+    register(cli)
 
 
 @hookimpl
@@ -29,4 +42,9 @@ def tfconv_add_options(command):
                      help="SavedModel tag set, comma separated (default: serve)."),
         click.Option(["--saved_model_signature"], metavar="NAME",
                      help="SavedModel signature (default: serving_default, or the only one)."),
+        click.Option(["--tensorboard_logdir"], metavar="DIR",
+                     help="TensorFlow: write the loaded GraphDef to DIR for TensorBoard."),
+        click.Option(["--tensorflow_custom_layer_libraries"], metavar="LIBS",
+                     help="TensorFlow: op libraries (.so, comma separated) to load with "
+                     "tf.load_op_library before TensorFlow reads the model."),
     ])
