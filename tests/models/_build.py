@@ -11,6 +11,13 @@ Per case the directory holds:
   model.pb       frozen binary GraphDef
   reference.npz  inputs (under the input names) and TF outputs (output names)
   meta.json      inputs/outputs/shapes + build info (time, ops, logits stats)
+                 and "forms": the non-frozen forms below, relative paths
+slim cases also keep (same weights as model.pb):
+  ckpt/model.ckpt.{index,data-*}  V2 checkpoint
+  ckpt/model.ckpt.meta            its MetaGraph
+  inference_graph.pb / .pbtxt     the un-frozen inference GraphDef (binary / text)
+Keras cases of zoo.SAVED_MODEL_APPS also keep:
+  saved_model/   Keras 3 ``model.export`` / tf_keras ``tf.saved_model.save``
 """
 from __future__ import annotations
 
@@ -332,7 +339,18 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
     )
     if meta["live_vs_frozen_rel"] > 1e-4:
         raise RuntimeError(f"{name}: frozen graph differs from live model: {meta['live_vs_frozen_rel']}")
+    forms = {}
+    t_forms = time.perf_counter()
+    if app in zoo.SAVED_MODEL_APPS:
+        sm_dir = outdir / "saved_model"
+        if family == "keras3":
+            model.export(str(sm_dir), verbose=False)  # signature input named after model input
+        else:
+            tf.saved_model.save(model, str(sm_dir), signatures=concrete)  # input "input"
+        forms["saved_model"] = "saved_model"
     meta.update(
+        forms=forms,
+        forms_seconds=round(time.perf_counter() - t_forms, 2),
         family=family,
         model=app,
         input_range=[lo, hi],
@@ -496,6 +514,22 @@ def build_slim(net: str, outdir: pathlib.Path) -> dict:
             w_val, b_val, head_info = standardize_head(y, w_val, b_val, rng)
             head_w.load(w_val, sess)
             head_b.load(b_val, sess)
+            # Non-frozen forms, written before freezing (same weights).
+            t_forms = time.perf_counter()
+            (outdir / "ckpt").mkdir()
+            saver = tf.compat.v1.train.Saver()
+            saver.save(sess, str(outdir / "ckpt" / "model.ckpt"), write_state=False)
+            inference = tf.compat.v1.graph_util.extract_sub_graph(
+                g.as_graph_def(), [logits_name])
+            tf.io.write_graph(inference, str(outdir), "inference_graph.pb", as_text=False)
+            tf.io.write_graph(inference, str(outdir), "inference_graph.pbtxt", as_text=True)
+            forms = {
+                "checkpoint": "ckpt/model.ckpt",
+                "meta_graph": "ckpt/model.ckpt.meta",
+                "inference_graph_pb": "inference_graph.pb",
+                "inference_graph_pbtxt": "inference_graph.pbtxt",
+            }
+            forms_seconds = time.perf_counter() - t_forms
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 sess, g.as_graph_def(), [logits_name]
             )
@@ -514,6 +548,8 @@ def build_slim(net: str, outdir: pathlib.Path) -> dict:
         num_bn_layers=len(bn_ops),
         **head_info,
         bn_calibration_waves=len(waves),
+        forms=forms,
+        forms_seconds=round(forms_seconds, 2),
     )
     return meta
 

@@ -7,6 +7,11 @@ calibrated on random images, He-initialised weights for nets without batch
 norm), plus a ``reference.npz`` holding a batch of 2 input images and the
 outputs TensorFlow computes for them by running that very ``.pb``.
 
+Each case also keeps non-frozen forms with the same weights (issue 3): slim
+cases a V2 checkpoint, its MetaGraph and the un-frozen inference graph (binary
+and text), see :func:`checkpoint_forms`; Keras cases of ``SAVED_MODEL_APPS`` a
+SavedModel, see :func:`saved_model_dir`.
+
 Models are built on first use in a subprocess (``python -m models._build``) so
 that Keras 3, tf_keras and TF1 graph mode never share a process and the
 calling (pytest) process never imports TensorFlow.  Results are cached in
@@ -50,10 +55,13 @@ __all__ = [
     "family_of",
     "meta",
     "ovc_reference_ops",
+    "SAVED_MODEL_APPS",
+    "checkpoint_forms",
+    "saved_model_dir",
 ]
 
 # Bump when the way models/references are generated changes (invalidates cache).
-ZOO_FORMAT = 1
+ZOO_FORMAT = 2  # 2: + slim checkpoint/MetaGraph/inference graph, Keras SavedModels
 
 KERAS_APPS = [
     "MobileNet",
@@ -76,6 +84,9 @@ SLIM_NETS = [
     "alexnet_v2",
 ]
 FAMILIES = ("keras3", "tf_keras", "slim")
+# Keras apps whose cases (both keras3 and tf_keras) also keep a SavedModel
+# (``saved_model/``): a subset, to keep the build time low.
+SAVED_MODEL_APPS = ("MobileNetV2", "ResNet50")
 
 _TESTS_DIR = pathlib.Path(__file__).resolve().parent.parent  # <repo>/tests
 _REPO_ROOT = _TESTS_DIR.parent
@@ -89,6 +100,7 @@ class ModelCase:
     inputs: dict  # TF input tensor name (no ":0") -> shape tuple (None = dynamic)
     outputs: list  # output node names (the logits), no ":0"
     reference: pathlib.Path  # .npz: inputs under input names, TF outputs under output names
+    forms: tuple = ()  # ((form, path), ...): the non-frozen forms kept, see checkpoint_forms()
 
 
 def all_case_names() -> list[str]:
@@ -217,7 +229,27 @@ def get(name: str) -> ModelCase:
         inputs={k: tuple(v) for k, v in m["inputs"].items()},
         outputs=list(m["outputs"]),
         reference=d / m["reference"],
+        forms=tuple((k, d / v) for k, v in sorted(m.get("forms", {}).items())),
     )
+
+
+def checkpoint_forms(case: ModelCase) -> dict:
+    """The non-frozen TF1 forms of a slim case (same weights as ``case.pb``)::
+
+        inference_graph_pb     binary GraphDef with variables (not frozen)
+        inference_graph_pbtxt  the same as a text GraphDef
+        checkpoint             V2 checkpoint prefix (``.index``/``.data-*`` next to it)
+        meta_graph             the MetaGraph Saver.save wrote (``<prefix>.meta``)
+
+    Empty for non-slim cases."""
+    forms = dict(case.forms)
+    return {k: forms[k] for k in ("inference_graph_pb", "inference_graph_pbtxt",
+                                  "checkpoint", "meta_graph") if k in forms}
+
+
+def saved_model_dir(case: ModelCase) -> pathlib.Path | None:
+    """The SavedModel directory of a Keras case in SAVED_MODEL_APPS, else None."""
+    return dict(case.forms).get("saved_model")
 
 
 def _ovc_path() -> str:

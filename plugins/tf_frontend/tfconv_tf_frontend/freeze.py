@@ -150,14 +150,18 @@ def _restore_variables(tf, sess, graph, prefix: str) -> None:
                 with graph.name_scope(f"{op.name}/Read/"):
                     tf.raw_ops.ReadVariableOp(resource=op.outputs[0], dtype=op.get_attr("dtype"),
                                               name="ReadVariableOp")
-        assigns = []
+        # Values are fed through placeholders: embedding them as constants would copy every
+        # weight into the GraphDef and through the session (seconds on VGG-sized models).
+        assigns, feeds = [], {}
         for op in var_ops:
             value = reader.get_tensor(op.name)
+            slot = v1.placeholder(value.dtype, value.shape, name=f"{op.name}/restore_value")
+            feeds[slot] = value
             if op.type == "VarHandleOp":
-                assigns.append(tf.raw_ops.AssignVariableOp(resource=op.outputs[0], value=value))
+                assigns.append(tf.raw_ops.AssignVariableOp(resource=op.outputs[0], value=slot))
             else:
-                assigns.append(v1.assign(op.outputs[0], value))
-    sess.run(assigns)
+                assigns.append(v1.assign(op.outputs[0], slot))
+    sess.run(assigns, feeds)
 
 
 def freeze_checkpoint(graph_def_bytes: bytes, prefix: str, outputs: tuple[str, ...]) -> Frozen:
