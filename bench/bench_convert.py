@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODELS = ["keras3-MobileNetV2", "keras3-ResNet50", "keras3-InceptionV3"]
+# Issue 3: the SavedModel form (tfconv freezes with TensorFlow, ovc reads the directory).
+SAVED_MODELS = ["keras3-MobileNetV2", "keras3-ResNet50"]
 BIN = Path(sys.executable).parent
 
 
@@ -65,20 +67,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--saved_models", default=",".join(SAVED_MODELS),
+                        help="zoo cases whose SavedModel directory is converted too ('' for none)")
     args = parser.parse_args()
     from models import zoo
 
-    names = args.models.split(",")
-    zoo.prebuild(names)
+    names = [n for n in args.models.split(",") if n]
+    saved = [n for n in args.saved_models.split(",") if n]
+    zoo.prebuild(names + saved)
+    jobs = [(n, zoo.get(n).pb) for n in names] + \
+        [(f"{n} (SavedModel)", zoo.saved_model_dir(zoo.get(n))) for n in saved]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         # Conversions first, while this process is small: a child's peak RSS (wait4) also
         # counts the pages it shares with its parent before exec.
-        for name in names:
-            case = zoo.get(name)
-            ours_cmd = [str(BIN / "tfconv"), "convert", str(case.pb), "--output_dir", f"{tmp}/{name}/t",
+        for name, model in jobs:
+            case = zoo.get(name.split(" ")[0])
+            ours_cmd = [str(BIN / "tfconv"), "convert", str(model), "--output_dir", f"{tmp}/{name}/t",
                         "--silent"]
-            ovc_cmd = [str(BIN / "ovc"), str(case.pb), "--compress_to_fp16=False",
+            ovc_cmd = [str(BIN / "ovc"), str(model), "--compress_to_fp16=False",
                        "--output_model", f"{tmp}/{name}/o/model.xml"]
             ours, theirs = [], []
             measure(ours_cmd), measure(ovc_cmd)  # warm the file cache
@@ -86,7 +93,7 @@ def main() -> None:
                 ours.append(measure(ours_cmd))
                 theirs.append(measure(ovc_cmd))
             rows.append((name, case, ours, theirs))
-        print(f"{'model':24} {'tfconv s':>9} {'ovc s':>7} {'ratio':>6} | {'tfconv MiB':>10} {'ovc MiB':>8} "
+        print(f"{'model':37} {'tfconv s':>9} {'ovc s':>7} {'ratio':>6} | {'tfconv MiB':>10} {'ovc MiB':>8} "
               f"{'ratio':>6} | {'tfconv ms':>9} {'ovc ms':>7} {'ratio':>6}")
         for name, case, ours, theirs in rows:
             ow = statistics.median(w for w, _ in ours)
@@ -97,7 +104,7 @@ def main() -> None:
             nchw = [shape[0], shape[3], shape[1], shape[2]]
             our_xml = next(Path(f"{tmp}/{name}/t").glob("*.xml"))
             ol, tl = latencies([(our_xml, nchw), (Path(f"{tmp}/{name}/o/model.xml"), shape)])
-            print(f"{name:24} {ow:9.2f} {tw:7.2f} {ow / tw:6.2f} | {orss:10.0f} {trss:8.0f} "
+            print(f"{name:37} {ow:9.2f} {tw:7.2f} {ow / tw:6.2f} | {orss:10.0f} {trss:8.0f} "
                   f"{orss / trss:6.2f} | {ol:9.2f} {tl:7.2f} {ol / tl:6.2f}")
 
 
