@@ -17,6 +17,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("openvino")
 
 import formatmodels as fm  # noqa: E402
+from cliassert import assert_clean_failure  # noqa: E402
 from ovrun import rel_err, run_ir  # noqa: E402
 
 TFCONV = [sys.executable, "-m", "tfconv.cli"]
@@ -60,15 +61,6 @@ def assert_matches(xml: Path, data: np.ndarray, expected: np.ndarray) -> None:
     err = rel_err(actual, expected)
     assert err <= 1e-4, f"rel err {err:.2e}"
 
-
-def assert_clean_failure(result: subprocess.CompletedProcess, out_dir: Path, *needles: str) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.startswith("[ ERROR ]"), result.stderr
-    for needle in needles:
-        assert needle in result.stderr, f"{needle!r} not in:\n{result.stderr}"
-    assert not out_dir.exists()
-    return result.stderr
 
 
 # --- checkpoints -----------------------------------------------------------------------------

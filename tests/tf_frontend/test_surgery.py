@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("openvino")
 
+from cliassert import assert_clean_failure  # noqa: E402
 from ovrun import core, rel_err, run_ir  # noqa: E402
 from tfconv.graph import Port  # noqa: E402
 
@@ -150,14 +151,6 @@ def test_output_order_and_output_that_is_an_input(model, tmp_path):
     a = data(2, 3)
     check(xml2, [a], [a, *tf_run(model, ["out2:0"], {"act:0": a})])
 
-
-def assert_clean_failure(result: subprocess.CompletedProcess, out_dir: Path, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.startswith("[ ERROR ]"), result.stderr
-    for needle in needles:
-        assert needle in result.stderr, f"{needle!r} not in:\n{result.stderr}"
-    assert not out_dir.exists()
 
 
 @pytest.mark.parametrize("args, needles", [
