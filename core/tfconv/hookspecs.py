@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     import click
 
     from tfconv.config import ConvertConfig
+    import numpy as np
+
     from tfconv.emit import EmitterRegistry
+    from tfconv.findings import Finding
     from tfconv.graph import Graph
     from tfconv.passes import PassRegistry
     from tfconv.translate import TranslatorRegistry
@@ -32,6 +35,28 @@ def tfconv_load_model(path: Path, config: ConvertConfig) -> Graph | None:
     Called once per conversion, most recently registered plugin first. Return ``None`` when the
     format is not yours; the first non-None result wins. Raise a ``TfconvError`` when the file is
     yours but unusable.
+    """
+
+
+@hookspec
+def tfconv_describe_model(path: Path, config: ConvertConfig,
+                          graph: Graph | None) -> list[Finding] | None:
+    """Recognise what the model at ``path`` is: its format, signatures, topology family
+    (a Slim net, an Object Detection API meta-architecture, a FakeQuant graph) and the flags
+    that suit it. ``graph`` is the loaded source graph, or ``None`` when loading failed (a
+    plugin may still describe the file). Used by ``tfconv inspect`` and logged by ``convert``.
+    Return a list of :class:`tfconv.findings.Finding`, or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def tfconv_run_reference(config: ConvertConfig, feeds: dict[str, np.ndarray],
+                         outputs: list[str]) -> dict[str, np.ndarray] | None:
+    """Run the original model in its own framework (TensorFlow) for ``tfconv validate``.
+
+    ``feeds`` maps input tensor names to arrays in the framework's layout; ``outputs`` are
+    tensor names (model outputs or any intermediate tensor, ``name:port``). Return a dict from
+    each requested name to its value, or ``None`` when the model is not yours.
     """
 
 
