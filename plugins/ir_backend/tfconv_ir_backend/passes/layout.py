@@ -263,6 +263,9 @@ def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
                                     f"{name}/pads_sunk"))
         new_inputs[1], new_inputs[2] = new_pads
     graph.set_inputs(name, new_inputs)
+    for p in data:  # a bypassed Transpose no one uses: its TF names go to the permuted tensor
+        if perm_of(graph, p) is not None and not graph.consumers(p) and p not in graph.outputs:
+            _move_names(graph, p, graph.inputs(p.node)[0])
     b.reinfer(name)
     for i in range(len(op.outputs)):
         out = Port(name, i)
