@@ -70,7 +70,7 @@ def test_convert_small_graph_reports_io_and_files(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Input  x: [?,4] float32" in result.stdout
     assert "Output out:0: [?,4] float32" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "ir").iterdir()) == ["m.bin", "m.xml"]
+    assert sorted(p.name for p in (tmp_path / "ir").iterdir()) == ["m.bin", "m.mapping", "m.xml"]
     assert "Total execution time" in result.stdout
 
 

@@ -221,7 +221,7 @@ def test_pipeline_emit_writes_through_the_plugin(tmp_path):
     config = ConvertConfig(model_name="net", compress_to_fp16=True, output_dir=tmp_path / "out")
     pipeline.run_passes(passes(pm), b.graph, config, "ir")
     written = pipeline.emit(pm, b.graph, config)
-    assert [p.name for p in written] == ["net.xml", "net.bin"]
+    assert [p.name for p in written] == ["net.xml", "net.bin", "net.mapping"]
     assert all(p.parent == tmp_path / "out" for p in written)
     assert 'element_type="f16"' in written[0].read_text()
     assert ov.Core().read_model(written[0]).outputs[0].get_names() >= {"logits:0"}

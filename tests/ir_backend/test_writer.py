@@ -45,7 +45,7 @@ def result(b: IRBuilder, port: Port, name: str | None = None) -> Port:
 
 def write(graph: Graph, directory: Path, name: str = "model") -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    xml, bin_ = write_ir(graph, directory, ConvertConfig(model_name=name))
+    xml, bin_, _mapping = write_ir(graph, directory, ConvertConfig(model_name=name))
     return xml, bin_
 
 
@@ -317,7 +317,7 @@ def test_plugin_registers_the_ir_emitter(tmp_path):
     b = builder()
     result(b, b.emit("Relu", [param(b, "x", (2,))], "r")[0])
     written = entry.write(b.graph, tmp_path, ConvertConfig(model_name="net"))
-    assert [p.name for p in written] == ["net.xml", "net.bin"]
+    assert [p.name for p in written] == ["net.xml", "net.bin", "net.mapping"]
     assert ET.parse(written[0]).getroot().get("name") == "net"
 
 

@@ -1,4 +1,5 @@
-"""The OpenVINO IR v11 writer: ``<name>.xml`` (the topology) plus ``<name>.bin`` (the weights).
+"""The OpenVINO IR v11 writer: ``<name>.xml`` (the topology) plus ``<name>.bin`` (the weights),
+and ``<name>.mapping`` (TF tensor names -> IR layer output ports, the Model Optimizer's format).
 
 The writer only serializes. Shapes and element types come from ``Op.outputs``; IR attributes come
 from ``Op.attrs`` under their spec names (names starting with ``_`` are private and skipped).
@@ -231,9 +232,10 @@ def _package_version() -> str:
     return "unknown"
 
 
-def build_xml(graph: Graph, name: str, bins: BinWriter) -> ET.ElementTree:
+def build_xml(graph: Graph, name: str, bins: BinWriter,
+              order: list[str] | None = None) -> ET.ElementTree:
     """The IR document; constant data goes to ``bins`` in layer order as a side effect."""
-    order = writing_order(graph)
+    order = order if order is not None else writing_order(graph)
     ids = {n: i for i, n in enumerate(order)}
     net = ET.Element("net", {"name": name, "version": IR_VERSION})
     layers = ET.SubElement(net, "layers")
@@ -256,19 +258,58 @@ def build_xml(graph: Graph, name: str, bins: BinWriter) -> ET.ElementTree:
     return tree
 
 
+def split_tensor_name(name: str) -> tuple[str, int]:
+    """``node:P`` -> ``(node, P)``; a bare node name is its output port 0."""
+    node, sep, port = name.rpartition(":")
+    if sep and node and port.isdigit():
+        return node, int(port)
+    return name, 0
+
+
+def build_mapping(graph: Graph, order: list[str]) -> ET.ElementTree:
+    """The Model Optimizer's ``.mapping`` document: one ``<map>`` per TF tensor (node, output
+    port) that an IR layer output port carries, in layer order."""
+    root = ET.Element("mapping")
+    seen: set[tuple[str, int]] = set()
+    for lid, n in enumerate(order):
+        op = graph.op(n)
+        if op.type == "Result":
+            continue
+        n_inputs = len(graph.inputs(n))
+        for j, info in enumerate(op.outputs):
+            for tensor in info.names:
+                key = split_tensor_name(tensor)
+                if key in seen:
+                    continue
+                seen.add(key)
+                entry = ET.SubElement(root, "map")
+                ET.SubElement(entry, "framework", {"name": key[0], "out_port_id": str(key[1])})
+                ET.SubElement(entry, "IR", {"name": op.name, "id": str(lid),
+                                            "out_port_id": str(n_inputs + j)})
+    tree = ET.ElementTree(root)
+    ET.indent(tree, space="  ")
+    return tree
+
+
 def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]:
-    """Write ``<config.name>.xml`` and ``<config.name>.bin`` into ``directory``; returns both."""
+    """Write ``<config.name>.xml``, ``<config.name>.bin`` and the tensor-name mapping
+    ``<config.name>.mapping`` into ``directory``; returns the three."""
     directory = Path(directory)
     xml_path = directory / f"{config.name}.xml"
     bin_path = directory / f"{config.name}.bin"
+    mapping_path = directory / f"{config.name}.mapping"
+    order = writing_order(graph)
     try:
         with bin_path.open("wb") as stream:
-            tree = build_xml(graph, config.name, BinWriter(stream))
+            tree = build_xml(graph, config.name, BinWriter(stream), order)
         with xml_path.open("wb") as stream:
             tree.write(stream, encoding="utf-8", xml_declaration=True)
+            stream.write(b"\n")
+        with mapping_path.open("wb") as stream:
+            build_mapping(graph, order).write(stream, encoding="utf-8", xml_declaration=True)
             stream.write(b"\n")
     except OSError as err:
         msg = f"cannot write the IR into {str(directory)!r}: {err.strerror or err}"
         raise OutputError(msg) from err
-    return [xml_path, bin_path]
+    return [xml_path, bin_path, mapping_path]
 
