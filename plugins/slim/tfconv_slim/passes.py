@@ -1,0 +1,138 @@
+"""Source passes of the Slim plugin.
+
+* ``slim.recognise_topology``: names the Slim net (``topology.recognise``), logs the spec's
+  mean/scale for it (a WARNING when the user gave no preprocessing flags, else INFO) and, with
+  ``--slim_preprocessing [BGR|RGB]``, sets ``graph.meta["preprocess"]`` for the IR backend's
+  preprocessing pass.
+* ``slim.drop_aux_logits``: when no ``--output`` is given, the auxiliary classifier
+  (``AuxLogits``, NASNet's ``aux_N``), which a Slim inference graph keeps as a second sink, is not
+  a model output; the dead-code cleanup then removes its branch.
+
+Everything else an exported Slim inference graph carries in eval mode is handled generically:
+dropout is an Identity (``is_training=False``), the ``Predictions`` Reshape/Softmax/Reshape is
+real computation that the IR backend simplifies, and the ``SpatialSqueeze`` defines the output's
+rank.
+"""
+from __future__ import annotations
+
+import logging
+
+from tfconv.errors import UsageError
+from tfconv.graph import Graph
+from tfconv.passes import graph_pass
+
+from . import table, topology
+
+log = logging.getLogger("tfconv.slim")
+
+DEAD_CLEANUP = "cleanup.remove_dead_source"
+META_KEY = "slim_topology"
+# ConvertConfig fields / options through which the user gives preprocessing flags (the
+# preprocessing flags are built by the IR backend's owner; either spelling is accepted).
+USER_FLAGS = ("mean_values", "scale_values", "scale", "reverse_input_channels")
+
+
+def user_preprocessing_flags(config) -> list[str]:
+    """The preprocessing flags the user gave (``--mean_values`` ...), as flag names."""
+    given = []
+    for key in USER_FLAGS:
+        value = getattr(config, key, None)
+        if value in (None, False, (), [], {}, ""):
+            value = config.options.get(key)
+        if value not in (None, False, (), [], {}, ""):
+            given.append(f"--{key}")
+    return given
+
+
+def requested_order(config) -> str | None:
+    """``--slim_preprocessing`` as ``"BGR"``/``"RGB"``, or None when not given."""
+    value = config.options.get("slim_preprocessing")
+    if value in (None, False, "", "False", "false"):
+        return None
+    if value is True or str(value).lower() in ("true", "1"):
+        return "BGR"
+    order = str(value).upper()
+    if order not in ("BGR", "RGB"):
+        msg = f"--slim_preprocessing takes BGR (the default) or RGB, the channel order of the images the IR will be fed, not {value!r}"
+        raise UsageError(msg)
+    return order
+
+
+def arithmetic(pre: table.Preprocess) -> str:
+    """The exact computation the IR embeds, as one line."""
+    x = "x_bgr[..., ::-1]" if pre.reverse_input_channels else f"x_{pre.input_order.lower()}"
+    return (f"x_model = ({x} - {table.fmt_values(pre.mean_values)}) / "
+            f"{table.fmt_values(pre.scale_values)}")
+
+
+def advice(topo: topology.Topology) -> str | None:
+    """The spec's values for ``topo`` and the flags that implement them, one message."""
+    row = table.row_for(topo.key)
+    if row is None:
+        return None
+    bgr, rgb = table.preprocess_for(row, "BGR"), table.preprocess_for(row, "RGB")
+    return (f"the spec's preprocessing for it is --mean_values {table.fmt_values(row.mean_bgr)} "
+            f"--scale {row.scale:g} (means in BGR order, for BGR input): for BGR 0..255 images "
+            f"add {' '.join(bgr.flags())} (for RGB images: {' '.join(rgb.flags())}), "
+            "or --slim_preprocessing [BGR|RGB]")
+
+
+@graph_pass("slim.recognise_topology", stage="source", before=[DEAD_CLEANUP, "slim.drop_aux_logits"],
+            after=["tf_frontend.remove_training_ops", "tf_frontend.fold_constant_switches"])
+def recognise_topology(graph: Graph, config) -> None:
+    order = requested_order(config)
+    topo = topology.recognise(graph)
+    if topo is None:
+        if order:
+            msg = ("--slim_preprocessing: the model is not a TF-Slim classification net of the "
+                   "spec's table (no InceptionV1-V4, InceptionResnetV2, MobilenetV1, NASNet, "
+                   "resnet_v1/v2 or vgg_16/19 scopes found); give --mean_values and --scale "
+                   "yourself")
+            raise UsageError(msg)
+        return
+    graph.meta[META_KEY] = topo.key
+    row = table.row_for(topo.key)
+    given = user_preprocessing_flags(config)
+    if order is None:
+        text = advice(topo)
+        if text is None:
+            log.info("%s recognised (%s); the spec's table gives no mean/scale for it",
+                     topo.title, "; ".join(topo.evidence))
+        elif given:
+            log.info("%s recognised; %s", topo.title, text)
+        else:
+            log.warning("%s recognised; %s", topo.title, text)
+        return
+    if row is None:
+        msg = (f"--slim_preprocessing: {topo.title} is recognised but the spec's Slim table has "
+               "no mean/scale for it; give --mean_values and --scale yourself")
+        raise UsageError(msg)
+    if given:
+        msg = (f"--slim_preprocessing sets the preprocessing from the spec's table; it cannot be "
+               f"combined with {', '.join(given)}: drop one or the other")
+        raise UsageError(msg)
+    pre = table.preprocess_for(row, order)
+    graph.meta["preprocess"] = {
+        "mean_values": list(pre.mean_values),
+        "scale_values": list(pre.scale_values),
+        "reverse_input_channels": pre.reverse_input_channels,
+        "source": f"slim:{topo.key}",
+    }
+    log.info("%s recognised; --slim_preprocessing %s embeds the spec's preprocessing (%s): %s",
+             topo.title, order, row.model, arithmetic(pre))
+
+
+@graph_pass("slim.drop_aux_logits", stage="source", before=[DEAD_CLEANUP],
+            after=["tf_frontend.remove_training_ops", "tf_frontend.fold_constant_switches"])
+def drop_aux_logits(graph: Graph, config) -> None:
+    if config.outputs or META_KEY not in graph.meta:
+        return  # asked outputs are kept whatever they are
+    aux = topology.aux_outputs(graph)
+    if not aux or len(aux) == len(graph.outputs):
+        return
+    graph.outputs = [p for p in graph.outputs if p not in aux]
+    log.info("Slim auxiliary classifier output(s) dropped (name them in --output to keep them): %s",
+             ", ".join(p.node for p in aux))
+
+
+ALL_PASSES = (recognise_topology, drop_aux_logits)
