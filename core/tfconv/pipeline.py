@@ -1,25 +1,57 @@
-"""The conversion pipeline: load -> source passes -> translate -> IR passes -> emit."""
+"""The conversion pipeline: load -> source passes -> translate -> IR passes -> write.
+
+Each stage is timed: the timings are logged at DEBUG, and a ``progress`` callback (for example
+:class:`TerminalProgress`, which the CLI uses when stderr is a terminal) sees every stage start
+and end.
+"""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable, Iterator
 
 import pluggy
 
 from . import plugins
 from .config import ConvertConfig
 from .errors import NoLoaderError, OutputError, PassError, TfconvError
+from .findings import Finding
 from .graph import Graph
 from .translate import translate
 
 log = logging.getLogger("tfconv")
 
+STAGES = ("load", "source passes", "translate", "IR passes", "write")
+
+# ``progress(stage, seconds)`` is called when a stage ends. An object may also have
+# ``start(stage)`` (called when the stage begins) and ``failed(stage)`` (when it raises).
 Progress = Callable[[str, float], None]
+
+
+@contextlib.contextmanager
+def _stage(name: str, progress: Progress | None) -> Iterator[None]:
+    start = getattr(progress, "start", None)
+    if start is not None:
+        start(name)
+    began = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        failed = getattr(progress, "failed", None)
+        if failed is not None:
+            failed(name)
+        raise
+    seconds = time.perf_counter() - began
+    log.debug("stage %s: %.3f s", name, seconds)
+    if progress is not None:
+        progress(name, seconds)
 
 
 def load(pm: pluggy.PluginManager, config: ConvertConfig) -> Graph:
@@ -38,6 +70,44 @@ def load(pm: pluggy.PluginManager, config: ConvertConfig) -> Graph:
     return graph
 
 
+def describe(pm: pluggy.PluginManager, config: ConvertConfig,
+             graph: Graph | None) -> tuple[list[Finding], list[str]]:
+    """Every plugin's ``tfconv_describe_model`` findings, plugin by plugin (a plugin that
+    fails does not hide the others): ``(findings, problems)``, where ``problems`` are one line
+    per failing plugin."""
+    findings: list[Finding] = []
+    problems: list[str] = []
+    values = {"path": config.model, "config": config, "graph": graph}
+    for impl in reversed(pm.hook.tfconv_describe_model.get_hookimpls()):
+        try:
+            found = impl.function(**{k: values[k] for k in impl.argnames if k in values})
+        except Exception as err:  # noqa: BLE001 - one plugin's bug must not stop inspect
+            problems.append(f"plugin {impl.plugin_name} could not describe the model: "
+                            f"{type(err).__name__}: {err}")
+            continue
+        for finding in found or ():
+            if not isinstance(finding, Finding):
+                problems.append(f"plugin {impl.plugin_name} returned {finding!r}, not a Finding")
+                continue
+            findings.append(finding if finding.plugin else
+                            dataclasses.replace(finding, plugin=impl.plugin_name))
+    return findings, problems
+
+
+def log_findings(pm: pluggy.PluginManager, config: ConvertConfig, graph: Graph) -> None:
+    """At INFO: what the plugins recognise in the model (topology family, quantization) and
+    the flags they suggest."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    findings, problems = describe(pm, config, graph)
+    for problem in problems:
+        log.debug("%s", problem)
+    for f in findings:
+        if f.kind in ("topology", "quantization"):
+            flags = f"; suggested flags: {' '.join(f.flags)}" if f.flags else ""
+            log.info("%s: %s (%s)%s", f.kind, f.title, f.plugin, flags)
+
+
 def run_passes(pm_passes, graph: Graph, config: ConvertConfig, stage: str) -> None:
     for p in pm_passes.ordered(stage, config.disabled_passes):
         start = time.perf_counter()
@@ -52,15 +122,28 @@ def run_passes(pm_passes, graph: Graph, config: ConvertConfig, stage: str) -> No
         log.debug("pass %s: %.3f s, %d ops", p.name, time.perf_counter() - start, len(graph))
 
 
-def transform(pm: pluggy.PluginManager, source: Graph, config: ConvertConfig) -> Graph:
+def transform(pm: pluggy.PluginManager, source: Graph, config: ConvertConfig,
+              progress: Progress | None = None) -> Graph:
     """Source passes, translation and IR passes: the in-memory IR graph."""
     registry = plugins.passes(pm)
-    run_passes(registry, source, config, "source")
-    table = plugins.translators(pm).resolve(source.dialect)
-    ir = translate(source, table, config)
-    run_passes(registry, ir, config, "ir")
-    ir.validate()
+    with _stage("source passes", progress):
+        run_passes(registry, source, config, "source")
+    with _stage("translate", progress):
+        table = plugins.translators(pm).resolve(source.dialect)
+        ir = translate(source, table, config)
+    with _stage("IR passes", progress):
+        run_passes(registry, ir, config, "ir")
+        ir.validate()
     return ir
+
+
+def build(pm: pluggy.PluginManager, config: ConvertConfig,
+          progress: Progress | None = None) -> Graph:
+    """Load and transform: the in-memory IR graph (what ``tfconv.convert_model`` returns)."""
+    with _stage("load", progress):
+        source = load(pm, config)
+        log_findings(pm, config, source)
+    return transform(pm, source, config, progress)
 
 
 def emit(pm: pluggy.PluginManager, graph: Graph, config: ConvertConfig) -> list[Path]:
@@ -93,19 +176,58 @@ def emit(pm: pluggy.PluginManager, graph: Graph, config: ConvertConfig) -> list[
 def convert(pm: pluggy.PluginManager, config: ConvertConfig,
             progress: Progress | None = None) -> tuple[Graph, list[Path]]:
     """The whole conversion; returns the IR graph and the files written."""
-    stamp = time.perf_counter()
-
-    def step(name: str) -> None:
-        nonlocal stamp
-        now = time.perf_counter()
-        if progress:
-            progress(name, now - stamp)
-        stamp = now
-
-    source = load(pm, config)
-    step("load")
-    ir = transform(pm, source, config)
-    step("convert")
-    files = emit(pm, ir, config)
-    step("write")
+    ir = build(pm, config, progress)
+    with _stage("write", progress):
+        files = emit(pm, ir, config)
     return ir, files
+
+
+class TerminalProgress:
+    """Stage progress on a terminal: ``[ PROGRESS ] 2/5 source passes ...`` while a stage
+    runs, replaced by its time when it ends. Log lines printed meanwhile start on a fresh
+    line. Use as ``progress=`` of :func:`convert`; call :meth:`close` when done."""
+
+    def __init__(self, stream: IO[str] | None = None, stages: tuple[str, ...] = STAGES) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.stages = stages
+        self._open = False  # a stage line without its newline is on the screen
+        self._handlers: list[logging.Handler] = []
+        for handler in logging.getLogger("tfconv").handlers:
+            handler.addFilter(self._before_log)
+            self._handlers.append(handler)
+
+    def _label(self, stage: str) -> str:
+        n = len(self.stages)
+        i = self.stages.index(stage) + 1 if stage in self.stages else "?"
+        return f"[ PROGRESS ] {i}/{n} {stage}"
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self._open:
+            self._write("\r\033[K")
+            self._open = False
+
+    def _before_log(self, record: logging.LogRecord) -> bool:
+        self._clear()
+        return True
+
+    def start(self, stage: str) -> None:
+        self._clear()
+        self._write(f"{self._label(stage)} ...")
+        self._open = True
+
+    def __call__(self, stage: str, seconds: float) -> None:
+        self._clear()
+        self._write(f"{self._label(stage)}: {seconds:.2f} s\n")
+
+    def failed(self, stage: str) -> None:
+        self._clear()
+
+    def close(self) -> None:
+        self._clear()
+        for handler in self._handlers:
+            handler.removeFilter(self._before_log)
+        self._handlers = []
