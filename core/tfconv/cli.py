@@ -163,7 +163,13 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
         setup_logging("ERROR" if silent else level)
         start = time.perf_counter()
         config = build_config(dict(kw))
-        ir, files = pipeline.convert(pm, config)
+        # Stage progress with timings on a terminal only (never on a pipe or with --silent).
+        progress = pipeline.TerminalProgress(sys.stderr) if sys.stderr.isatty() and not silent else None
+        try:
+            ir, files = pipeline.convert(pm, config, progress)
+        finally:
+            if progress is not None:
+                progress.close()
         if not silent:
             report(ir, files, time.perf_counter() - start)
 
@@ -189,6 +195,8 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
 
     for option_adder in [pm.hook.tfconv_add_options]:
         option_adder(command=convert)
+    from .inspect import register as register_inspect
+    register_inspect(cli, pm, convert)
     pm.hook.tfconv_register_commands(cli=cli)
     return cli
 

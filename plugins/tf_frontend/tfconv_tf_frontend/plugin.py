@@ -12,6 +12,12 @@ def tfconv_load_model(path, config):
 
 
 @hookimpl
+def tfconv_describe_model(path, config, graph):
+    from .describe import describe
+    return describe(path, config, graph)
+
+
+@hookimpl
 def tfconv_register_translators(registry):
     from .ops import TABLE
     registry.add(TABLE)
@@ -42,9 +48,11 @@ def tfconv_add_options(command):
                      help="SavedModel tag set, comma separated (default: serve)."),
         click.Option(["--saved_model_signature"], metavar="NAME",
                      help="SavedModel signature (default: serving_default, or the only one)."),
-        click.Option(["--tensorboard_logdir"], metavar="DIR",
-                     help="TensorFlow: write the loaded GraphDef to DIR for TensorBoard."),
         click.Option(["--tensorflow_custom_layer_libraries"], metavar="LIBS",
                      help="TensorFlow: op libraries (.so, comma separated) to load with "
                      "tf.load_op_library before TensorFlow reads the model."),
     ])
+    if command.name == "convert":  # inspect writes nothing
+        command.params.append(click.Option(
+            ["--tensorboard_logdir"], metavar="DIR",
+            help="TensorFlow: write the loaded GraphDef to DIR for TensorBoard."))
