@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,263 @@ def run(ir, *arrays: np.ndarray) -> list[np.ndarray]:
             a = np.ascontiguousarray(np.transpose(a, (0, 3, 1, 2)))
         feeds.append(a)
     return run_ir(ir.xml, feeds)
+
+
+# -- quantized whole-network graphs (test_quant_models.py) ----------------------------------
+#
+# FakeQuant goes where TF's quantization rewriter puts it: on every conv/depthwise/matmul weight
+# (8 bits, narrow range; per-tensor or per-channel on the output-channel axis), after every
+# activation (Relu6, or the layer itself when it is linear), after residual Adds and Concats, and
+# on the input. Activation ranges are calibrated: the graph is first built without activation
+# FakeQuant, run on random images, and each range is that tensor's [min, max] (widened to hold 0),
+# so no output is saturated or constant.
+
+INPUT_RANGE = (-1.0, 1.0)
+
+
+class Quantizer:
+    """Builds the FakeQuant nodes of one graph. ``ranges=None``: calibration (activations pass
+    through and are recorded in ``seen``); otherwise ``ranges[name]`` is each activation's range.
+    ``args=True`` uses FakeQuantWithMinMaxArgs (ranges as attributes) everywhere, else
+    FakeQuantWithMinMaxVars / ...PerChannel with Const ranges."""
+
+    def __init__(self, ranges: dict | None = None, args: bool = False):
+        self.ranges = ranges
+        self.args = args
+        self.seen: dict[str, object] = {}
+        self.last_input = None  # the input of the most recent activation FakeQuant
+        self.last_range = None
+
+    def act(self, x, name: str, bits: int = 8):
+        """Activation FakeQuant named ``name`` (num_bits ``bits``, narrow_range false)."""
+        self.last_input = x
+        if self.ranges is None:
+            self.seen[name] = x
+            return x
+        lo, hi = self.ranges[name]
+        self.last_range = (lo, hi, bits, False)
+        if self.args:
+            return tf.quantization.fake_quant_with_min_max_args(
+                x, min=lo, max=hi, num_bits=bits, narrow_range=False, name=name)
+        return fq_vars(x, lo, hi, name, bits=bits)
+
+    def weights(self, w: np.ndarray, name: str, per_channel: bool):
+        """``w`` as a Const followed by its FakeQuant (8 bits, narrow range, as TF's rewriter
+        quantizes weights); per-channel ranges run over the last axis (the output channels)."""
+        if per_channel and not self.args:
+            lo, hi = weight_range(w, axis=tuple(range(w.ndim - 1)))
+            return fq_per_channel(tf.constant(w, name=name), lo, hi, f"{name}_fq")
+        lo, hi = weight_range(w)
+        if self.args:
+            return tf.quantization.fake_quant_with_min_max_args(
+                tf.constant(w, name=name), min=float(lo), max=float(hi), num_bits=8,
+                narrow_range=True, name=f"{name}_fq")
+        return fq_vars(tf.constant(w, name=name), lo, hi, f"{name}_fq", narrow=True)
+
+
+def _channels(x) -> int:
+    """The channel count of NHWC ``x``; 3 (RGB) for an input of undeclared shape."""
+    if x.shape.rank is None or x.shape[-1] is None:
+        return 3
+    return int(x.shape[-1])
+
+
+def _he(shape, key: str, fan_in: int, gain: float = 2.0) -> np.ndarray:
+    return (np.sqrt(gain / fan_in) * rng(key).standard_normal(shape)).astype(F32)
+
+
+def qconv(x, q: Quantizer, name: str, cout: int, k: int = 1, stride: int = 1,
+          per_channel: bool = True, relu6: bool = True):
+    """Conv2D (FakeQuant weights) -> BiasAdd -> [Relu6] -> FakeQuant: a folded conv-BN layer."""
+    cin = _channels(x)
+    w = _he((k, k, cin, cout), f"{name}/w", k * k * cin, 2.0 if relu6 else 1.0)
+    y = tf.nn.conv2d(x, q.weights(w, f"{name}/weights", per_channel), [1, stride, stride, 1],
+                     "SAME", name=f"{name}/Conv2D")
+    y = tf.nn.bias_add(y, tf.constant((0.1 * rng(f"{name}/b").standard_normal(cout)).astype(F32),
+                                      name=f"{name}/biases"), name=f"{name}/BiasAdd")
+    if relu6:
+        y = tf.nn.relu6(y, name=f"{name}/Relu6")
+    return q.act(y, f"{name}/act_quant")
+
+
+def qdepthwise(x, q: Quantizer, name: str, stride: int = 1):
+    """DepthwiseConv2dNative 3x3 (per-tensor FakeQuant weights) -> BiasAdd -> Relu6 -> FakeQuant."""
+    c = int(x.shape[-1])
+    w = _he((3, 3, c, 1), f"{name}/w", 9)
+    y = tf.nn.depthwise_conv2d(x, q.weights(w, f"{name}/depthwise_weights", False),
+                               [1, stride, stride, 1], "SAME", name=f"{name}/depthwise")
+    y = tf.nn.bias_add(y, tf.constant((0.1 * rng(f"{name}/b").standard_normal(c)).astype(F32),
+                                      name=f"{name}/biases"), name=f"{name}/BiasAdd")
+    return q.act(tf.nn.relu6(y, name=f"{name}/Relu6"), f"{name}/act_quant")
+
+
+def logits_head(x, q: Quantizer, classes: int):
+    """AvgPool over the whole map (VALID) -> 1x1 conv (per-channel FakeQuant weights) ->
+    BiasAdd -> FakeQuant (the last one) -> SpatialSqueeze, as in slim's MobileNet."""
+    h, w = x.shape[1], x.shape[2]
+    if h is not None and w is not None:
+        x = tf.nn.avg_pool2d(x, [1, h, w, 1], [1, 1, 1, 1], "VALID", name="Logits/AvgPool")
+    else:  # an input of undeclared size: a global mean, as slim does then
+        x = tf.reduce_mean(x, [1, 2], keepdims=True, name="Logits/AvgPool")
+    x = qconv(x, q, "Logits/Conv2d_1c_1x1", classes, relu6=False)
+    return tf.squeeze(x, [1, 2], name="Logits/SpatialSqueeze")
+
+
+def mobilenet_v1(x, q: Quantizer, width: float, blocks=((1, 64), (2, 128), (2, 256)),
+                 classes: int = 16):
+    """MobileNet V1's op mix with fewer blocks: input FakeQuant, Conv2d_0 (3x3/2, per-tensor
+    weights), then depthwise (3x3, per-tensor) + pointwise (1x1, per-channel) blocks, then the
+    logits head. Channel counts scale with ``width`` like slim's depth_multiplier (at least 8)."""
+    def depth(d):
+        return max(int(d * width), 8)
+
+    x = q.act(x, "input_quant")
+    x = qconv(x, q, "Conv2d_0", depth(32), k=3, stride=2, per_channel=False)
+    for i, (stride, d) in enumerate(blocks, start=1):
+        x = qdepthwise(x, q, f"Conv2d_{i}_depthwise", stride)
+        x = qconv(x, q, f"Conv2d_{i}_pointwise", depth(d))
+    return logits_head(x, q, classes)
+
+
+def mobilenet_v2_block(x, q: Quantizer, classes: int = 16):
+    """MobileNet V2's inverted residuals: expand 1x1 -> depthwise 3x3 -> linear project 1x1 ->
+    FakeQuant -> Add with the block input -> FakeQuant (twice; a third block is strided and has
+    no residual), then Conv_1 (1x1, Relu6) and the logits head, as in slim's MobileNet V2."""
+    x = q.act(x, "input_quant")
+    x = qconv(x, q, "Conv", 16, k=3, stride=2, per_channel=False)
+    for i, (stride, cout) in enumerate(((1, 16), (1, 16), (2, 24)), start=1):
+        name = f"expanded_conv_{i}"
+        cin = int(x.shape[-1])
+        y = qconv(x, q, f"{name}/expand", 6 * cin)
+        y = qdepthwise(y, q, f"{name}/depthwise", stride)
+        y = qconv(y, q, f"{name}/project", cout, relu6=False)
+        if stride == 1 and cin == cout:
+            y = q.act(tf.add(y, x, name=f"{name}/add"), f"{name}/add_quant")
+        x = y
+    x = qconv(x, q, "Conv_1", 64)
+    return logits_head(x, q, classes)
+
+
+def inception_block(x, q: Quantizer, classes: int = 16):
+    """Inception's Mixed block: four parallel branches (1x1; 1x1 -> 3x3; 1x1 -> 3x3 -> 3x3;
+    MaxPool 3x3 -> 1x1), Concat on channels -> FakeQuant, a second Mixed block, logits head."""
+    x = q.act(x, "input_quant")
+    x = qconv(x, q, "Conv2d_1a_3x3", 16, k=3, stride=2, per_channel=False)
+    x = tf.nn.max_pool2d(x, 3, 2, "SAME", name="MaxPool_2a_3x3")
+    for block in ("Mixed_3b", "Mixed_3c"):
+        b0 = qconv(x, q, f"{block}/Branch_0/Conv2d_0a_1x1", 8)
+        b1 = qconv(x, q, f"{block}/Branch_1/Conv2d_0a_1x1", 8)
+        b1 = qconv(b1, q, f"{block}/Branch_1/Conv2d_0b_3x3", 12, k=3)
+        b2 = qconv(x, q, f"{block}/Branch_2/Conv2d_0a_1x1", 4)
+        b2 = qconv(b2, q, f"{block}/Branch_2/Conv2d_0b_3x3", 8, k=3, per_channel=False)
+        b2 = qconv(b2, q, f"{block}/Branch_2/Conv2d_0c_3x3", 8, k=3)
+        b3 = tf.nn.max_pool2d(x, 3, 1, "SAME", name=f"{block}/Branch_3/MaxPool_0a_3x3")
+        b3 = qconv(b3, q, f"{block}/Branch_3/Conv2d_0b_1x1", 4)
+        x = tf.concat([b0, b1, b2, b3], axis=3, name=f"{block}/concat")
+        x = q.act(x, f"{block}/concat_quant")
+    return logits_head(x, q, classes)
+
+
+@dataclass
+class QuantNet:
+    """A frozen quantized graph. ``outputs``: the network output (after the last FakeQuant)
+    and the last FakeQuant's input; ``last_range``: that FakeQuant's (min, max, bits, narrow)."""
+    net: object  # passhelp.TFNet
+    last_range: tuple
+
+    @property
+    def step(self) -> float:
+        """One quantization step of the last FakeQuant (TF's nudged range)."""
+        lo, hi, bits, narrow = self.last_range
+        nmin, nmax, levels = nudge(lo, hi, bits, narrow)
+        return (float(nmax) - float(nmin)) / (levels - 1)
+
+
+def images(shape, key: str) -> np.ndarray:
+    """Random images in the input FakeQuant's range, smooth enough to look like pictures at
+    every scale (a sum of a coarse and a fine random field)."""
+    r = rng(key)
+    n, h, w, c = shape
+    coarse = r.uniform(-1, 1, (n, (h + 7) // 8, (w + 7) // 8, c))
+    coarse = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2)[:, :h, :w]
+    x = 0.6 * coarse + 0.4 * r.uniform(-1, 1, (n, h, w, c))
+    return np.clip(x, *INPUT_RANGE).astype(F32)
+
+
+CALIB_BATCH = 4
+
+
+def quantized_net(directory: Path, build, shape, *, args: bool = False,
+                  placeholder_shape="same", key: str = "calib") -> QuantNet:
+    """Calibrate and freeze ``build(x, quantizer)`` (one float32 Placeholder named ``input``
+    of TF shape ``shape``; ``placeholder_shape`` overrides the shape the graph declares, e.g.
+    ``None`` for no shape attribute) into ``directory / "model.pb"``."""
+    from passhelp import TFNet, tf1
+
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(tf.float32, (None, *shape[1:]), name="input")
+        calib = Quantizer()
+        build(x, calib)
+        names = list(calib.seen)
+        with tf1.Session(graph=graph) as sess:
+            values = sess.run([calib.seen[n] for n in names],
+                              {x: images((CALIB_BATCH, *shape[1:]), key)})
+    ranges = {n: (float(min(v.min(), 0.0)), float(max(v.max(), 0.0)))
+              for n, v in zip(names, values)}
+    ranges["input_quant"] = INPUT_RANGE
+    graph = tf.Graph()
+    with graph.as_default():
+        declared = shape if placeholder_shape == "same" else placeholder_shape
+        x = tf1.placeholder(tf.float32, declared, name="input")
+        q = Quantizer(ranges, args=args)
+        out = build(x, q)
+        outs = [out, q.last_input]
+    directory.mkdir(parents=True, exist_ok=True)
+    pb = directory / "model.pb"
+    pb.write_bytes(graph.as_graph_def().SerializeToString())
+    return QuantNet(TFNet(graph, [x], outs, pb), q.last_range)
+
+
+def xml_fq_levels(xml: Path) -> list[int]:
+    """``levels`` of every FakeQuantize layer of an IR .xml, sorted."""
+    root = ET.parse(xml).getroot()
+    return sorted(int(layer.find("data").get("levels")) for layer in root.iter("layer")
+                  if layer.get("type") == "FakeQuantize")
+
+
+def activation_fqs(graph: tf.Graph) -> list:
+    """The FakeQuant ops of ``graph`` that quantize activations (not a Const), in graph order."""
+    return [op for op in graph.get_operations()
+            if op.type in FQ_TYPES and op.inputs[0].op.type != "Const"]
+
+
+def fq_range(op, sess) -> tuple[np.ndarray, np.ndarray, int]:
+    """A FakeQuant op's nudged range and levels (``sess`` evaluates its min/max inputs)."""
+    bits, narrow = op.get_attr("num_bits"), op.get_attr("narrow_range")
+    if op.type == "FakeQuantWithMinMaxArgs":
+        lo, hi = op.get_attr("min"), op.get_attr("max")
+    else:
+        lo, hi = sess.run([op.inputs[1], op.inputs[2]])
+    return nudge(lo, hi, bits, narrow)
+
+
+def assert_layer_match(ir_pre, tf_pre, ir_out, tf_out, nmin, nmax, levels: int,
+                       what: str) -> None:
+    """One FakeQuant layer of the IR against TF fed with the IR's own upstream activations:
+    the FakeQuant's input within 1e-4 relative, its output equal (float32 rounding of a level:
+    1e-6 relative to the range) except where TF's
+    input lies within the two inputs' difference (plus 1e-3 steps) of a midpoint between two
+    levels, where it may be one step off."""
+    from ovrun import rel_err
+    err = rel_err(ir_pre, tf_pre)
+    assert err <= 1e-4, f"{what}: FakeQuant input off by {err:.3g} relative"
+    step = (float(nmax) - float(nmin)) / (levels - 1)
+    q = (np.clip(tf_pre.astype(np.float64), nmin, nmax) - float(nmin)) / step
+    band = np.abs(ir_pre.astype(np.float64) - tf_pre) / step + 1e-3
+    tie = np.abs(q - np.floor(q) - 0.5) < band
+    diff = np.abs(ir_out.astype(np.float64) - tf_out)
+    exact = 1e-6 * max(1.0, abs(float(nmin)), abs(float(nmax)))  # float32 rounding of a level
+    bad = (diff > exact) & ~(tie & (diff <= step + exact))
+    assert not bad.any(), (f"{what}: {int(bad.sum())} of {bad.size} outputs differ (max "
+                           f"{diff[bad].max() / step:.3g} steps) away from rounding ties")

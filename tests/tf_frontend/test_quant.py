@@ -13,14 +13,8 @@ pytest.importorskip("openvino")
 pytest.importorskip("tensorflow")
 
 import tfconv  # noqa: E402
-import tfconv.irops  # noqa: E402
-import tfconv_tf_frontend.ops.quant  # noqa: E402,F401  (until ops/__init__ imports it)
 from tfconv.errors import TfconvError  # noqa: E402
 from tfconv_tf_frontend.ops.quant import nudge, round_half_away  # noqa: E402
-
-if "FakeQuantize" not in tfconv.irops.RULES:  # until core has the rule
-    tfconv.irops.add_rule("FakeQuantize", tfconv.irops.OpRule(
-        "opset1", lambda attrs, ins, vals: [(ins[0].shape, ins[0].dtype)]))
 
 from quantnets import (OUT_BITS, OUT_RANGE, PROBE_LEN, RANGES, assert_fq_match,  # noqa: E402
                        fq_levels, levels_of, mobilenet_like, probe, rng, run, tf,

@@ -1,0 +1,202 @@
+"""Frozen quantized topologies (issue 5): whole quantized networks, real TF vs real OpenVINO.
+
+The spec's frozen quantized models are MobileNet V1 (width 0.25/0.5/0.75/1.0 x input
+128/160/192/224), MobileNet V2 1.0 224 and Inception V1-V4, trained with TF's quantization
+rewriter. The tests build graphs with the same op mix and FakeQuant placement
+(``quantnets.mobilenet_v1`` etc.: FakeQuant on the input, on every weight, per-tensor and
+per-channel, after every Relu6, after residual Adds and Concats; activation ranges calibrated
+on random images) but fewer blocks and 16 classes, so the whole width x size matrix, in both
+layouts, runs in a few seconds. Each graph is converted as a user would (NCHW by default and with
+``--disable_nhwc_to_nchw``) and checked three ways:
+
+* the IR keeps every FakeQuantize, with the levels of the TF graph's FakeQuant nodes, and the
+  weight FakeQuantizes stay Const -> FakeQuantize;
+* the network output equals TF's within one quantization step of the last FakeQuant;
+* layer by layer (a second conversion with every FakeQuant's input and output as extra
+  ``--output`` tensors, among them the input of the last FakeQuant): TF, fed with the IR's own
+  upstream activations, gives each FakeQuant input within 1e-4 relative and each FakeQuant output
+  exactly, except one step at rounding ties. Fed this way, one rounding tie that TF and OpenVINO
+  resolve differently (float32 noise, see ``quantnets``) cannot hide or fake an error downstream.
+"""
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino")
+pytest.importorskip("tensorflow")
+
+from quantnets import (activation_fqs, assert_layer_match, fq_levels, fq_range,  # noqa: E402
+                       fq_per_channel, fq_vars, images, inception_block, mobilenet_v1,
+                       mobilenet_v2_block, quantized_net, rng, tf, weight_range, xml_fq_inputs,
+                       xml_fq_levels)
+from cliassert import assert_clean_failure  # noqa: E402
+from ovrun import rel_err  # noqa: E402
+from passhelp import LAYOUTS, convert, tf1, tf_net  # noqa: E402
+
+F32 = np.float32
+WIDTHS = (0.25, 0.5, 0.75, 1.0)
+SIZES = (128, 160, 192, 224)
+IMAGES = ("a", "b")
+TFCONV = Path(sys.executable).with_name("tfconv")
+
+NETS = {
+    **{f"mobilenet_v1_{w}_{s}": (functools.partial(mobilenet_v1, width=w), s, False)
+       for w in WIDTHS for s in SIZES},
+    "mobilenet_v2_1.0_224": (mobilenet_v2_block, 224, False),
+    "inception_299": (inception_block, 299, False),
+    "mobilenet_v1_0.5_160_args": (functools.partial(mobilenet_v1, width=0.5), 160, True),
+}
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory):
+    """Each network built, calibrated and frozen once (shared by both layouts)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            build, size, args = NETS[name]
+            cache[name] = quantized_net(tmp_path_factory.mktemp(name), build,
+                                        (1, size, size, 3), args=args, key=f"calib {name}")
+        return cache[name]
+    return get
+
+
+def as_tf_layout(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """An IR output in TF's layout (an NCHW intermediate tensor back to NHWC)."""
+    if actual.shape != expected.shape and actual.ndim == 4:
+        actual = np.transpose(actual, (0, 2, 3, 1))
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    return actual
+
+
+def compiled(ir):
+    """The IR compiled once (CPU, f32): a function of one NHWC image returning every output
+    (4-D image inputs go in NCHW when the IR's Parameter is NCHW)."""
+    from ovrun import F32 as HINT, core
+    model = core().compile_model(str(ir.xml), "CPU", HINT)
+    (shape,) = ir.param_shapes()
+
+    def run(x):
+        if tuple(shape) != x.shape:
+            x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+        result = model([x])
+        return [np.asarray(result[out]) for out in model.outputs]
+    return run
+
+
+def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
+    net = qn.net
+    graph = net.graph
+    fqs = activation_fqs(graph)
+    ir = convert(net, directory / "plain", layout, output=net.outputs[0].name)
+
+    # every FakeQuant is a FakeQuantize with its levels; weights stay Const -> FakeQuantize
+    tf_levels = fq_levels(graph)
+    assert xml_fq_levels(ir.xml) == tf_levels
+    n_weights = len(tf_levels) - len(fqs)
+    on_const = [n for n, srcs in xml_fq_inputs(ir.xml) if srcs[0][0] == "Const"]
+    assert len(on_const) == n_weights, on_const
+
+    # a second conversion with every FakeQuant's input and output as extra outputs
+    pre = [fq.inputs[0].name for fq in fqs]
+    post = [fq.outputs[0].name for fq in fqs]
+    probed = [t for t in pre if graph.get_tensor_by_name(t).op.type != "Placeholder"] + post
+    ir2 = convert(net, directory / "probe", layout, output=",".join([net.outputs[0].name, *probed]))
+    run, run2 = compiled(ir), compiled(ir2)
+    x_name = net.placeholders[0].name
+
+    step = qn.step
+    worst = pre_worst = last_pre = 0.0
+    ties = 0
+    with tf1.Session(graph=graph) as sess:
+        nmin, nmax, _ = fq_range(fqs[-1], sess)
+        ranges = [fq_range(fq, sess) for fq in fqs]
+        for key in IMAGES:
+            x = images(net.placeholders[0].shape.as_list(), f"{name} {key}")
+            expected, expected_pre = sess.run([t.name for t in net.outputs], {x_name: x})
+
+            # the output: within one step of the last FakeQuant
+            (actual,) = run(x)
+            saturated = np.mean((expected <= nmin) | (expected >= nmax))
+            assert len(np.unique(expected)) > 4 and saturated < 0.5, \
+                f"degenerate reference: {np.unique(expected)}"
+            err = np.abs(actual.astype(np.float64) - expected).max() / step
+            assert err <= 1 + 1e-4, f"{layout}: output off by {err:.3g} steps"
+            worst = max(worst, err)
+
+            # layer by layer: TF computes each FakeQuant's input from the IR's upstream
+            # FakeQuant outputs, then each FakeQuant from those inputs
+            outs = run2(x)
+            assert np.array_equal(outs[0], actual)  # extra outputs change nothing
+            values = {t: as_tf_layout(v, np.empty(graph.get_tensor_by_name(t).shape))
+                      for t, v in zip(probed, outs[1:])}
+            tf_pre = sess.run(pre, {x_name: x, **{t: values[t] for t in post}})
+            tf_out = sess.run(post, dict(zip(pre, tf_pre)))
+            for i, (fq, (lo, hi, lev)) in enumerate(zip(fqs, ranges)):
+                ir_pre = values.get(pre[i], x)
+                assert_layer_match(ir_pre, tf_pre[i], values[post[i]], tf_out[i], lo, hi, lev,
+                                   f"{layout} {fq.name}")
+                pre_worst = max(pre_worst, rel_err(ir_pre, tf_pre[i]))
+                ties += int((np.abs(values[post[i]] - tf_out[i]) > (hi - lo) / (lev - 1) / 2).sum())
+            last_pre = max(last_pre, rel_err(values[pre[-1]], expected_pre))
+    print(f"\n{name} {layout}: {len(tf_levels)} FakeQuantize ({n_weights} on weights), output "
+          f"error {worst:.3g} steps, FakeQuant inputs <= {pre_worst:.2g} relative (TF fed with "
+          f"the IR's activations), {ties} one-step ties; last FakeQuant input end to end "
+          f"{last_pre:.2g} relative")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_mobilenet_v1_matrix(tmp_path, nets, width, size, layout):
+    """The 16 MobileNet V1 variants of the spec (fewer blocks, same op mix)."""
+    name = f"mobilenet_v1_{width}_{size}"
+    check_quantized(nets(name), tmp_path, layout, name)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "inception_299",
+                                  "mobilenet_v1_0.5_160_args"])
+def test_quantized_blocks(tmp_path, nets, name, layout):
+    """MobileNet V2's inverted residuals (FakeQuant after Add), Inception's Mixed blocks
+    (FakeQuant after Concat), and MobileNet V1 with FakeQuantWithMinMaxArgs everywhere."""
+    qn = nets(name)
+    types = {op.type for op in qn.net.graph.get_operations()}
+    expected = {"mobilenet_v2_1.0_224": "AddV2", "inception_299": "ConcatV2",
+                "mobilenet_v1_0.5_160_args": "FakeQuantWithMinMaxArgs"}[name]
+    assert expected in types, sorted(types)
+    if name.endswith("_args"):
+        assert not types & {"FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel"}
+    check_quantized(qn, tmp_path, layout, name)
+
+
+# OpenVINO 2026.4 CPU, measured with ovc's IR of the same graph too: after a FakeQuantize whose
+# range is signed (zero point inside the range), an AvgPool feeding a convolution with
+# FakeQuantize weights runs in low precision and its mean is rounded (1e-2 relative for 3x3,
+# 7e-2 for 24x24). Unsigned ranges (after Relu6, as in every network above) are exact.
+SIGNED_AVGPOOL = ("OpenVINO's CPU plugin rounds an AvgPool between a signed-range FakeQuantize "
+                  "and a convolution with FakeQuantize weights")
+
+
+@pytest.mark.xfail(reason=SIGNED_AVGPOOL, strict=True)
+def test_signed_fq_avgpool_conv(tmp_path):
+    w = (0.3 * rng("avgpool w").standard_normal((1, 1, 24, 16))).astype(F32)
+
+    def build(x):
+        y = fq_vars(x, -3.4, 3.7, "act_quant")
+        y = tf.nn.avg_pool2d(y, [1, 3, 3, 1], [1, 1, 1, 1], "VALID", name="pool")
+        wq = fq_per_channel(tf.constant(w), *weight_range(w, axis=(0, 1, 2)), "w_fq")
+        return tf.nn.conv2d(y, wq, [1, 1, 1, 1], "SAME", name="conv")
+
+    net = tf_net(tmp_path, build, (1, 12, 12, 24))
+    ir = convert(net, tmp_path, "nchw")
+    x = rng("avgpool x").uniform(-4, 4, (1, 12, 12, 24)).astype(F32)
+    (expected,), (actual,) = net.run(x), ir.run(x)
+    assert rel_err(actual, expected) <= 1e-4
