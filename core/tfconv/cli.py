@@ -12,7 +12,7 @@ import click
 import pluggy
 
 from . import pipeline, plugins
-from .config import ConvertConfig, merge_input_shapes, parse_inputs
+from .config import ConvertConfig, build_preprocessing, merge_input_shapes, parse_inputs
 from .errors import TfconvError, UsageError
 
 log = logging.getLogger("tfconv")
@@ -87,6 +87,9 @@ def build_config(kw: dict) -> ConvertConfig:
             msg = f"--data_type {data_type} and --compress_to_fp16={fp16_flag} disagree; pass one"
             raise UsageError(msg)
         compress = _bool(fp16_flag)
+    preprocess = build_preprocessing(
+        kw.pop("mean_values", None), kw.pop("scale_values", None), kw.pop("scale", None),
+        bool(kw.pop("reverse_input_channels", False)), [i.tensor for i in inputs if i.value is None])
     known = {"input_model_is_text", "output_dir", "model_name", "disable_nhwc_to_nchw",
              "log_level", "silent", "target", "validate_each_pass", "disable_pass"}
     options = {k: v for k, v in kw.items() if k not in known}
@@ -104,6 +107,7 @@ def build_config(kw: dict) -> ConvertConfig:
         validate_each_pass=bool(kw.get("validate_each_pass")),
         disabled_passes=tuple(p for p in (kw.get("disable_pass") or "").split(",") if p),
         options=options,
+        preprocess=preprocess,
     )
 
 
@@ -116,6 +120,9 @@ def _fmt_port(info) -> str:
 def report(ir, files: list[Path], seconds: float) -> None:
     for op in ir.ops_of_type("Parameter"):
         click.echo(f"[ INFO ] Input  {op.name}: {_fmt_port(op.outputs[0])}")
+        embedded = (ir.meta.get("preprocessing") or {}).get(op.name)
+        if embedded:  # what the IR does to the raw input before the original model sees it
+            click.echo(f"[ INFO ]        takes raw data; the model sees {embedded}")
     for port in ir.outputs:
         src = ir.inputs(port.node)[0]
         info = ir.info(src)
@@ -149,6 +156,13 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
     @click.option("--compress_to_fp16", is_flag=False, flag_value="True", default=None,
                   metavar="[True|False]", help="Store weights as f16 (default False).")
     @click.option("--disable_nhwc_to_nchw", is_flag=True, help="Keep the model's NHWC layout for image inputs.")
+    @click.option("--mean_values", help="Per-channel values subtracted from the inputs: [R,G,B] for every "
+                  "input, or name[R,G,B],other[...] per input; embedded in the IR.")
+    @click.option("--scale_values", help="Per-channel values the inputs are divided by (after the mean), "
+                  "same syntax as --mean_values.")
+    @click.option("--scale", "-s", type=float, help="One value every input is divided by (after the mean).")
+    @click.option("--reverse_input_channels", is_flag=True, help="Swap RGB<->BGR on 3-channel inputs, "
+                  "before mean and scale whatever the flag order.")
     @click.option("--log_level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="WARNING",
                   show_default=True)
     @click.option("--silent", is_flag=False, flag_value="True", default=None, metavar="[True|False]",
