@@ -22,3 +22,10 @@ def tfconv_register_emitters(registry: EmitterRegistry) -> None:
 @hookimpl
 def tfconv_register_passes(registry: PassRegistry) -> None:
     registry.add(*passes.ALL, compress_fp16)
+
+
+@hookimpl
+def tfconv_register_commands(cli) -> None:
+    """validate, classify and detect (the OpenVINO runtime is imported only when they run)."""
+    from .tools import register
+    register(cli)

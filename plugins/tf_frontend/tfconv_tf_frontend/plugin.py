@@ -56,3 +56,9 @@ def tfconv_add_options(command):
         command.params.append(click.Option(
             ["--tensorboard_logdir"], metavar="DIR",
             help="TensorFlow: write the loaded GraphDef to DIR for TensorBoard."))
+
+
+@hookimpl(trylast=True)
+def tfconv_run_reference(config, feeds, outputs):
+    from .reference import run_reference
+    return run_reference(config, feeds, outputs)

@@ -176,12 +176,14 @@ def _scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
     w2 = np.multiply(dense, factor, out=dense) if dense is not w else np.multiply(w, factor)
     new_w = b.const(w2, f"{producer.name}/scaled_weights")
     graph.set_input(producer.name, 1, new_w)
+    graph.info(x).names.clear()  # x is scaled now: it no longer holds those TF tensors
     if bias_op is not None:
         full = bias.reshape((1,) * (rank - bias.ndim) + bias.shape)
         bport = next(p for p in graph.inputs(bias_op.name) if p != x)
         new_b = b.const((full * scale.reshape((1,) * (rank - scale.ndim) + scale.shape)).astype(bias.dtype),
                         f"{bias_op.name}/scaled_bias")
         graph.set_inputs(bias_op.name, [x if p == x else new_b for p in graph.inputs(bias_op.name)])
+        graph.info(Port(bias_op.name)).names.clear()
         del bport
         _bypass(graph, name, Port(bias_op.name))
     else:
@@ -209,6 +211,7 @@ def _merge_chain(graph: Graph, b: IRBuilder, name: str, kind: str, combine) -> b
     if not _fits(merged.shape, shape):
         return False
     graph.set_inputs(inner.name, [x, b.const(merged, f"{inner.name}/merged")])
+    graph.info(Port(inner.name)).names.clear()  # it computes the outer op's tensor now
     b.reinfer(inner.name)
     _bypass(graph, name, Port(inner.name))
     return True
