@@ -72,7 +72,7 @@ EXAMPLES: dict[str, tuple[object, str | None]] = {
     "input_model_is_text": (True, None),
     "output_dir": (Path("out/ir"), "out/ir"),
     "model_name": ("net", "net"),
-    "input": ({"x": [1, 4], "is_training": False}, "x[1,4],is_training->False"),
+    "input": ({"x": [1, 4], "y": "{i32}", "is_training": False}, "x[1,4],y{i32},is_training->False"),
     "input_shape": ([(1, 4), (2, None)], "[1,4],[2,?]"),
     "batch": (3, "3"),
     "output": (["logits", "probs:1"], "logits,probs:1"),

@@ -7,7 +7,8 @@ its dashes. Keyword values go through the very parser the command line uses, so
 ``tfconv convert m.pb --input_shape [1,224,224,3]`` give the same conversion. Python values are
 accepted where the CLI takes text: lists of numbers for shapes and values (``[1, 224, 224, 3]``),
 lists of such lists (``[(1, 3), (1, 5)]``), lists of names (``output=["a", "b"]``), dicts from
-names to shapes or values (``input={"x": [1, 8]}`` is ``--input x[1,8]``), booleans for flags.
+names to shapes, suffixes or frozen values (``input={"x": [1, 8], "y": "{i32}", "t": False}`` is
+``--input x[1,8],y{i32},t->False``), booleans for flags.
 """
 from __future__ import annotations
 
@@ -50,9 +51,8 @@ def _text(value: object) -> str:
     """A Python value as the CLI would spell it."""
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
         value = value.tolist()  # numpy arrays and scalars
-    if isinstance(value, dict):
-        return ",".join(f"{k}{_text(v) if isinstance(v, (list, tuple)) else f'->{_text(v)}'}"
-                        for k, v in value.items())
+    if isinstance(value, dict):  # name -> shape (a list), a suffix as typed, or a frozen value
+        return ",".join(f"{k}{_dict_item(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         if all(v is None or _is_number(v) for v in value):
             return "[" + ",".join("?" if v is None else str(v) for v in value) + "]"
@@ -60,6 +60,16 @@ def _text(value: object) -> str:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def _dict_item(value: object) -> str:
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return _text(value)
+    if isinstance(value, str) and value[:1] in ("[", "(", "{", "-"):
+        return value  # "[1,4]{f32}", "{i32}", "->0.5" as on the command line
+    return f"->{_text(value)}"
 
 
 def _argv(command: click.Command, model: object, options: dict[str, Any]) -> list[str]:
