@@ -243,6 +243,14 @@ def test_unsupported_ops(tmp_path, unsupported_graph):
     text = inspect(tmp_path, path, watch=(path,)).stdout.splitlines()
     assert "Unsupported op types (2 type(s) in 3 node(s); no installed plugin translates them):" in text
     assert "  Atan2 x2: angle_a, angle_b" in text and "  Cumprod x1: running_product" in text
+    # the same graph as a text GraphDef
+    import tensorflow as tf
+    text_path = tmp_path / "model.pbtxt"
+    text_path.write_text(str(tf.compat.v1.GraphDef.FromString(path.read_bytes())))
+    as_text = inspect_json(tmp_path, "--input_model", text_path, "--input_model_is_text",
+                           watch=(text_path,))
+    assert findings(as_text, "format")[0]["title"] == "frozen GraphDef (text)"
+    assert as_text["unsupported"] == expected and as_text["op_types"] == report["op_types"]
     # convert fails on the same op types and nodes, and writes nothing
     out_dir = tmp_path / "ir"
     conv = subprocess.run([*TFCONV, "convert", str(path), "-o", str(out_dir)],
