@@ -37,10 +37,13 @@ def cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           env=ENV, check=False)
 
 
-def check_ir(xml: Path, case: zoo.ModelCase, *, output: str | None = None) -> float:
-    """Run ``xml`` (NCHW input) in OpenVINO on the case's reference batch; compare with TF."""
+def check_ir(xml: Path, case: zoo.ModelCase, *, output: str | None = None, raw=None) -> float:
+    """Run ``xml`` (NCHW input) in OpenVINO on the case's reference batch (``raw(x)``: the raw
+    data the IR takes for the model's input x); compare with TF."""
     ref = np.load(case.reference)
     x = ref[next(iter(case.inputs))]
+    if raw is not None:
+        x = raw(x)
     (actual,) = run_ir(xml, [np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))])
     expected = ref[output or case.outputs[0]]
     assert np.std(expected) > 1e-3 * np.max(np.abs(expected)), "degenerate reference"
@@ -186,6 +189,24 @@ def test_round_trip_frozen_graph(tmp_path, mobilenet):
     assert result.returncode == 0, result.stderr
     assert_same_files(tmp_path / "cli", files)
     check_ir(files[0], mobilenet)
+
+
+def test_round_trip_preprocessing(tmp_path, mobilenet):
+    """--mean_values/--scale_values/--reverse_input_channels as keywords (Python lists)."""
+    mean, scale = [123.68, 116.78, 103.94], [58.4, 57.1, 57.4]
+    graph = tfconv.convert_model(mobilenet.pb, mean_values=mean, scale_values=scale,
+                                 reverse_input_channels=True)
+    files = tfconv.save_model(graph, tmp_path / "api" / "pre.xml")
+    result = cli("convert", mobilenet.pb, "--mean_values", "[123.68,116.78,103.94]",
+                 "--scale_values", "[58.4,57.1,57.4]", "--reverse_input_channels",
+                 "-o", tmp_path / "cli", "-n", "pre")
+    assert result.returncode == 0, result.stderr
+    assert_same_files(tmp_path / "cli", files)
+
+    def raw(x):  # the model sees (reversed(raw) - mean) / scale
+        return (x * np.float32(scale) + np.float32(mean))[..., ::-1].astype(np.float32)
+
+    check_ir(files[0], mobilenet, raw=raw)
 
 
 @pytest.mark.zoo
