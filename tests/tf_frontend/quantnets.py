@@ -380,10 +380,11 @@ CALIB_BATCH = 4
 
 
 def quantized_net(directory: Path, build, shape, *, args: bool = False,
-                  placeholder_shape="same", key: str = "calib") -> QuantNet:
-    """Calibrate and freeze ``build(x, quantizer)`` (one float32 Placeholder named ``input``
-    of TF shape ``shape``; ``placeholder_shape`` overrides the shape the graph declares, e.g.
-    ``None`` for no shape attribute) into ``directory / "model.pb"``."""
+                  placeholder_shape="same", key: str = "calib",
+                  input_name: str = "input") -> QuantNet:
+    """Calibrate (on images of TF shape ``shape``) and freeze ``build(x, quantizer)`` into
+    ``directory / "model.pb"``: one float32 Placeholder named ``input_name`` declared with
+    ``shape``, or with ``placeholder_shape`` (``None``: no shape attribute)."""
     from passhelp import TFNet, tf1
 
     graph = tf.Graph()
@@ -401,7 +402,7 @@ def quantized_net(directory: Path, build, shape, *, args: bool = False,
     graph = tf.Graph()
     with graph.as_default():
         declared = shape if placeholder_shape == "same" else placeholder_shape
-        x = tf1.placeholder(tf.float32, declared, name="input")
+        x = tf1.placeholder(tf.float32, declared, name=input_name)
         q = Quantizer(ranges, args=args)
         out = build(x, q)
         outs = [out, q.last_input]

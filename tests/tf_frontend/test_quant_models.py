@@ -76,15 +76,14 @@ def as_tf_layout(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return actual
 
 
-def compiled(ir):
+def compiled(xml: Path, layout: str):
     """The IR compiled once (CPU, f32): a function of one NHWC image returning every output
-    (4-D image inputs go in NCHW when the IR's Parameter is NCHW)."""
+    (in NCHW when ``layout`` made the image input NCHW)."""
     from ovrun import F32 as HINT, core
-    model = core().compile_model(str(ir.xml), "CPU", HINT)
-    (shape,) = ir.param_shapes()
+    model = core().compile_model(str(xml), "CPU", HINT)
 
     def run(x):
-        if tuple(shape) != x.shape:
+        if layout == "nchw":
             x = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
         result = model([x])
         return [np.asarray(result[out]) for out in model.outputs]
@@ -109,7 +108,7 @@ def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
     post = [fq.outputs[0].name for fq in fqs]
     probed = [t for t in pre if graph.get_tensor_by_name(t).op.type != "Placeholder"] + post
     ir2 = convert(net, directory / "probe", layout, output=",".join([net.outputs[0].name, *probed]))
-    run, run2 = compiled(ir), compiled(ir2)
+    run, run2 = compiled(ir.xml, layout), compiled(ir2.xml, layout)
     x_name = net.placeholders[0].name
 
     step = qn.step
@@ -175,6 +174,68 @@ def test_quantized_blocks(tmp_path, nets, name, layout):
     if name.endswith("_args"):
         assert not types & {"FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel"}
     check_quantized(qn, tmp_path, layout, name)
+
+
+# -- an input left without a shape -------------------------------------------------------------
+
+
+def assert_within_step(qn, run, x: np.ndarray, what: str) -> float:
+    """The IR's network output on ``x`` within one step of TF's; returns the error in steps."""
+    expected = qn.net.run(x)[0]
+    assert len(np.unique(expected)) > 4, "degenerate reference"
+    err = np.abs(run(x)[0].astype(np.float64) - expected).max() / qn.step
+    assert err <= 1 + 1e-4, f"{what}: output off by {err:.3g} steps"
+    return err
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("input_name", ["input", "image_tensor"])
+def test_undefined_input_shape(tmp_path, input_name, layout):
+    """A Placeholder without a shape feeding a quantized MobileNet: the spec's note. Without
+    ``--input NAME --input_shape [1,HEIGHT,WIDTH,3]`` the CLI says exactly that (and writes
+    nothing); with it the graph converts and matches TF."""
+    qn = quantized_net(tmp_path / "pb", functools.partial(mobilenet_v1, width=0.25),
+                       (1, 128, 128, 3), placeholder_shape=None, input_name=input_name)
+    assert qn.net.placeholders[0].shape.rank is None
+    layout_flags = ["--disable_nhwc_to_nchw"] if layout == "nhwc" else []
+    out = tmp_path / "ir"
+    result = subprocess.run([str(TFCONV), "convert", str(qn.net.pb), "-o", str(out),
+                             *layout_flags], capture_output=True, text=True)
+    message = assert_clean_failure(result, out, f"the shape of input {input_name!r} is undefined",
+                                   "(no shape, not even a rank)",
+                                   f"add --input {input_name} --input_shape [1,HEIGHT,WIDTH,3]")
+    assert result.returncode == 2 and message.count("\n") == 1, message
+
+    result = subprocess.run([str(TFCONV), "convert", str(qn.net.pb), "-o", str(out), "--input",
+                             input_name, "--input_shape", "[1,128,128,3]", *layout_flags],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    xml = out / "model.xml"
+    assert xml_fq_levels(xml) == fq_levels(qn.net.graph)
+    run = compiled(xml, layout)
+    for key in IMAGES:
+        assert_within_step(qn, run, images((1, 128, 128, 3), f"undefined {key}"), layout)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_undefined_image_size(tmp_path, layout):
+    """A Placeholder ``[?,?,?,3]``: the graph converts as it is (the IR keeps the sizes
+    dynamic) and runs at any image size; ``--input_shape`` makes them static."""
+    qn = quantized_net(tmp_path / "pb", functools.partial(mobilenet_v1, width=0.25),
+                       (1, 128, 128, 3), placeholder_shape=(None, None, None, 3))
+    dynamic = convert(qn.net, tmp_path / "dynamic", layout, output=qn.net.outputs[0].name)
+    static = convert(qn.net, tmp_path / "static", layout, output=qn.net.outputs[0].name,
+                     input="input", input_shape="[1,160,160,3]")
+    hw = (2, 3) if layout == "nchw" else (1, 2)
+    assert [dynamic.param_shapes()[0][i] for i in hw] == [None, None]
+    assert static.param_shapes()[0] == ((1, 3, 160, 160) if layout == "nchw" else (1, 160, 160, 3))
+    for ir in (dynamic, static):
+        assert xml_fq_levels(ir.xml) == fq_levels(qn.net.graph)
+    run = compiled(dynamic.xml, layout)
+    for size in (128, 160):
+        assert_within_step(qn, run, images((1, size, size, 3), f"dynamic {size}"), f"{size}")
+    assert_within_step(qn, compiled(static.xml, layout), images((1, 160, 160, 3), "static"),
+                       "static")
 
 
 # OpenVINO 2026.4 CPU, measured with ovc's IR of the same graph too: after a FakeQuantize whose

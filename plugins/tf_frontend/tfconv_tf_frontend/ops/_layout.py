@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tfconv.errors import UsageError
+
 if TYPE_CHECKING:
     from tfconv.graph import Port
     from tfconv.translate import NodeContext
@@ -25,8 +27,32 @@ def nhwc_perm(rank: int) -> list[int]:
 def _rank(ctx: NodeContext, port: Port) -> int:
     rank = ctx.rank(port)
     if rank is None:
+        undefined_input(ctx, port)
         ctx.fail("the input rank must be known to change its layout")
     return rank
+
+
+def undefined_input(ctx: NodeContext, port: Port) -> None:
+    """When ``port``'s rank is unknown because a model input has no shape (a frozen graph whose
+    Placeholder leaves it undefined), raise the error that names that input and the flags that
+    give its shape. Returns when the unknown rank has another cause."""
+    graph = ctx.builder.graph
+    stack, seen = [port], set()
+    while stack:
+        op = graph.op(stack.pop().node)
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type == "Parameter":
+            shape = op.attrs.get("shape")
+            known = "no shape, not even a rank" if shape is None else \
+                "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+            msg = (f"the shape of input {op.name!r} is undefined ({known}) and {ctx.name!r} "
+                   f"({ctx.op_type}) needs it: add --input {op.name} --input_shape "
+                   "[1,HEIGHT,WIDTH,3] with the image size the model expects (e.g. "
+                   "[1,224,224,3])")
+            raise UsageError(msg)
+        stack += [p for p in graph.inputs(op.name) if graph.info(p).shape is None]
 
 
 def to_nchw(ctx: NodeContext, port: Port) -> Port:
