@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tfconv.errors import ModelFormatError
 
@@ -30,10 +31,13 @@ _NOT_OUTPUTS = {
 class Frozen:
     """A frozen GraphDef (serialised) with the inputs and outputs the model declares."""
 
-    graph_def: bytes
+    graph_def: Any  # serialised bytes (TensorFlow path) or our proto.GraphDef (TF-free path)
     inputs: list[str] = field(default_factory=list)      # Placeholder node names, in order
     outputs: list[str] = field(default_factory=list)     # tensor names ``node:port``
     output_names: list[str] = field(default_factory=list)  # friendly names (signature keys)
+    # TF-free path: Const node name -> value (checkpoint views; the Const nodes carry no value)
+    constants: dict[str, Any] = field(default_factory=dict)
+    inlined: int = 0  # function calls inlined (TF-free path)
 
 
 def _tf():

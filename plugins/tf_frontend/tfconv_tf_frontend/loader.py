@@ -11,7 +11,7 @@ import numpy as np
 from tfconv.errors import ModelFormatError, TfconvError, UsageError
 from tfconv.graph import Graph, Port
 
-from . import formats, freeze, proto, sniff
+from . import formats, freeze, functions, proto, sniff
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig, InputSpec
@@ -421,10 +421,19 @@ def _model_path(path: Path | None, config: ConvertConfig) -> Path:
 
 
 def _from_frozen(frozen: freeze.Frozen, config: ConvertConfig, source: str) -> Graph:
-    """The frozen GraphDef bytes through the frozen-graph path (our schema, no TF objects)."""
-    gd = proto.GraphDef.FromString(frozen.graph_def)
+    """The frozen GraphDef through the frozen-graph path (our schema, no TF objects)."""
+    gd = frozen.graph_def
+    if isinstance(gd, bytes):
+        gd = proto.GraphDef.FromString(gd)
     graph = graph_from_graphdef(gd, config.name)
     del gd
+    frozen.graph_def = b""
+    for name, value in frozen.constants.items():  # checkpoint values, kept as numpy views
+        if name in graph:
+            op = graph.op(name)
+            op.attrs["value"], op.attrs["dtype"] = value, value.dtype
+            op.outputs[0].shape, op.outputs[0].dtype = value.shape, value.dtype
+    frozen.constants = {}
     if frozen.inputs:
         graph.meta["inputs"] = [n for n in frozen.inputs if n in graph] + [
             n for n in graph.meta["inputs"] if n not in frozen.inputs]
@@ -468,26 +477,53 @@ def _tf_call(what: str, fn, *args) -> freeze.Frozen:
         raise ModelFormatError(msg) from err
 
 
+def _without_tf(what: str, version: int, fn, *args) -> freeze.Frozen | None:
+    """Freeze with our own readers (functions.py); None (and an INFO line saying why) when the
+    model needs TensorFlow."""
+    if version != 2:
+        log.info("%s: V1 checkpoints are read with TensorFlow", what)
+        return None
+    try:
+        return fn(*args)
+    except functions.Fallback as err:
+        log.info("%s: freezing with TensorFlow, the TF-free path cannot: %s", what, err)
+        return None
+
+
+def _how(frozen: freeze.Frozen) -> str:
+    if isinstance(frozen.graph_def, bytes):
+        return "with TensorFlow"
+    return (f"without TensorFlow ({len(frozen.constants)} variables, {frozen.inlined} function "
+            "calls inlined)")
+
+
 def _load_checkpoint(path: Path, given: str, config: ConvertConfig) -> Graph:
     ckpt = formats.find_checkpoint(given, what=f"graph {path}")
     gd, notices = sniff.read_graph(path, is_text=config.input_model_is_text)
     for notice in notices:
         log.info(notice)
-    data = gd.SerializeToString()
-    del gd
-    frozen = _tf_call(f"graph {path} with checkpoint {ckpt.prefix}", freeze.freeze_checkpoint,
-                      data, ckpt.prefix, config.outputs)
-    log.info("froze graph %s with checkpoint %s (V%d)", path.name, ckpt.prefix, ckpt.version)
+    what = f"graph {path} with checkpoint {ckpt.prefix}"
+    frozen = _without_tf(what, ckpt.version, functions.freeze_checkpoint, gd, ckpt.prefix,
+                         config.outputs)
+    if frozen is None:
+        data = gd.SerializeToString()
+        del gd
+        frozen = _tf_call(what, freeze.freeze_checkpoint, data, ckpt.prefix, config.outputs)
+    log.info("froze graph %s with checkpoint %s (V%d) %s", path.name, ckpt.prefix, ckpt.version,
+             _how(frozen))
     return _from_frozen(frozen, config, f"inference graph + V{ckpt.version} checkpoint")
 
 
 def _load_meta_graph(path: Path, config: ConvertConfig, checkpoint: str | None = None) -> Graph:
     """A MetaGraph with the checkpoint next to it (same prefix), or ``--input_checkpoint``."""
     ckpt = formats.find_checkpoint(checkpoint or formats.meta_prefix(path), what=f"MetaGraph {path}")
-    frozen = _tf_call(f"MetaGraph {path} with checkpoint {ckpt.prefix}", freeze.freeze_meta_graph,
-                      path, ckpt.prefix, config.outputs)
-    log.info("froze MetaGraph %s with checkpoint %s (V%d)", path.name,
-             Path(ckpt.prefix).name, ckpt.version)
+    what = f"MetaGraph {path} with checkpoint {ckpt.prefix}"
+    frozen = _without_tf(what, ckpt.version, functions.freeze_meta_graph, path, ckpt.prefix,
+                         config.outputs)
+    if frozen is None:
+        frozen = _tf_call(what, freeze.freeze_meta_graph, path, ckpt.prefix, config.outputs)
+    log.info("froze MetaGraph %s with checkpoint %s (V%d) %s", path.name,
+             Path(ckpt.prefix).name, ckpt.version, _how(frozen))
     return _from_frozen(frozen, config, "MetaGraph")
 
 
@@ -495,13 +531,19 @@ def _load_saved_model(path: Path, config: ConvertConfig) -> Graph:
     sm = formats.read_saved_model(path)
     meta, tags, key, tf2 = formats.choose(path, sm, config.options.get("saved_model_tags"),
                                           config.options.get("saved_model_signature"))
+    what = f"SavedModel {path}"
     if tf2:
-        frozen = _tf_call(f"SavedModel {path}", freeze.freeze_saved_model_v2, path, tags, key)
+        frozen = _without_tf(what, 2, functions.freeze_saved_model_v2, path, meta, key)
     else:
-        frozen = _tf_call(f"SavedModel {path}", freeze.freeze_saved_model_v1, path, tags,
-                          meta.signature_def[key])
-    log.info("froze %s SavedModel %s (tags %s, signature %s)", "TF2" if tf2 else "TF1",
-             path.name, ",".join(tags), key)
+        frozen = _without_tf(what, 2, functions.freeze_saved_model_v1, path, meta,
+                             meta.signature_def[key])
+    if frozen is None and tf2:
+        frozen = _tf_call(what, freeze.freeze_saved_model_v2, path, tags, key)
+    elif frozen is None:
+        frozen = _tf_call(what, freeze.freeze_saved_model_v1, path, tags, meta.signature_def[key])
+    del sm, meta
+    log.info("froze %s SavedModel %s (tags %s, signature %s) %s", "TF2" if tf2 else "TF1",
+             path.name, ",".join(tags), key, _how(frozen))
     return _from_frozen(frozen, config, f"{'TF2' if tf2 else 'TF1'} SavedModel")
 
 

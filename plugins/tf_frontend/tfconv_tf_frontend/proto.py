@@ -29,6 +29,12 @@ __all__ = [
     "NameAttrList",
     "NodeDef",
     "SavedModel",
+    "SaverDef",
+    "OpList",
+    "SavedObjectGraph",
+    "TrackableObjectGraph",
+    "BundleHeaderProto",
+    "BundleEntryProto",
     "SignatureDef",
     "TensorInfo",
     "TensorProto",
@@ -89,10 +95,10 @@ _FD = FieldDescriptorProto  # short name for the type and label constants
 _SCALARS: dict[str, int] = {
     "string": _FD.TYPE_STRING, "bytes": _FD.TYPE_BYTES, "int32": _FD.TYPE_INT32,
     "int64": _FD.TYPE_INT64, "uint32": _FD.TYPE_UINT32, "uint64": _FD.TYPE_UINT64,
-    "fixed64": _FD.TYPE_FIXED64, "float": _FD.TYPE_FLOAT, "double": _FD.TYPE_DOUBLE,
+    "fixed64": _FD.TYPE_FIXED64, "fixed32": _FD.TYPE_FIXED32, "float": _FD.TYPE_FLOAT, "double": _FD.TYPE_DOUBLE,
     "bool": _FD.TYPE_BOOL,
 }
-_ENUMS = {"DataType", "FullTypeId"}
+_ENUMS = {"DataType", "FullTypeId", "BundleHeaderProto.Endianness"}
 
 
 def _field(name: str, number: int, type_: str, *, repeated: bool = False,
@@ -308,12 +314,77 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
         _field("tensorflow_version", 5, "string"),
         _field("tensorflow_git_version", 6, "string"),
         _field("stripped_default_attrs", 7, "bool"),
+        _field("stripped_op_list", 2, "OpList"),
     ])
     sigs, sigs_entry = _map("MetaGraphDef", "signature_def", 5, "string", "SignatureDef")
     msgs.append(_message("MetaGraphDef", [
         _field("meta_info_def", 1, "MetaGraphDef.MetaInfoDef"),
-        _field("graph_def", 2, "GraphDef"), sigs,
+        _field("graph_def", 2, "GraphDef"), _field("saver_def", 3, "SaverDef"), sigs,
+        _field("object_graph_def", 7, "SavedObjectGraph"),
     ], nested=[meta_info, sigs_entry]))
+    msgs.append(_message("OpList", [_field("op", 1, "OpDef", repeated=True)]))
+    # saver.proto (without the version enum: the checkpoint's files tell V1 from V2).
+    msgs.append(_message("SaverDef", [
+        _field("filename_tensor_name", 1, "string"), _field("save_tensor_name", 2, "string"),
+        _field("restore_op_name", 3, "string"), _field("max_to_keep", 4, "int32"),
+        _field("sharded", 5, "bool"), _field("keep_checkpoint_every_n_hours", 6, "float"),
+    ]))
+    # saved_object_graph.proto: what a TF2 SavedModel's functions capture (variables, constants).
+    obj_ref = _message("ObjectReference", [
+        _field("node_id", 1, "int32"), _field("local_name", 2, "string")])
+    serialized_tensor = _message("SerializedTensor", [
+        _field("name", 1, "string"), _field("full_name", 2, "string"),
+        _field("checkpoint_key", 3, "string")])
+    trackable = _message("TrackableObject", [
+        _field("children", 1, "TrackableObjectGraph.TrackableObject.ObjectReference",
+               repeated=True),
+        _field("attributes", 2, "TrackableObjectGraph.TrackableObject.SerializedTensor",
+               repeated=True),
+    ], nested=[obj_ref, serialized_tensor])
+    msgs.append(_message("TrackableObjectGraph", [
+        _field("nodes", 1, "TrackableObjectGraph.TrackableObject", repeated=True),
+    ], nested=[trackable]))
+    msgs.append(_message("SavedVariable", [
+        _field("dtype", 1, "DataType"), _field("shape", 2, "TensorShapeProto"),
+        _field("trainable", 3, "bool"), _field("name", 6, "string"), _field("device", 7, "string"),
+        _field("experimental_distributed_variable_components", 8, "SavedVariable",
+               repeated=True),
+    ]))
+    msgs.append(_message("SavedConstant", [_field("operation", 1, "string")]))
+    msgs.append(_message("SavedObject", [
+        _field("children", 1, "TrackableObjectGraph.TrackableObject.ObjectReference",
+               repeated=True),
+        _field("variable", 7, "SavedVariable", oneof=0),
+        _field("constant", 9, "SavedConstant", oneof=0),
+    ], oneofs=["kind"]))
+    msgs.append(_message("SavedConcreteFunction", [
+        _field("bound_inputs", 2, "int32", repeated=True)]))
+    concrete, concrete_entry = _map("SavedObjectGraph", "concrete_functions", 2, "string",
+                                    "SavedConcreteFunction")
+    msgs.append(_message("SavedObjectGraph", [
+        _field("nodes", 1, "SavedObject", repeated=True), concrete,
+    ], nested=[concrete_entry]))
+    # tensor_bundle.proto: the .index file of a V2 checkpoint.
+    extent = _message("Extent", [
+        _field("start", 1, "int64"), _field("length", 2, "int64", oneof=0)],
+        oneofs=["has_length"])
+    msgs.append(_message("TensorSliceProto", [
+        _field("extent", 1, "TensorSliceProto.Extent", repeated=True)], nested=[extent]))
+    header = _message("BundleHeaderProto", [
+        _field("num_shards", 1, "int32"),
+        _field("endianness", 2, "BundleHeaderProto.Endianness"),
+        _field("version", 3, "VersionDef"),
+    ])
+    endian = header.enum_type.add(name="Endianness")
+    endian.value.add(name="LITTLE", number=0)
+    endian.value.add(name="BIG", number=1)
+    msgs.append(header)
+    msgs.append(_message("BundleEntryProto", [
+        _field("dtype", 1, "DataType"), _field("shape", 2, "TensorShapeProto"),
+        _field("shard_id", 3, "int32"), _field("offset", 4, "int64"), _field("size", 5, "int64"),
+        _field("crc32c", 6, "fixed32"),
+        _field("slices", 7, "TensorSliceProto", repeated=True),
+    ]))
     msgs.append(_message("SavedModel", [
         _field("saved_model_schema_version", 1, "int64"),
         _field("meta_graphs", 2, "MetaGraphDef", repeated=True),
@@ -343,6 +414,12 @@ MetaGraphDef: Any = _cls("MetaGraphDef")
 SignatureDef: Any = _cls("SignatureDef")
 TensorInfo: Any = _cls("TensorInfo")
 SavedModel: Any = _cls("SavedModel")
+SaverDef: Any = _cls("SaverDef")
+OpList: Any = _cls("OpList")
+SavedObjectGraph: Any = _cls("SavedObjectGraph")
+TrackableObjectGraph: Any = _cls("TrackableObjectGraph")
+BundleHeaderProto: Any = _cls("BundleHeaderProto")
+BundleEntryProto: Any = _cls("BundleEntryProto")
 
 # --- dtypes --------------------------------------------------------------------------
 

@@ -1,0 +1,236 @@
+"""SavedModels, checkpoints and MetaGraphs frozen WITHOUT TensorFlow (functions.py + bundle.py):
+the zoo's Keras SavedModels and slim checkpoint forms, and the small models of every format,
+converted by the TF-free path (the log says so), run by OpenVINO and compared with TensorFlow;
+models it cannot handle fall back to TensorFlow (log says why) and still match; the SavedModel
+path imports no TensorFlow; bad checkpoints give one clear message."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfconv
+from tfconv.errors import ModelFormatError
+
+pytest.importorskip("openvino")
+
+from models import zoo  # noqa: E402
+from ovrun import rel_err, run_ir  # noqa: E402
+
+TOLERANCE = 1e-4
+ZOO_SAVED_MODELS = [f"{family}-{app}" for family in ("keras3", "tf_keras")
+                    for app in ("MobileNetV2", "ResNet50")]
+ZOO_SLIM = ["slim-inception_v1", "slim-resnet_v1_50"]
+NOTF = "without TensorFlow"
+
+
+def _convert(tmp_path: Path, model, caplog, **options) -> tuple[Path, str]:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tfconv"):
+        graph = tfconv.convert_model(model, **options)
+    (xml,) = [p for p in tfconv.save_model(graph, tmp_path / "m.xml") if p.suffix == ".xml"]
+    return xml, caplog.text
+
+
+def _check(xml: Path, data: np.ndarray, expected: np.ndarray, nchw: bool = True) -> float:
+    assert np.std(expected) > 1e-3 * np.max(np.abs(expected)), "degenerate reference"
+    (actual,) = run_ir(xml, [np.transpose(data, (0, 3, 1, 2)) if nchw else data])
+    err = rel_err(actual, expected)
+    assert err <= TOLERANCE, f"rel err {err:.2e} > {TOLERANCE:.0e}"
+    assert (actual.argmax(-1) == expected.argmax(-1)).all(), "top-1 differs"
+    return err
+
+
+# --- the zoo ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zoo_built():
+    zoo.prebuild(ZOO_SAVED_MODELS + ZOO_SLIM)
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", ZOO_SAVED_MODELS)
+def test_zoo_saved_model_without_tf(zoo_built, name, tmp_path, caplog):
+    case = zoo.get(name)
+    ref = np.load(case.reference)
+    xml, log = _convert(tmp_path, zoo.saved_model_dir(case), caplog)
+    assert "froze TF2 SavedModel" in log and NOTF in log, log
+    _check(xml, ref[next(iter(case.inputs))], ref[case.outputs[0]])
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("form", ["binary_graph+ckpt", "text_graph+ckpt_index", "meta_graph"])
+@pytest.mark.parametrize("name", ZOO_SLIM)
+def test_zoo_slim_checkpoints_without_tf(zoo_built, name, form, tmp_path, caplog):
+    case = zoo.get(name)
+    forms = zoo.checkpoint_forms(case)
+    prefix, output = forms["checkpoint"], case.outputs[0]
+    if form == "binary_graph+ckpt":
+        xml, log = _convert(tmp_path, forms["inference_graph_pb"], caplog,
+                            input_checkpoint=prefix, output=output)
+    elif form == "text_graph+ckpt_index":
+        xml, log = _convert(tmp_path, forms["inference_graph_pbtxt"], caplog,
+                            input_model_is_text=True, input_checkpoint=f"{prefix}.index",
+                            output=output)
+    else:
+        xml, log = _convert(tmp_path, forms["meta_graph"], caplog, output=output)
+    assert NOTF in log, log
+    ref = np.load(case.reference)
+    _check(xml, ref[next(iter(case.inputs))], ref[output])
+
+
+@pytest.mark.zoo
+def test_saved_model_path_imports_no_tensorflow(zoo_built, tmp_path):
+    directory = zoo.saved_model_dir(zoo.get("keras3-MobileNetV2"))
+    code = ("import sys; from tfconv.cli import main; rc = main(['convert', %r, '-o', %r, "
+            "'--silent']); bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'tf_keras')]; print(bad); sys.exit(rc or (3 if bad else 0))"
+            ) % (str(directory), str(tmp_path / "ir"))
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "tensorflow" not in result.stderr
+    assert (tmp_path / "ir").is_dir()
+
+
+# --- small models of every format (built with TensorFlow) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    import formatmodels as fm
+    root = tmp_path_factory.mktemp("notf")
+    return {
+        "v1": fm.checkpoint_model(root / "v1", version=1, text=False),
+        "v2": fm.checkpoint_model(root / "v2", version=2, text=True, resource=True),
+        "v2ref": fm.checkpoint_model(root / "v2ref", version=2, text=False, resource=False),
+        "meta": fm.meta_graph_model(root / "meta"),
+        "tf1": fm.tf1_saved_model(root / "tf1_sm", ["serve"]),
+        "tf2": fm.tf2_module_saved_model(root / "tf2_sm"),
+        "tf_keras": fm.tf_keras_saved_model(root / "tf_keras_sm"),
+        "keras3": fm.keras3_export(root / "keras3_sm"),
+        "cond": _tf2_cond_saved_model(root / "cond_sm"),
+        "other": fm.unrelated_checkpoint(root),
+    }
+
+
+def _tf2_cond_saved_model(out: Path):
+    """A tf.Module whose function holds a tf.cond on a constant (a StatelessIf, which the TF-free
+    path declines; TensorFlow lowers it to a Switch/Merge that the cleanup folds)."""
+    import formatmodels as fm
+    import tensorflow as tf
+    rng = np.random.default_rng(9)
+
+    class Net(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.standard_normal((3, 5)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32, name="images")])
+        def __call__(self, images):
+            y = tf.reduce_mean(images, axis=[1, 2])
+            y = tf.cond(tf.constant(False), lambda: y * 2.0, lambda: y + 1.0)
+            return {"scores": tf.matmul(y, self.w)}
+
+    net = Net()
+    data = fm.feed(9)
+    expected = net(tf.constant(data))["scores"].numpy()
+    tf.saved_model.save(net, str(out), signatures={"serving_default": net.__call__})
+    return out, data, expected
+
+
+@pytest.mark.parametrize("kind", ["tf2", "tf_keras", "keras3"])
+def test_tf2_saved_models_without_tf(small, kind, tmp_path, caplog):
+    directory, data, expected = small[kind]
+    xml, log = _convert(tmp_path, directory, caplog)
+    assert "froze TF2 SavedModel" in log and NOTF in log, log
+    _check(xml, data, expected)
+
+
+@pytest.mark.parametrize("kind", ["tf2", "tf_keras", "keras3"])
+def test_tf2_inputs_and_outputs_match_the_tensorflow_path(small, kind):
+    from tfconv_tf_frontend import formats, freeze, functions
+    directory = small[kind][0]
+    meta, tags, key, tf2 = formats.choose(directory, formats.read_saved_model(directory), None, None)
+    ours = functions.freeze_saved_model_v2(directory, meta, key)
+    theirs = freeze.freeze_saved_model_v2(directory, tags, key)
+    assert tf2 and ours.inputs == theirs.inputs and ours.output_names == theirs.output_names
+    assert ours.outputs == theirs.outputs
+
+
+def test_tf1_saved_model_without_tf(small, tmp_path, caplog):
+    directory, data, expected = small["tf1"]
+    xml, log = _convert(tmp_path, directory, caplog, saved_model_signature="probs")
+    assert "froze TF1 SavedModel" in log and NOTF in log, log
+    _check(xml, data, expected["probs"])
+
+
+@pytest.mark.parametrize("kind", ["v2", "v2ref"])
+def test_graph_with_v2_checkpoint_without_tf(small, kind, tmp_path, caplog):
+    graph, prefix, data, expected = small[kind]
+    xml, log = _convert(tmp_path, graph, caplog, input_checkpoint=str(prefix),
+                        input_model_is_text=graph.suffix == ".pbtxt")
+    assert NOTF in log, log
+    _check(xml, data, expected)
+
+
+def test_meta_graph_without_tf(small, tmp_path, caplog):
+    meta, data, expected = small["meta"]
+    xml, log = _convert(tmp_path, meta, caplog)
+    assert "froze MetaGraph" in log and NOTF in log, log
+    _check(xml, data, expected)
+    xml, log = _convert(tmp_path, meta.with_suffix(".pbtxt"), caplog)  # text MetaGraph
+    assert NOTF in log, log
+    _check(xml, data, expected)
+
+
+def test_v1_checkpoint_falls_back_to_tensorflow(small, tmp_path, caplog):
+    graph, prefix, data, expected = small["v1"]
+    xml, log = _convert(tmp_path, graph, caplog, input_checkpoint=str(prefix))
+    assert "V1 checkpoints are read with TensorFlow" in log
+    assert "(V1) with TensorFlow" in log
+    _check(xml, data, expected)
+
+
+def test_functional_control_flow_falls_back_to_tensorflow(small, tmp_path, caplog):
+    directory, data, expected = small["cond"]
+    xml, log = _convert(tmp_path, directory, caplog)
+    assert "freezing with TensorFlow, the TF-free path cannot: op StatelessIf" in log, log
+    assert "froze TF2 SavedModel cond_sm (tags serve, signature serving_default) with TensorFlow" in log
+    _check(xml, data, expected, nchw=False)  # no image op: the input keeps its NHWC layout
+
+
+def test_checkpoint_of_another_graph_lists_the_variables(small, tmp_path):
+    graph = small["v2ref"][0]
+    other = small["other"]
+    with pytest.raises(ModelFormatError) as err:
+        tfconv.convert_model(graph, input_checkpoint=str(other))
+    text = str(err.value)
+    assert f"checkpoint {other} has no value for 9 variable(s)" in text
+    assert "conv1/kernel" in text and "it holds e.g. other" in text
+    assert "checkpoint that was saved with it" in text
+
+
+def test_corrupt_index_says_so(small, tmp_path):
+    graph, prefix, _, _ = small["v2ref"]
+    bad = tmp_path / "model.ckpt"
+    for f in Path(prefix).parent.iterdir():
+        if f.name.startswith("model.ckpt."):
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    index = tmp_path / "model.ckpt.index"
+    data = bytearray(index.read_bytes())
+    data[5] ^= 0xFF
+    index.write_bytes(bytes(data))
+    out = tmp_path / "ir"
+    result = subprocess.run([sys.executable, "-m", "tfconv.cli", "convert", str(graph),
+                             "--input_checkpoint", str(bad), "-o", str(out)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert f"checkpoint index {index} is corrupt" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
