@@ -126,6 +126,8 @@ def test_resolve_finds_the_channel_axis_and_checks_counts():
     # A model that takes channels-first data: the 3 values go on axis 1.
     assert Preprocessing({None: (1.0, 2.0, 3.0)}).resolve(
         [ModelInput("x", (), (1, 3, 32, 40))])["x"][1] == 1
+    # Inputs answer to their tensor names too.
+    assert Preprocessing({"input:0": (1.0, 2.0, 3.0)}).resolve([IMAGE])["input"][1] == 3
     # One value needs no channel axis, whatever the shape.
     assert Preprocessing(scale={None: (2.0,)}).resolve([ModelInput("x", (), None)])["x"][1] is None
 
@@ -191,6 +193,15 @@ def test_valid_conv_with_bias_folds_without_extra_ops(tmp_path, layout):
     # The IR's input is the raw image: same name and shape as without preprocessing.
     assert ir.param_shapes() == plain.param_shapes()
     assert [op.name for op in ir.graph.ops_of_type("Parameter")] == ["x0"]
+
+
+def test_folded_weights_compress_to_fp16(tmp_path):
+    net = conv_net(tmp_path, "VALID", True)
+    raw = raw_image()
+    ir = convert(net, tmp_path / "fp16", "nchw", data_type="FP16", **FLAGS)
+    plain = convert(net, tmp_path / "plain", "nchw", data_type="FP16")
+    assert ir.xml_types() == plain.xml_types() and ir.xml_types()["Convert"] >= 2
+    assert_matches(net.run(preprocessed(raw, MEAN, STD, True)), ir.run(raw), tol=1e-2)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

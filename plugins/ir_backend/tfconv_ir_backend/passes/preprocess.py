@@ -47,8 +47,12 @@ UNPADDED = ("explicit", "notset", "valid")
 def _spec(graph: Graph, config: ConvertConfig) -> Preprocessing:
     """The user's flags, else a plugin's preset in ``graph.meta["preprocess"]`` (user flags win)."""
     spec = getattr(config, "preprocess", None) or Preprocessing()
-    if not spec and graph.meta.get("preprocess"):
-        spec = Preprocessing.from_meta(graph.meta["preprocess"])
+    preset = graph.meta.get("preprocess")
+    if preset and spec:
+        source = preset.get("source", "a plugin") if isinstance(preset, dict) else "a plugin"
+        log.info("the preprocessing flags replace the preset of %s", source)
+    elif preset:
+        spec = Preprocessing.from_meta(preset)
     return spec
 
 
@@ -69,6 +73,11 @@ def preprocess_inputs(graph: Graph, config: ConvertConfig) -> None:
         aliases += tuple(n[:-2] for n in info.names if n.endswith(":0"))
         inputs.append(ModelInput(op.name, aliases, info.shape, kind == "f"))
     plan = spec.resolve(inputs)
+    if spec.reverse_input_channels:
+        skipped = [i.name for i in inputs if i.name not in plan or not plan[i.name][0].reverse_channels]
+        if skipped:
+            log.info("--reverse_input_channels: inputs without 3 channels left as they are: %s",
+                     ", ".join(skipped))
     if spec.source != "flags" and not plan:
         log.warning("%s preprocessing not applied: the model has no 3-channel image input",
                     spec.source)
