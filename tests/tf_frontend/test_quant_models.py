@@ -5,8 +5,8 @@ The spec's frozen quantized models are MobileNet V1 (width 0.25/0.5/0.75/1.0 x i
 rewriter. The tests build graphs with the same op mix and FakeQuant placement
 (``quantnets.mobilenet_v1`` etc.: FakeQuant on the input, on every weight, per-tensor and
 per-channel, after every Relu6, after residual Adds and Concats; activation ranges calibrated
-on random images) but fewer blocks and 16 classes, so the whole width x size matrix, in both
-layouts, runs in a few seconds. Each graph is converted as a user would (NCHW by default and with
+on random images) but fewer blocks (3 depthwise-separable blocks for V1's 13) and 16 classes,
+so the whole width x size matrix, in both layouts, takes about 15 s of CPU time. Each graph is converted as a user would (NCHW by default and with
 ``--disable_nhwc_to_nchw``) and checked three ways:
 
 * the IR keeps every FakeQuantize, with the levels of the TF graph's FakeQuant nodes, and the
@@ -133,7 +133,8 @@ def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
             # layer by layer: TF computes each FakeQuant's input from the IR's upstream
             # FakeQuant outputs, then each FakeQuant from those inputs
             outs = run2(x)
-            assert np.array_equal(outs[0], actual)  # extra outputs change nothing
+            err = np.abs(outs[0].astype(np.float64) - expected).max() / step
+            assert err <= 1 + 1e-4, f"{layout}, extra outputs: output off by {err:.3g} steps"
             values = {t: as_tf_layout(v, np.empty(graph.get_tensor_by_name(t).shape))
                       for t, v in zip(probed, outs[1:])}
             tf_pre = sess.run(pre, {x_name: x, **{t: values[t] for t in post}})
@@ -142,13 +143,14 @@ def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
                 ir_pre = values.get(pre[i], x)
                 assert_layer_match(ir_pre, tf_pre[i], values[post[i]], tf_out[i], lo, hi, lev,
                                    f"{layout} {fq.name}")
+                assert len(np.unique(tf_out[i])) > 2, f"{fq.name}: constant activation"
                 pre_worst = max(pre_worst, rel_err(ir_pre, tf_pre[i]))
                 ties += int((np.abs(values[post[i]] - tf_out[i]) > (hi - lo) / (lev - 1) / 2).sum())
             last_pre = max(last_pre, rel_err(values[pre[-1]], expected_pre))
     print(f"\n{name} {layout}: {len(tf_levels)} FakeQuantize ({n_weights} on weights), output "
           f"error {worst:.3g} steps, FakeQuant inputs <= {pre_worst:.2g} relative (TF fed with "
           f"the IR's activations), {ties} one-step ties; last FakeQuant input end to end "
-          f"{last_pre:.2g} relative")
+          f"{last_pre:.3g} relative")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
