@@ -258,6 +258,7 @@ class Preprocessing:
     reverse_input_channels: bool = False
     images_only: bool = False
     source: str = "flags"
+    scale_flag: str = "--scale_values"         # the flag the scale came from, for messages
 
     def __bool__(self) -> bool:
         return bool(self.mean or self.scale or self.reverse_input_channels)
@@ -288,7 +289,7 @@ class Preprocessing:
         Raises :class:`UsageError` when a flag cannot apply: an unknown input name, a value
         count that does not match the channel dimension, an unknown or ambiguous channel
         dimension, ``--reverse_input_channels`` without a 3-channel input."""
-        flag = {"mean": "--mean_values", "scale": "--scale_values"}
+        flag = {"mean": "--mean_values", "scale": self.scale_flag}
         if self.source != "flags":
             flag = {"mean": f"{self.source} mean values", "scale": f"{self.source} scale values"}
         by_name: dict[str, ModelInput] = {}
@@ -341,6 +342,12 @@ class Preprocessing:
                     reversible.append(inp.name)
             if chosen["mean"] is not None or chosen["scale"] is not None or reverse:
                 plan[inp.name] = (InputPreprocess(chosen["mean"], chosen["scale"], reverse), axis)
+        for kind, table in (("mean", self.mean), ("scale", self.scale)):
+            used = any(getattr(pre, kind) is not None for pre, _ in plan.values())
+            if table and not used and self.source == "flags":
+                msg = (f"{flag[kind]} cannot apply: the model has no float input to apply it to "
+                       f"(inputs: {listing})")
+                raise UsageError(msg)
         if self.reverse_input_channels and not reversible and self.source == "flags":
             msg = ("--reverse_input_channels cannot apply: no float input has 3 channels "
                    f"(inputs: {listing}); drop the flag, or pin the channel dimension with --input_shape")
@@ -485,4 +492,5 @@ def build_preprocessing(mean_values: str | None, scale_values: str | None, scale
                         "meant to multiply by %g, pass --scale %g", scale, scale, 1 / scale,
                         scale, 1 / scale)
         scales = {None: (float(scale),)}
-    return Preprocessing(mean, scales, bool(reverse_input_channels))
+    return Preprocessing(mean, scales, bool(reverse_input_channels),
+                         scale_flag="--scale" if scale is not None else "--scale_values")

@@ -147,6 +147,8 @@ def test_resolve_finds_the_channel_axis_and_checks_counts():
      "holds integers"),
     (Preprocessing({None: (1.0, 2.0, 3.0)}), [IMAGE, ModelInput("aux", (), (None, 4))],
      "--mean_values aux[...]"),
+    (Preprocessing(scale={None: (2.0,)}), [ModelInput("ids", (), (1, 5), is_float=False)],
+     "--scale_values cannot apply: the model has no float input"),
 ])
 def test_resolve_errors_say_why(spec, inputs, needle):
     with pytest.raises(UsageError) as err:
