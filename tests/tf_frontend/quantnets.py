@@ -197,7 +197,7 @@ def run(ir, *arrays: np.ndarray) -> list[np.ndarray]:
 
 # -- quantized whole-network graphs (test_quant_models.py) ----------------------------------
 #
-# FakeQuant goes where TF's quantization rewriter puts it: on every conv/depthwise/matmul weight
+# FakeQuant goes where TF's quantization rewriter puts it: on every conv and depthwise weight
 # (8 bits, narrow range; per-tensor or per-channel on the output-channel axis), after every
 # activation (Relu6, or the layer itself when it is linear), after residual Adds and Concats, and
 # on the input. Activation ranges are calibrated: the graph is first built without activation
