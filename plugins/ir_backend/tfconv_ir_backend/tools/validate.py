@@ -341,6 +341,7 @@ class Run:
     pm: Any
     source_order: list[str]
     source_types: dict[str, str]
+    producers: dict[str, list[str]]   # TF node -> the nodes feeding it
     inputs: list[Input]
     outputs: list[str]       # TF output tensor names
     model: Any               # ov.Model
@@ -374,6 +375,7 @@ def _prepare(kw: dict, own: dict) -> Run:
     source = pipeline.load(pm, config)
     order = source.topological_order()
     types = {n: source.op(n).type for n in order}
+    producers = {n: [p.node for p in source.inputs(n)] for n in order}
     inputs = source_inputs(source)
     outputs = [f"{p.node}:{p.index}" for p in source.outputs]
     if own["ir"]:
@@ -404,7 +406,7 @@ def _prepare(kw: dict, own: dict) -> Run:
     for port in model.inputs:
         inp = by_port.get(id(port)) or next(i for i in inputs if i.port.get_names() == port.get_names())
         ir_feeds.append(np.ascontiguousarray(data[inp.name].transpose(inp.perm)))
-    return Run(config, pm, order, types, inputs, outputs, model, tf_feeds, ir_feeds,
+    return Run(config, pm, order, types, producers, inputs, outputs, model, tf_feeds, ir_feeds,
                own["device"])
 
 
@@ -441,6 +443,30 @@ def validate_outputs(run: Run, rtol: float, atol: float) -> list[Comparison]:
                 if not row.ok and any(w in row.name for w in DETECTION_WORDS):
                     row.ok, row.note = True, (row.note + " (detections match)").strip()
     return rows
+
+
+CONSTANT_TYPES = ("Const", "Placeholder", "PlaceholderV2")
+
+
+def absorbed(run: Run, node: str, carried: set[str]) -> list[str]:
+    """The TF nodes an IR port holding ``node``'s value computed too: its producers, up to the
+    tensors the IR carries by name, without constant sub-graphs (weights and their reads)."""
+    constant: set[str] = set()
+    for n in run.source_order:
+        ins = run.producers[n]
+        if run.source_types[n] == "Const" or (ins and all(i in constant for i in ins)):
+            constant.add(n)
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        for src in run.producers.get(stack.pop(), []):
+            if src in found or src in carried or src in constant or \
+                    run.source_types.get(src) in CONSTANT_TYPES:
+                continue
+            found.add(src)
+            stack.append(src)
+    position = {n: i for i, n in enumerate(run.source_order)}
+    return sorted(found | {node}, key=lambda n: position.get(n, -1))
 
 
 def bisect(run: Run, rtol: float, atol: float) -> str | None:
@@ -485,14 +511,16 @@ def bisect(run: Run, rtol: float, atol: float) -> str | None:
     for (out, names), value in zip(entries, values):
         row = compare(names[-1], ref[names[-1]], value, rtol, atol)
         if not row.ok:
-            node = names[0].rsplit(":", 1)[0]
+            carried = {n.rsplit(":", 1)[0] for o, ns in entries if o is not out for n in ns}
+            fused = absorbed(run, names[-1].rsplit(":", 1)[0], carried)
+            node = fused[0]
             layer = out.get_node()
-            also = [n for n in names[1:]]
             click.echo(f"[ INFO ] bisect: first diverging TF node: {node} "
                        f"({run.source_types.get(node, '?')})")
-            click.echo(f"          IR layer {layer.get_friendly_name()!r} "
-                       f"({layer.get_type_name()}) output {out.get_index()}"
-                       + (f", also carrying {', '.join(also)}" if also else ""))
+            computes = ", ".join(f"{n} ({run.source_types.get(n, '?')})" for n in fused[:8])
+            click.echo(f"          its IR counterpart: layer {layer.get_friendly_name()!r} "
+                       f"({layer.get_type_name()}) output {out.get_index()}, which computes "
+                       f"the TF nodes {computes}{', ...' if len(fused) > 8 else ''}")
             click.echo(f"          {row.line()}")
             if last_ok:
                 click.echo(f"          last agreeing tensor before it: {last_ok}")

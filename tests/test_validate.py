@@ -1,0 +1,238 @@
+"""``tfconv validate`` (TensorFlow vs OpenVINO on the same inputs, ``--bisect``) and the
+``model.mapping`` file, on zoo networks: real TensorFlow, real OpenVINO, real files."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cliassert import assert_clean_failure
+from models import zoo
+
+pytest.importorskip("openvino")
+
+TFCONV = [sys.executable, "-m", "tfconv.cli"]
+OUTPUT_LINE = re.compile(r"Output (\S+): TF \[([\d,]*)\] IR \[([\d,]*)\]  max abs (\S+)  rel (\S+)"
+                         r"(?:  top-1 (\d+)/(\d+)  top-5 (\d+)/(\d+))?.*  (OK|FAIL)")
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([*TFCONV, *map(str, args)], capture_output=True, text=True, check=False)
+
+
+def outputs(stdout: str) -> list[re.Match]:
+    return [m for m in map(OUTPUT_LINE.search, stdout.splitlines()) if m]
+
+
+def convert(model: Path, out: Path, *args) -> Path:
+    result = run("convert", model, "-o", out, "-n", "m", *args)
+    assert result.returncode == 0, result.stderr
+    return out / "m.xml"
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    return zoo.get("keras3-MobileNetV2")
+
+
+# -- validate passes on good conversions --------------------------------------------------------
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name, form", [("keras3-MobileNetV2", "frozen"),
+                                        ("slim-inception_v1", "frozen"),
+                                        ("keras3-MobileNetV2", "saved_model")])
+def test_validate_passes_on_zoo_models(name, form):
+    case = zoo.get(name)
+    model = zoo.saved_model_dir(case) if form == "saved_model" else case.pb
+    result = run("validate", model, "-b", "2", "--seed", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    (row,) = outputs(result.stdout)
+    assert row[10] == "OK" and row[2] == row[3] == "2,1000"
+    assert float(row[5]) <= 1e-4
+    assert float(row[4]) > 0 or float(row[5]) == 0  # a real comparison was made
+    assert row[6] == row[7] == "2" and row[8] == row[9] == "2"  # top-1 and top-5 agree
+    assert "[ SUCCESS ] 1 output(s) match TensorFlow" in result.stdout
+
+
+@pytest.mark.zoo
+def test_validate_existing_ir_with_npz_inputs(mobilenet, tmp_path):
+    """--ir with --inputs: the zoo's own reference images; both sides see the same batch."""
+    xml = convert(mobilenet.pb, tmp_path / "ir")
+    ref = np.load(mobilenet.reference)
+    np.savez(tmp_path / "in.npz", input=ref["input"])
+    result = run("validate", mobilenet.pb, "--ir", xml, "--inputs", tmp_path / "in.npz")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = outputs(result.stdout)
+    assert row[2] == "2,1000" and row[6] == "2" and float(row[5]) <= 1e-4
+
+
+@pytest.mark.zoo
+def test_validate_with_images(mobilenet, tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (90 + 10 * i, 120, 3), dtype=np.uint8)).save(
+            tmp_path / f"im{i}.png")
+    result = run("validate", mobilenet.pb, "--images",
+                 f"{tmp_path / 'im0.png'},{tmp_path / 'im1.png'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = outputs(result.stdout)
+    assert row[2] == "2,1000" and row[10] == "OK"
+
+
+# -- validate fails on a broken IR, and --bisect finds where ---------------------------------------
+
+
+def perturb_weight(xml: Path, nth: int = 4) -> list[str]:
+    """Add a large value to one weight of the ``nth`` Convolution whose output carries TF names;
+    returns those names."""
+    root = ET.parse(xml).getroot()
+    layers = {layer.get("id"): layer for layer in root.iter("layer")}
+    seen = 0
+    for edge in root.iter("edge"):
+        src, dst = layers[edge.get("from-layer")], layers[edge.get("to-layer")]
+        if dst.get("type") != "Convolution" or edge.get("to-port") != "1" or src.get("type") != "Const":
+            continue
+        names = dst.find("output/port").get("names")
+        if not names:
+            continue
+        if seen < nth:
+            seen += 1
+            continue
+        data = src.find("data")
+        offset, size = int(data.get("offset")), int(data.get("size"))
+        assert data.get("element_type") == "f32"
+        blob = bytearray(xml.with_suffix(".bin").read_bytes())
+        w = np.frombuffer(bytes(blob[offset:offset + size]), np.float32).copy()
+        w[w.size // 2] += 20 * float(np.abs(w).max())
+        blob[offset:offset + size] = w.tobytes()
+        xml.with_suffix(".bin").write_bytes(bytes(blob))
+        return names.split(",")
+    raise AssertionError("no named Convolution with constant weights")
+
+
+@pytest.mark.zoo
+def test_perturbed_constant_fails_and_bisect_names_its_consumer(mobilenet, tmp_path):
+    xml = convert(mobilenet.pb, tmp_path / "ir")
+    good = run("validate", mobilenet.pb, "--ir", xml)
+    assert good.returncode == 0, good.stdout + good.stderr
+    names = perturb_weight(xml)
+    nodes = {n.rsplit(":", 1)[0] for n in names}
+
+    bad = run("validate", mobilenet.pb, "--ir", xml)
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("[ ERROR ] validation failed: output Identity:0 differs"), bad.stderr
+    assert "--bisect" in bad.stderr
+    (row,) = outputs(bad.stdout)
+    assert row[10] == "FAIL" and float(row[5]) > 1e-4
+
+    found = run("validate", mobilenet.pb, "--ir", xml, "--bisect")
+    assert found.returncode == 1 and "Traceback" not in found.stderr
+    match = re.search(r"first diverging TF node: (\S+) \((\w+)\)", found.stdout)
+    assert match, found.stdout
+    assert match[2] == "Conv2D"  # the perturbed weights' consumer, even when fused with more
+    computes = re.search(r"which computes the TF nodes (.*)", found.stdout)[1]
+    assert match[1] in computes and all(f"{n} (" in computes for n in nodes), (computes, nodes)
+    compared = int(re.search(r"comparing (\d+) TF tensors", found.stdout)[1])
+    assert compared > 50  # the IR keeps most TF tensor names
+
+
+@pytest.mark.zoo
+def test_bisect_on_a_good_ir_finds_nothing(tmp_path):
+    case = zoo.get("slim-inception_v1")
+    result = run("validate", case.pb, "--bisect")
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"bisect: all (\d+) compared tensors agree", result.stdout)
+    assert match and int(match[1]) > 50, result.stdout
+
+
+# -- clean failures -------------------------------------------------------------------------------
+
+
+def test_validate_bad_inputs_fail_cleanly(mobilenet, tmp_path):
+    nothing = tmp_path / "nothing"
+    assert_clean_failure(run("validate", mobilenet.pb, "--ir", tmp_path / "missing.xml"),
+                         nothing, "missing.xml: no such file")
+    assert_clean_failure(run("validate", mobilenet.pb, "--ir", mobilenet.pb), nothing,
+                         "is not an OpenVINO IR")
+    other = tmp_path / "other.xml"
+    other.write_text("<mapping><map/></mapping>\n")
+    assert_clean_failure(run("validate", mobilenet.pb, "--ir", other), nothing,
+                         "is not an OpenVINO IR", "<mapping>")
+    text = tmp_path / "cat.png"
+    text.write_text("not a picture\n")
+    assert_clean_failure(run("validate", mobilenet.pb, "--images", text), nothing,
+                         "cat.png is not an image")
+    assert_clean_failure(run("validate", mobilenet.pb, "--inputs", tmp_path / "none.npz"), nothing,
+                         "none.npz: no such file")
+    np.savez(tmp_path / "wrong.npz", other=np.zeros(3))
+    assert_clean_failure(run("validate", mobilenet.pb, "--inputs", tmp_path / "wrong.npz"), nothing,
+                         "no array for input 'input'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.png", "other.xml", "wrong.npz"]
+
+
+# -- the mapping file ---------------------------------------------------------------------------
+
+
+def tf_values(pb: Path, feeds: dict, names: list[str]) -> list[np.ndarray]:
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    gd = v1.GraphDef.FromString(pb.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(gd, name="")
+    with v1.Session(graph=graph) as sess:
+        return sess.run(names, {f"{k}:0": v for k, v in feeds.items()})
+
+
+@pytest.mark.zoo
+def test_mapping_points_at_ir_ports_that_hold_the_tf_tensors(mobilenet, tmp_path):
+    import openvino as ov
+    xml = convert(mobilenet.pb, tmp_path / "ir")
+    mapping = xml.with_suffix(".mapping")
+    assert sorted(p.name for p in xml.parent.iterdir()) == ["m.bin", "m.mapping", "m.xml"]
+    ir = ET.parse(xml).getroot()
+    ports = {}
+    for layer in ir.iter("layer"):
+        for port in layer.findall("output/port"):
+            ports[(layer.get("id"), port.get("id"))] = (layer.get("name"), port.get("names") or "")
+    entries = ET.parse(mapping).getroot().findall("map")
+    assert len(entries) > 100
+    pairs = []
+    for entry in entries:
+        fw, irn = entry.find("framework"), entry.find("IR")
+        key = (irn.get("id"), irn.get("out_port_id"))
+        assert key in ports, key
+        layer_name, names = ports[key]
+        assert irn.get("name") == layer_name
+        tensor = f"{fw.get('name')}:{fw.get('out_port_id')}"
+        assert tensor in names.split(",") or (fw.get("out_port_id") == "0"
+                                              and fw.get("name") in names.split(","))
+        pairs.append(tensor)
+    assert len(set(pairs)) == len(pairs)  # each TF tensor once
+
+    # A sample of (non-constant) names, fetched from the IR by name, equal TF's tensors.
+    model = ov.Core().read_model(str(xml))
+    const_ids = {layer.get("id") for layer in ir.iter("layer") if layer.get("type") == "Const"}
+    computed = [t for t, e in zip(pairs, entries) if e.find("IR").get("id") not in const_ids]
+    sample = computed[:: max(1, len(computed) // 12)][:12]
+    model.add_outputs(sample)
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    x = np.load(mobilenet.reference)["input"][:1]
+    result = compiled([np.transpose(x, (0, 3, 1, 2))])
+    expected = tf_values(mobilenet.pb, {"input": x}, sample)
+    for name, want in zip(sample, expected):
+        got = next(np.asarray(result[o]) for o in compiled.outputs if name in o.get_names())
+        if got.shape != want.shape and got.ndim == 4:  # NCHW in the IR, NHWC in TF
+            got = got.transpose(0, 2, 3, 1)
+        assert got.shape == want.shape, name
+        err = float(np.max(np.abs(got - want))) / (float(np.max(np.abs(want))) or 1.0)
+        assert err <= 1e-4, (name, err)
