@@ -34,6 +34,16 @@ USER_FLAGS = ("mean_values", "scale_values", "scale", "reverse_input_channels")
 
 def user_preprocessing_flags(config) -> list[str]:
     """The preprocessing flags the user gave (``--mean_values`` ...), as flag names."""
+    spec = getattr(config, "preprocess", None)   # tfconv.config.Preprocessing
+    if spec is not None and not isinstance(spec, dict):
+        given = []
+        if getattr(spec, "reverse_input_channels", False):
+            given.append("--reverse_input_channels")
+        if getattr(spec, "mean", None):
+            given.append("--mean_values")
+        if getattr(spec, "scale", None):
+            given.append("--scale/--scale_values")
+        return given
     given = []
     for key in USER_FLAGS:
         value = getattr(config, key, None)
