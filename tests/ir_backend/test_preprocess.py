@@ -267,6 +267,24 @@ def test_input_with_two_kinds_of_consumers_gets_explicit_ops(tmp_path, layout):
     assert "explicit ops" in ir.graph.meta["preprocessing"]["x0"]
 
 
+def test_flags_do_not_change_an_input_layout(tmp_path):
+    """x1 is only flattened: the default conversion keeps it NHWC (its input Transpose cannot
+    be cancelled); with preprocessing ops after it, it must stay NHWC too."""
+    def build(x0, x1):
+        a = tf.reduce_mean(conv(x0, 3, 4, "ca", padding="VALID", bias=True), axis=[1, 2])
+        b = tf.matmul(tf.reshape(x1, [2, -1]), const((8 * 8 * 3, 4), "fc_w"))
+        return tf.add(a, b, name="out")
+
+    net = tf_net(tmp_path, build, SHAPE, SHAPE)
+    ir = convert(net, tmp_path / "pre", "nchw", **FLAGS)
+    plain = convert(net, tmp_path / "plain", "nchw")
+    assert ir.param_shapes() == plain.param_shapes() == [(2, 3, 8, 8), (2, 8, 8, 3)]
+    assert "Transpose" not in ir.xml_types()
+    a, b = raw_image(key="a"), raw_image(key="b")
+    assert_matches(net.run(preprocessed(a, MEAN, STD, True), preprocessed(b, MEAN, STD, True)),
+                   ir.run(a, b))
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_input_read_by_two_convolutions_folds_into_both(tmp_path, layout):
     def build(x):

@@ -32,7 +32,7 @@ from tfconv.passes import graph_pass
 from tfconv.translate import IRBuilder
 
 from .fusion import _bypass, _channel_vector, _const, _sole_consumer
-from .layout import perm_of
+from .layout import NCHW_TO_NHWC, perm_of
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig, InputPreprocess
@@ -144,6 +144,7 @@ def fold_preprocessing(graph: Graph, config: ConvertConfig) -> None:
     b = IRBuilder(graph, fold=False)
     done = graph.meta.setdefault("preprocessing", {})
     for name, roles in chains.items():
+        _restore_nhwc_input(graph, b, name, roles)
         how = _fold_chain(graph, b, roles)
         if name in done:  # type: ignore[operator]
             done[name] = f"{done[name]}: {how}"  # type: ignore[index]
@@ -334,6 +335,51 @@ def _add_bias(graph: Graph, b: IRBuilder, name: str, kind: str, delta: np.ndarra
     graph.info(add).names.extend(names)
     names.clear()
     return True
+
+
+def _restore_nhwc_input(graph: Graph, b: IRBuilder, name: str, roles: dict[str, str]) -> None:
+    """The layout pass gives an NCHW Parameter back its NHWC layout when its input Transpose
+    cannot be cancelled. With preprocessing ops in between, that Transpose was moved along them
+    (sunk below them, ``<last op>/sink``, or hoisted back above them) and the layout pass did
+    not recognise it: do the same here, so that the flags never change an input's layout."""
+    ops = [roles[r] for r in ROLES if r in roles]
+    if graph.op(name).type != "Parameter":
+        return
+    users = graph.consumers(Port(name))
+    above = len(users) == 1 and perm_of(graph, Port(users[0][0])) == NCHW_TO_NHWC and \
+        _sole_consumer(graph, Port(users[0][0])) == ops[0]
+    below = False
+    if not above and graph.inputs(ops[0])[0] == Port(name) and len(users) == 1:
+        after = graph.consumers(Port(ops[-1]))
+        below = len(after) == 1 and after[0][0] == f"{ops[-1]}/sink" and \
+            perm_of(graph, Port(after[0][0])) == NCHW_TO_NHWC
+    if not (above or below):
+        return
+    param = graph.op(name)
+    shape = param.attrs["shape"]
+    param.attrs["shape"] = tuple(shape[i] for i in NCHW_TO_NHWC)
+    b.reinfer(name)
+    if above:
+        t = users[0][0]
+        _drop_transpose(graph, t, Port(name))
+    for op_name in ops:
+        c = graph.inputs(op_name)[1]
+        value = _const(graph, c)
+        if below and value is not None and value.ndim == 4:
+            moved = b.const(np.ascontiguousarray(np.transpose(value, NCHW_TO_NHWC)), f"{c.node}/nhwc")
+            graph.set_input(op_name, 1, moved)
+            if not graph.consumers(c.node):
+                graph.remove(c.node)
+        b.reinfer(op_name)
+    if below:
+        _drop_transpose(graph, f"{ops[-1]}/sink", Port(ops[-1]))
+
+
+def _drop_transpose(graph: Graph, t: str, source: Port) -> None:
+    order = graph.inputs(t)[1].node
+    _bypass(graph, t, source)
+    if not graph.consumers(order):
+        graph.remove(order)
 
 
 def _make_explicit(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> None:
