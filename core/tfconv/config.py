@@ -241,6 +241,23 @@ class InputPreprocess:
         return x
 
 
+    def apply(self, x: np.ndarray, axis: int | None) -> np.ndarray:
+        """The same arithmetic in numpy on a framework-layout array (``axis`` as returned by
+        :meth:`Preprocessing.resolve`): what the original model sees when the IR gets ``x``,
+        e.g. to feed TensorFlow in a comparison with the IR."""
+        y = np.asarray(x, dtype=np.float32)
+        shape = [1] * y.ndim
+        if axis is not None:
+            shape[axis] = -1
+        if self.reverse_channels and axis is not None:
+            y = np.flip(y, axis=axis)
+        if self.mean is not None:
+            y = y - np.asarray(self.mean, np.float32).reshape(shape if len(self.mean) > 1 else [1] * y.ndim)
+        if self.scale is not None:
+            y = y / np.asarray(self.scale, np.float32).reshape(shape if len(self.scale) > 1 else [1] * y.ndim)
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+
 def _fmt_values(values: tuple[float, ...]) -> str:
     text = ",".join(f"{v:g}" for v in values)
     return text if len(values) == 1 else f"[{text}]"

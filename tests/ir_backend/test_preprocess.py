@@ -132,6 +132,15 @@ def test_resolve_finds_the_channel_axis_and_checks_counts():
     assert Preprocessing(scale={None: (2.0,)}).resolve([ModelInput("x", (), None)])["x"][1] is None
 
 
+def test_apply_gives_what_the_model_sees():
+    pre, axis = build_preprocessing(str(MEAN), None, 2.0, True).resolve([IMAGE])["input"]
+    raw = raw_image((2, 4, 4, 3))
+    np.testing.assert_allclose(pre.apply(raw, axis), preprocessed(raw, MEAN, [2.0], True), rtol=1e-6)
+    chw = np.ascontiguousarray(raw.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(pre.apply(chw, 1), preprocessed(raw, MEAN, [2.0], True).transpose(0, 3, 1, 2),
+                               rtol=1e-6)
+
+
 @pytest.mark.parametrize("spec, inputs, needle", [
     (Preprocessing({None: (1.0, 2.0)}), [IMAGE], "gives 2 values for input 'input'"),
     (Preprocessing({"nope": (1.0, 2.0, 3.0)}), [IMAGE, ModelInput("aux", (), (None, 4))],

@@ -92,6 +92,9 @@ def preprocess_inputs(graph: Graph, config: ConvertConfig) -> None:
         where = "" if spec.source == "flags" else f" ({spec.source})"
         log.info("input %s: the model sees %s%s", op.name, applied[op.name], where)
     graph.meta["preprocessing"] = applied
+    # {input: (InputPreprocess, channel axis in TF layout)}: InputPreprocess.apply(x, axis)
+    # gives what the original model sees for a raw input x (e.g. to feed TensorFlow).
+    graph.meta["preprocess_plan"] = dict(plan)
 
 
 def _insert_markers(graph: Graph, b: IRBuilder, name: str, pre: InputPreprocess,
