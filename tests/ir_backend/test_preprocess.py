@@ -381,6 +381,7 @@ def test_preset_from_graph_meta_and_user_flags_win(tmp_path):
     ir = IR(graph, xml, "nchw")
     assert_matches(net.run(preprocessed(raw, [127.5] * 3, [127.5], True)), ir.run(raw))
     assert "folded" in graph.meta["preprocessing"]["x0"]
+    assert "(preset slim:test_net)" in graph.meta["preprocessing"]["x0"]
     # User flags replace the preset entirely (no reversal, their own scale).
     graph = tfconv.convert_model(net.pb, plugin_manager=pm, output="out", scale=4.0)
     xml = [p for p in tfconv.save_model(graph, tmp_path / "user" / "m.xml") if p.suffix == ".xml"][0]

@@ -88,9 +88,9 @@ def preprocess_inputs(graph: Graph, config: ConvertConfig) -> None:
             continue
         pre, axis = plan[op.name]
         _insert_markers(graph, b, op.name, pre, axis)
-        applied[op.name] = pre.formula(op.name)
-        where = "" if spec.source == "flags" else f" ({spec.source})"
-        log.info("input %s: the model sees %s%s", op.name, applied[op.name], where)
+        where = "" if spec.source == "flags" else f" (preset {spec.source})"
+        applied[op.name] = pre.formula(op.name) + where
+        log.info("input %s: the model sees %s", op.name, applied[op.name])
     graph.meta["preprocessing"] = applied
     # {input: (InputPreprocess, channel axis in TF layout)}: InputPreprocess.apply(x, axis)
     # gives what the original model sees for a raw input x (e.g. to feed TensorFlow).
