@@ -62,6 +62,22 @@ def test_validate_passes_on_zoo_models(name, form):
 
 
 @pytest.mark.zoo
+def test_validate_with_embedded_preprocessing(tmp_path):
+    """The IR takes raw 0..255 images; TensorFlow gets (reverse(x) - mean) / scale."""
+    case = zoo.get("slim-inception_v1")
+    flags = ["--mean_values", "[127.5,127.5,127.5]", "--scale", "127.5", "--reverse_input_channels"]
+    result = run("validate", case.pb, *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the IR takes raw data, TensorFlow gets (input[channels reversed] - [127.5,127.5,127.5]) / 127.5" \
+        in result.stdout
+    (row,) = outputs(result.stdout)
+    assert row[10] == "OK" and float(row[5]) <= 1e-4
+    xml = convert(case.pb, tmp_path / "ir", *flags)
+    forgot = run("validate", case.pb, "--ir", xml)  # the same IR without the flags: TF sees raw data
+    assert forgot.returncode == 1 and "give validate the flags the IR was converted with" in forgot.stderr
+
+
+@pytest.mark.zoo
 def test_validate_existing_ir_with_npz_inputs(mobilenet, tmp_path):
     """--ir with --inputs: the zoo's own reference images; both sides see the same batch."""
     xml = convert(mobilenet.pb, tmp_path / "ir")

@@ -2,7 +2,9 @@
 its IR (OpenVINO, f32 inference precision) on the same inputs and compare every output.
 
 Inputs are, by default, seeded random arrays: floats uniform in ``--input_range`` ([0, 1) unless
-told), integers uniform in 0..9, uint8 in 0..255, booleans fair coins. ``--inputs file.npz`` gives
+told), integers uniform in 0..9, uint8 in 0..255, booleans fair coins. An input the IR
+preprocesses (``--mean_values``, ``--scale_values``/``--scale``, ``--reverse_input_channels``,
+as given to ``convert``) gets raw values in [0, 255) and TensorFlow the preprocessed ones. ``--inputs file.npz`` gives
 them (keys = input names, TF layout), ``--images a.jpg,b.png`` feeds images resized to the image
 input (RGB, 0..255). An output passes when max|IR - TF| <= atol + rtol * max|TF|.
 
@@ -154,14 +156,50 @@ def concrete_shape(inp: Input, batch: int | None = None) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def random_inputs(inputs: list[Input], seed: int, lo: float, hi: float) -> dict[str, np.ndarray]:
+RAW_RANGE = (0.0, 255.0)
+
+
+def preprocessing_plan(config, source, inputs: list[Input]) -> dict[str, tuple[Any, int | None]]:
+    """What the IR does to each raw input before the model sees it (``--mean_values``,
+    ``--scale_values``/``--scale``, ``--reverse_input_channels``, or a plugin's preset), as
+    the converter resolves it: ``{input name: (InputPreprocess, channel axis)}``."""
+    from tfconv.config import ModelInput, Preprocessing
+    spec = getattr(config, "preprocess", None) or Preprocessing()
+    preset = source.meta.get("preprocess")
+    if not spec and preset:
+        spec = Preprocessing.from_meta(preset)
+    if not spec:
+        return {}
+    return spec.resolve([ModelInput(i.name, (f"{i.name}:0",), i.tf_shape, i.dtype.kind == "f")
+                         for i in inputs])
+
+
+def preprocessed(x: np.ndarray, pre: Any, axis: int | None) -> np.ndarray:
+    """``(reverse(x) - mean) / scale`` along ``axis``: what the original model sees."""
+    y = x.astype(np.float64)
+    shape = [1] * x.ndim
+    if axis is not None:
+        shape[axis] = -1
+    if pre.reverse_channels and axis is not None:
+        y = np.flip(y, axis=axis)
+    for values, op in ((pre.mean, np.subtract), (pre.scale, np.divide)):
+        if values is not None:
+            v = np.asarray(values, np.float64)
+            y = op(y, v.reshape(shape) if v.size > 1 else v.reshape(()))
+    return y.astype(x.dtype)
+
+
+def random_inputs(inputs: list[Input], seed: int, lo: float, hi: float,
+                  raw: set[str] = frozenset()) -> dict[str, np.ndarray]:
+    """Seeded random data; inputs in ``raw`` (the IR preprocesses them) get 0..255 pixels."""
     rng = np.random.default_rng(seed)
     data = {}
     for inp in inputs:
         shape = concrete_shape(inp)
         kind = inp.dtype.kind
         if kind == "f":
-            data[inp.name] = rng.uniform(lo, hi, shape).astype(inp.dtype)
+            low, high = RAW_RANGE if inp.name in raw else (lo, hi)
+            data[inp.name] = rng.uniform(low, high, shape).astype(inp.dtype)
         elif kind == "b":
             data[inp.name] = rng.integers(0, 2, shape).astype(bool)
         elif inp.dtype == np.uint8:
@@ -200,7 +238,7 @@ def npz_inputs(path: Path, inputs: list[Input]) -> dict[str, np.ndarray]:
 
 
 def image_inputs(files: list[Path], inputs: list[Input], seed: int, lo: float,
-                 hi: float) -> dict[str, np.ndarray]:
+                 hi: float, raw: set[str] = frozenset()) -> dict[str, np.ndarray]:
     """The images (RGB, 0..255) as the one 4-D input; other inputs random."""
     four = [i for i in inputs if i.tf_shape is not None and len(i.tf_shape) == 4]
     if len(four) != 1:
@@ -220,7 +258,7 @@ def image_inputs(files: list[Path], inputs: list[Input], seed: int, lo: float,
         width, height = pictures[0].size
     batch = images.to_tensor([images.resize(p, width, height) for p in pictures], "NHWC",
                              inp.dtype, bgr=False)
-    others = random_inputs([i for i in inputs if i is not inp], seed, lo, hi)
+    others = random_inputs([i for i in inputs if i is not inp], seed, lo, hi, raw)
     return {inp.name: batch, **others}
 
 
@@ -390,14 +428,18 @@ def _prepare(kw: dict, own: dict) -> Run:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     match_inputs(inputs, model, config.nchw)
+    plan = preprocessing_plan(config, source, inputs)
     lo, hi = own["input_range"]
     if own["inputs"]:
         data = npz_inputs(own["inputs"], inputs)
     elif own["images"]:
-        data = image_inputs(own["images"], inputs, own["seed"], lo, hi)
+        data = image_inputs(own["images"], inputs, own["seed"], lo, hi, set(plan))
     else:
-        data = random_inputs(inputs, own["seed"], lo, hi)
-    tf_feeds = {i.tf_feed: data[i.name] for i in inputs}
+        data = random_inputs(inputs, own["seed"], lo, hi, set(plan))
+    tf_feeds = {i.tf_feed: preprocessed(data[i.name], *plan[i.name]) if i.name in plan
+                else data[i.name] for i in inputs}
+    for name, (pre, _) in plan.items():
+        click.echo(f"[ INFO ] Input {name}: the IR takes raw data, TensorFlow gets {pre.formula(name)}")
     for spec in config.inputs:  # values frozen with --input name->VALUE
         if spec.value is not None and spec.tensor:
             tf_feeds[spec.tensor] = np.asarray(spec.value)
@@ -580,6 +622,9 @@ def _run(**kw) -> None:
                f"{worst.max_abs:.3e}, rel {worst.rel:.3e} > rtol {own['rtol']:g} (atol {own['atol']:g})")
         if len(failed) > 1:
             msg += f"; also {', '.join(r.name for r in failed[1:])}"
+        if own["ir"]:
+            msg += ("\ngive validate the flags the IR was converted with (--input, --output, "
+                    "--mean_values, --scale_values, --reverse_input_channels...)")
         if not own["bisect"]:
             msg += "\nrerun with --bisect to find the first diverging node"
         raise ValidationError(msg)
