@@ -504,14 +504,15 @@ def test_zoo_slim_resnet_v1_50_takes_raw_images(tmp_path, layout):
 
 
 @pytest.mark.zoo
-def test_zoo_keras_inception_v3_folds_completely(tmp_path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_zoo_keras_inception_v3_folds_completely(tmp_path, layout):
     """InceptionV3's first convolution is VALID: mean, scale and reversal all go into its
     weights and bias; the IR has exactly the plain conversion's ops."""
     case = _zoo_case("keras3-InceptionV3")
     ref = np.load(case.reference)
     flags = {"mean_values": "[127.5,127.5,127.5]", "scale": 127.5, "reverse_input_channels": True}
-    ir = _convert_case(case, tmp_path / "pre", "nchw", **flags)
-    plain = _convert_case(case, tmp_path / "plain", "nchw")
+    ir = _convert_case(case, tmp_path / "pre", layout, **flags)
+    plain = _convert_case(case, tmp_path / "plain", layout)
     raw = _raw_for_reference(ref["input"], [127.5] * 3, [127.5], True)
     assert_matches([ref[case.outputs[0]]], ir.run(raw))
     assert ir.xml_types() == plain.xml_types()
