@@ -230,3 +230,45 @@ def test_detect_output_errors_leave_nothing(tmp_path):
     assert_clean_failure(run("detect", xml, image, "--out", tmp_path / "no" / "r.png"),
                          tmp_path / "no", "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "det.pb", "ir"]
+
+
+def test_validate_reports_matched_detections(tmp_path):
+    pb = toy_detector(tmp_path / "det.pb")
+    result = run("validate", pb, "--output", ",".join(OUTPUTS), "--input_range", "0,255")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"detections: 2/2 TF detections \(score >= 0.3\) matched by IoU >= 0.5 and "
+                     r"class; min IoU 0?\.99\d+", result.stdout) or \
+        "min IoU 1.0000" in result.stdout, result.stdout
+    assert result.stdout.count(" OK") == 4
+
+
+def test_detection_output_layout_is_read():
+    """The DetectionOutput layout [1,1,N,7]: rows until image_id -1, other images skipped."""
+    from tfconv_ir_backend.tools.detect import parse_detections
+    rows = np.array([[0, 3, 0.9, 0.1, 0.2, 0.5, 0.6], [1, 2, 0.8, 0, 0, 1, 1],
+                     [0, 1, 0.4, 0.3, 0.3, 0.4, 0.4], [-1, 0, 0, 0, 0, 0, 0],
+                     [0, 5, 0.99, 0, 0, 1, 1]], np.float32)[None, None]
+    found = parse_detections({"DetectionOutput": rows})
+    assert [(d.class_id, round(d.score, 2)) for d in found] == [(3, 0.9), (1, 0.4)]
+    assert found[0].box == pytest.approx((0.1, 0.2, 0.5, 0.6))
+
+
+@pytest.mark.parametrize("blocked, needle", [("openvino", "needs the OpenVINO runtime"),
+                                             ("PIL", "needs Pillow")])
+def test_missing_runtime_is_a_clear_error(tmp_path, blocked, needle):
+    """Without the optional extra the commands say what to install (the module is shadowed)."""
+    import os
+    shadow = tmp_path / "shadow" / blocked
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(f'raise ImportError("No module named {blocked}")\n')
+    ir = tmp_path / "ir"
+    ir.mkdir()
+    (ir / "m.xml").write_text('<?xml version="1.0"?>\n<net name="m" version="11"><layers/>'
+                              "<edges/></net>\n")
+    image = scene(tmp_path / "a.png", 16, 16)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path / "shadow"), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([*TFCONV, "classify", str(ir / "m.xml"), str(image)],
+                            capture_output=True, text=True, env=env, check=False)
+    assert_clean_failure(result, tmp_path / "nothing", needle,
+                         "pip install 'tfconv-ir-backend[openvino]'")

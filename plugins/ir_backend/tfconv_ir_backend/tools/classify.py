@@ -64,6 +64,7 @@ def classify(model: Path, image: tuple[Path, ...], labels: Path | None, top: int
     Each image is resized (bilinear) to the IR's input size and fed as 0..255 pixels, BGR unless
     --rgb, in the IR's layout (NCHW or NHWC). Scores that are not probabilities already are
     shown through a softmax."""
+    images.pillow("classify")
     names = images.read_labels(labels)
     ov_model = runtime.read_ir(model, "classify")
     port, layout, height, width = image_input(ov_model, "classify")

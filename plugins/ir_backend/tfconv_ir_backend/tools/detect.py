@@ -134,6 +134,7 @@ def detect(model: Path, image: Path, out: Path, threshold: float, labels: Path |
 
     The image is resized (bilinear) to the IR's input and fed as 0..255 pixels, BGR unless
     --rgb; boxes are drawn on the original image and listed on stdout."""
+    images.pillow("detect")
     names = images.read_labels(labels)
     ov_model = runtime.read_ir(model, "detect")
     port, layout, height, width = image_input(ov_model, "detect")
