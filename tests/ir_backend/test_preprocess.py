@@ -234,6 +234,19 @@ def test_padded_conv_keeps_one_mean_add_on_the_raw_input(tmp_path, layout):
     assert "Gather" not in ir.xml_types() and "Multiply" not in ir.xml_types()
 
 
+def test_padded_conv_with_mean_only_keeps_the_weights(tmp_path):
+    net = conv_net(tmp_path, "SAME", True)
+    ir, plain, _ = check_flags(net, tmp_path, "nchw", {"mean_values": str(MEAN)}, mean=MEAN,
+                               scale=None, reverse=False)
+    assert ir.xml_types() - plain.xml_types() == Counter({"Add": 1, "Const": 1})
+    weights = [ir.const_input(ir.graph.op("c1/Convolution"), 1),
+               plain.const_input(plain.graph.op("c1/Convolution"), 1)]
+    np.testing.assert_array_equal(*weights)
+    assert ir.graph.meta["preprocessing"]["x0"].endswith(
+        "the mean stays as one Add on the raw input because the convolution pads with zeros "
+        "(folding it would change the padded border)")
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_padded_conv_with_scale_only_folds_exactly(tmp_path, layout):
     """Zero padding commutes with a scale: nothing extra even with SAME padding."""

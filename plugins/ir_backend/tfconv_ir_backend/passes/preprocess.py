@@ -192,6 +192,9 @@ def _fold_chain(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> str:
         _make_explicit(graph, b, roles)
         return "kept as explicit ops (an input consumer is not a convolution or MatMul with constant weights)"
     n = channels if axis is not None else targets[0][2]
+    if any(t[2] != n for t in targets):
+        _make_explicit(graph, b, roles)
+        return "kept as explicit ops (the channel counts of its consumers differ)"
     reverse = "reverse" in marks
     mean = np.broadcast_to(np.asarray(marks["mean"]["values"], np.float64), (n,)) if "mean" in marks else None
     scale = np.broadcast_to(np.asarray(marks["scale"]["values"], np.float64), (n,)) if "scale" in marks else np.ones(n)
@@ -199,9 +202,9 @@ def _fold_chain(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> str:
     raw_mean = None if mean is None else mean[order]     # the mean in the raw input's channel order
     keep_mean = raw_mean is not None and any(t[3] for t in targets)
     source = graph.inputs(ops[0])[0]
-    added = [user for user, kind, _, _ in targets
-             if _fold_into(graph, b, user, kind, scale[order], order,
-                           None if keep_mean else raw_mean)]
+    reweigh = reverse or "scale" in marks or not keep_mean
+    added = [user for user, kind, _, _ in targets if reweigh and
+             _fold_into(graph, b, user, kind, scale[order], order, None if keep_mean else raw_mean)]
     # Re-wire: the consumers read the raw input (or the kept mean Add on it).
     feed = source
     if keep_mean:
@@ -223,8 +226,9 @@ def _fold_chain(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> str:
     kinds = sorted({t[1] for t in targets})
     names = ", ".join(t[0] for t in targets)
     if keep_mean:
-        return (f"reversal/scale folded into the weights of {names}; the mean stays as one Add on "
-                "the raw input because the convolution pads with zeros")
+        folded = f"reversal/scale folded into the weights of {names}; " if reweigh else ""
+        return (f"{folded}the mean stays as one Add on the raw input because the convolution "
+                "pads with zeros (folding it would change the padded border)")
     if added:
         return (f"folded into the weights and bias of {names} ({'/'.join(kinds)}); "
                 f"{', '.join(added)} had no bias, so one bias Add follows")
