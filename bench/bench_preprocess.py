@@ -53,7 +53,8 @@ def latencies(requests, feeds, rounds: int, per_round: int = 20) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="slim-resnet_v1_50")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
@@ -69,7 +70,8 @@ def main() -> None:
     nhwc = [1, *shape[1:]]
     flags = ["--mean_values", "[" + ",".join(map(str, MEAN)) + "]", "--scale", str(SCALE)]
     with tempfile.TemporaryDirectory() as tmp:
-        run([str(BIN / "tfconv"), "convert", str(case.pb), "-b", "1", "-o", f"{tmp}/nchw", "--silent", *flags])
+        run([str(BIN / "tfconv"), "convert", str(case.pb), "-b", "1", "-o", f"{tmp}/nchw", "--silent",
+             *flags])
         run([str(BIN / "tfconv"), "convert", str(case.pb), "-b", "1", "-o", f"{tmp}/nhwc", "--silent",
              "--disable_nhwc_to_nchw", *flags])
         run([str(BIN / "ovc"), str(case.pb), "--compress_to_fp16=False", "--input",

@@ -330,7 +330,8 @@ class Preprocessing:
             for kind, table in (("mean", self.mean), ("scale", self.scale)):
                 if named[kind] is not None:
                     if not inp.is_float:
-                        msg = f"{flag[kind]} names input {inp.name!r}, which holds integers or booleans, not image data"
+                        msg = (f"{flag[kind]} names input {inp.name!r}, which holds integers or "
+                               "booleans, not image data")
                         raise UsageError(msg)
                     chosen[kind] = named[kind]
                 else:
@@ -438,7 +439,8 @@ def _check_values(values: tuple[float, ...], flag: str, divisor: bool) -> None:
         msg = f"{flag}: values must be finite numbers, got {list(values)}"
         raise UsageError(msg)
     if divisor and any(v == 0 for v in values):
-        msg = f"{flag}: a scale of 0 would divide the input by zero; give non-zero values (1 leaves it unchanged)"
+        msg = (f"{flag}: a scale of 0 would divide the input by zero; give non-zero values "
+               "(1 leaves it unchanged)")
         raise UsageError(msg)
 
 

@@ -196,8 +196,13 @@ def _fold_chain(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> str:
         _make_explicit(graph, b, roles)
         return "kept as explicit ops (the channel counts of its consumers differ)"
     reverse = "reverse" in marks
-    mean = np.broadcast_to(np.asarray(marks["mean"]["values"], np.float64), (n,)) if "mean" in marks else None
-    scale = np.broadcast_to(np.asarray(marks["scale"]["values"], np.float64), (n,)) if "scale" in marks else np.ones(n)
+    def values(role: str) -> np.ndarray | None:
+        return np.broadcast_to(np.asarray(marks[role]["values"], np.float64), (n,)) \
+            if role in marks else None
+
+    mean, scale = values("mean"), values("scale")
+    if scale is None:
+        scale = np.ones(n)
     order = np.arange(n)[::-1] if reverse else np.arange(n)
     raw_mean = None if mean is None else mean[order]     # the mean in the raw input's channel order
     keep_mean = raw_mean is not None and any(t[3] for t in targets)
@@ -209,10 +214,9 @@ def _fold_chain(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> str:
     feed = source
     if keep_mean:
         mean_op = roles["mean"]
-        value = _const(graph, graph.inputs(mean_op)[1])
-        shape = value.shape  # type: ignore[union-attr]
-        vec = np.broadcast_to(-raw_mean, (n,)) if axis is not None else -raw_mean[:1]  # type: ignore[index]
-        c = b.const(np.asarray(vec).reshape(shape).astype(value.dtype), f"{mean_op}/raw_value")  # type: ignore[union-attr]
+        value = np.asarray(_const(graph, graph.inputs(mean_op)[1]))
+        vec = -raw_mean if axis is not None else -raw_mean[:1]  # type: ignore[index]
+        c = b.const(vec.reshape(value.shape).astype(value.dtype), f"{mean_op}/raw_value")
         graph.set_inputs(mean_op, [source, c])
         graph.op(mean_op).attrs.pop(MARK, None)
         feed = Port(mean_op)
@@ -314,8 +318,8 @@ def _add_bias(graph: Graph, b: IRBuilder, name: str, kind: str, delta: np.ndarra
         ins = graph.inputs(user)
         other = ins[1] if ins[0] == port else ins[0]
         value = _const(graph, other)
-        vec = None if value is None else _channel_vector(value, rank, delta.size, axis)  # type: ignore[arg-type]
-        if vec is None or value.dtype != delta.dtype:  # type: ignore[union-attr]
+        vec = None if value is None else _channel_vector(value, rank, delta.size, axis)
+        if vec is None or value.dtype != delta.dtype:
             break
         if graph.op(user).type == "Multiply":
             if passed:
@@ -323,7 +327,7 @@ def _add_bias(graph: Graph, b: IRBuilder, name: str, kind: str, delta: np.ndarra
             factor, port = vec.astype(np.float64), Port(user)
             passed.append(port)
             continue
-        new = (vec.astype(np.float64) + delta * factor).astype(value.dtype).reshape(shape)  # type: ignore[union-attr]
+        new = (vec.astype(np.float64) + delta * factor).astype(delta.dtype).reshape(shape)
         c = b.const(new, f"{other.node}/preprocessed")
         graph.set_inputs(user, [port if p == port else c for p in ins])
         b.reinfer(user)
