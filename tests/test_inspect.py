@@ -332,3 +332,15 @@ def test_describe_hook_failure_does_not_hide_others(tmp_path, unsupported_graph)
     assert findings(report, "format")[0]["plugin"] == "tf_frontend"
     assert report["unsupported"] == expected
     np.testing.assert_equal(sum(report["op_types"].values()), report["nodes"])
+
+
+def test_contradicting_flags_fail(tmp_path, tf1_saved_model, unsupported_graph):
+    """Flags convert would reject are errors, not a partial description."""
+    path, _ = unsupported_graph
+    for args, needle in (
+            ([tf1_saved_model, "--saved_model_dir", path.parent], "two models given"),
+            ([tf1_saved_model, "--input_checkpoint", tmp_path / "m.ckpt"],
+             "--input_checkpoint goes with an inference graph")):
+        result = inspect(tmp_path, *args, watch=(tf1_saved_model, path))
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.startswith("[ ERROR ]") and needle in result.stderr, result.stderr

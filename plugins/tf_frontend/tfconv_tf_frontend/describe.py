@@ -8,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfconv.errors import ModelFormatError, UsageError
+from tfconv.errors import ModelFormatError, TfconvError, UsageError
 from tfconv.findings import Finding
 
-from . import formats, proto, sniff
+from . import formats, loader, sniff
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig
@@ -25,7 +25,12 @@ INPUT_OPS = {"Placeholder", "PlaceholderV2"}
 def describe(path: Path | None, config: ConvertConfig, graph: Graph | None) -> list[Finding] | None:
     if path is None or (graph is not None and graph.dialect != "tf"):
         return None
-    path = Path(path)
+    try:  # flags that contradict each other: the load error says it, nothing to describe
+        path = loader._model_path(Path(path), config)
+    except TfconvError:
+        return None
+    if config.options.get("input_checkpoint") and formats.is_saved_model(path):
+        return None
     findings: list[Finding] = []
     if formats.is_saved_model(path):
         findings += _saved_model(path, config)
