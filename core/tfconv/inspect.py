@@ -21,9 +21,10 @@ import pluggy
 
 from . import pipeline, plugins
 from .config import ConvertConfig
-from .errors import TfconvError
+from .errors import TfconvError, UnsupportedOpsError
 from .findings import Finding
 from .graph import Graph, Port
+from .translate import scan_unsupported
 
 # Sections of findings, in print order; other kinds follow, sorted.
 BEFORE_GRAPH = ("format", "signature")
@@ -120,13 +121,11 @@ def _unsupported(pm: pluggy.PluginManager, graph: Graph) -> dict[str, list[str]]
     conversion's error would list them)."""
     table = plugins.translators(pm).resolve(graph.dialect)
     needed = graph.ancestors(p.node for p in graph.outputs if p.node in graph)
-    missing: dict[str, list[str]] = {}
-    for name in graph.topological_order():
-        if name in needed:
-            op_type = graph.op(name).type
-            if op_type not in table:
-                missing.setdefault(op_type, []).append(name)
-    return dict(sorted(missing.items()))
+    try:  # the very scan translation starts with
+        scan_unsupported(graph, table, [n for n in graph.topological_order() if n in needed])
+    except UnsupportedOpsError as err:
+        return err.missing
+    return {}
 
 
 def inspect_model(pm: pluggy.PluginManager, config: ConvertConfig) -> Inspection:
