@@ -46,11 +46,17 @@ def mobilenet():
 @pytest.mark.zoo
 @pytest.mark.parametrize("name, form", [("keras3-MobileNetV2", "frozen"),
                                         ("slim-inception_v1", "frozen"),
-                                        ("keras3-MobileNetV2", "saved_model")])
+                                        ("keras3-MobileNetV2", "saved_model"),
+                                        ("slim-inception_v1", "meta_graph")])
 def test_validate_passes_on_zoo_models(name, form):
     case = zoo.get(name)
-    model = zoo.saved_model_dir(case) if form == "saved_model" else case.pb
-    result = run("validate", model, "-b", "2", "--seed", "3")
+    args = [case.pb]
+    if form == "saved_model":
+        args = [zoo.saved_model_dir(case)]
+    elif form == "meta_graph":
+        args = ["--input_meta_graph", zoo.checkpoint_forms(case)["meta_graph"],
+                "--output", case.outputs[0]]
+    result = run("validate", *args, "-b", "2", "--seed", "3")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     (row,) = outputs(result.stdout)
