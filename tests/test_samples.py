@@ -111,6 +111,17 @@ def test_classify_gives_tensorflows_top5(classifier, tmp_path, rgb):
 
 
 @pytest.mark.zoo
+def test_classify_reads_nhwc_irs_too(classifier, tmp_path):
+    case, xml = classifier
+    nhwc = convert(case.pb, tmp_path / "nhwc", "-b", "1", "--disable_nhwc_to_nchw")
+    assert 'shape="1,224,224,3"' in nhwc.read_text()  # channels last
+    image = scene(tmp_path / "a.png", 120, 90, 5)
+    first, second = run("classify", xml, image), run("classify", nhwc, image)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert [r[0] for r in table(first.stdout)[0]] == [r[0] for r in table(second.stdout)[0]]
+
+
+@pytest.mark.zoo
 def test_classify_labels(classifier, tmp_path):
     _, xml = classifier
     labels = tmp_path / "labels.txt"

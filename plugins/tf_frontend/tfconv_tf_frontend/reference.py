@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tfconv.errors import UsageError
+from tfconv.errors import ModelFormatError, UsageError
 
 from . import formats, freeze, loader, sniff
 
@@ -125,7 +125,14 @@ def run_reference(config: ConvertConfig, feeds: dict[str, np.ndarray],
     s = _open(config)
     feed_dict = {_tensor(s, k): v for k, v in feeds.items()}
     fetches = [_tensor(s, o) for o in outputs]
-    values = s.sess.run(fetches, feed_dict)
+    try:
+        values = s.sess.run(fetches, feed_dict)
+    except Exception as err:  # noqa: BLE001 - TF raises many types; the message is what matters
+        text = str(getattr(err, "message", "") or err).strip().splitlines()
+        first = text[0] if text else type(err).__name__
+        msg = (f"TensorFlow could not run {config.model} on the given inputs: "
+               f"{type(err).__name__}: {first}")
+        raise ModelFormatError(msg) from None
     return {o: np.asarray(v) for o, v in zip(outputs, values)}
 
 
