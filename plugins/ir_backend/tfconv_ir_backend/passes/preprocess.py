@@ -230,7 +230,8 @@ def _fold_chain(graph: Graph, b: IRBuilder, roles: dict[str, str]) -> str:
     kinds = sorted({t[1] for t in targets})
     names = ", ".join(t[0] for t in targets)
     if keep_mean:
-        folded = f"reversal/scale folded into the weights of {names}; " if reweigh else ""
+        what = " and ".join(w for w, given in (("reversal", reverse), ("scale", "scale" in marks)) if given)
+        folded = f"{what} folded into the weights of {names}; " if reweigh else ""
         return (f"{folded}the mean stays as one Add on the raw input because the convolution "
                 "pads with zeros (folding it would change the padded border)")
     if added:
