@@ -6,11 +6,13 @@
   save/restore nodes are dropped (and are never model outputs).
 * ``tf_frontend.resolve_placeholder_defaults``: a PlaceholderWithDefault not named in
   ``--input`` becomes its default value.
-* ``tf_frontend.replace_input_pipelines``: queue and iterator heads become IR inputs.
+* ``tf_frontend.replace_input_pipelines``: queue and iterator heads become IR inputs (for graphs
+  another plugin loaded; this plugin's loader does it at load time, see below).
 * ``tf_frontend.write_tensorboard``: ``--tensorboard_logdir``.
 
-Named PlaceholderWithDefault nodes must be turned into Placeholders before the loader applies
-``--input``, so that part runs at load time (:func:`load_with_defaults`).
+Named PlaceholderWithDefault nodes, and queue/iterator heads, must be turned into Placeholders
+before the loader applies ``--input`` and ``-b``, so that part runs at load time
+(:func:`load_with_defaults`): ``--input batch:1[2]{i32}`` then names the head's output 1.
 """
 from __future__ import annotations
 
@@ -36,7 +38,10 @@ TRAINING_OPS = {"Assert", "NoOp", "ScalarSummary", "HistogramSummary", "ImageSum
                 "ShardedFilespec", "PrintV2",
                 # the feeding side of input pipelines, whose heads become IR inputs
                 "QueueEnqueueV2", "QueueEnqueueManyV2", "QueueEnqueue", "QueueEnqueueMany",
-                "QueueCloseV2", "QueueClose", "QueueSizeV2", "QueueSize", "MakeIterator"}
+                "QueueCloseV2", "QueueClose", "QueueSizeV2", "QueueSize", "MakeIterator",
+                "IteratorToStringHandle"}
+# tf.data ops (TensorDataset, BatchDatasetV2, ...): the input pipeline behind an iterator head
+DATASET_SUFFIXES = ("Dataset", "DatasetV2", "DatasetV3", "DatasetV4")
 PASS_THROUGH_TRAINING = {"CheckNumerics", "Print"}   # forward input 0: uses are rewired to it
 HEADS = {"IteratorGetNext": "output_types", "IteratorGetNextSync": "output_types",
          "QueueDequeueV2": "component_types", "QueueDequeueManyV2": "component_types",
@@ -45,7 +50,8 @@ HEADS = {"IteratorGetNext": "output_types", "IteratorGetNextSync": "output_types
 
 
 def _is_training_op(op_type: str) -> bool:
-    return op_type in TRAINING_OPS or op_type in PASS_THROUGH_TRAINING or "Summary" in op_type
+    return (op_type in TRAINING_OPS or op_type in PASS_THROUGH_TRAINING or "Summary" in op_type
+            or op_type.endswith(DATASET_SUFFIXES))
 
 
 def _input_names(config) -> set[str]:
@@ -113,21 +119,41 @@ def _propagate(graph: Graph, seeds: list[Port], *, merge_kills: bool) -> set[Por
             after=["tf_frontend.resolve_placeholder_defaults"])
 def fold_constant_switches(graph: Graph, config) -> None:
     """Switch with a constant predicate forwards its data to the taken port; the other port and
-    everything computed from it is dead; a Merge with one live input becomes that input."""
-    taken: dict[str, int] = {}
-    for op in graph.ops_of_type("Switch", "RefSwitch"):
-        pred = _predicate(graph, op.name)
-        if pred is not None:
-            taken[op.name] = 1 if pred else 0
-    if not taken:
-        return
+    everything computed from it is dead; a Merge with one live input becomes that input.
+
+    Repeated until no constant Switch is left: a cond nested in another cond gets its predicate
+    through a Switch of the outer one, which is constant only once the outer one is folded."""
+    done: set[str] = set()
+    merged: set[str] = set()
+    rounds = 0
+    while True:
+        taken: dict[str, int] = {}
+        for op in graph.ops_of_type("Switch", "RefSwitch"):
+            if op.name in done:
+                continue
+            pred = _predicate(graph, op.name)
+            if pred is not None:
+                taken[op.name] = 1 if pred else 0
+        if not taken:
+            break
+        rounds += 1
+        merged |= _fold_switches(graph, config, taken, merged)
+        done |= set(taken)
+    if done:
+        log.info("removed %d Switch and %d Merge node(s) on constant predicates (%d round(s))",
+                 len(done), len(merged), rounds)
+
+
+def _fold_switches(graph: Graph, config, taken: dict[str, int], merged: set[str]) -> set[str]:
+    """One round of :func:`fold_constant_switches` for the Switches in ``taken`` (name -> taken
+    output port); returns the Merges it resolved."""
     dead = _propagate(graph, [Port(s, 1 - t) for s, t in taken.items()], merge_kills=True)
     gated = _propagate(graph, [Port(s, t) for s, t in taken.items()], merge_kills=False)
     pivots = {op.name for op in graph.ops_of_type("Identity")
               if any(p.node in taken for p in graph.inputs(op.name))}
-    merges = 0
+    resolved: set[str] = set()
     for op in graph.ops_of_type("Merge", "RefMerge"):
-        if Port(op.name, 0) in dead:
+        if op.name in merged or Port(op.name, 0) in dead:
             continue
         ins = graph.inputs(op.name)
         live = [(i, p) for i, p in enumerate(ins) if p not in dead]
@@ -147,12 +173,12 @@ def fold_constant_switches(graph: Graph, config) -> None:
                                  {"value": value, "dtype": np.dtype(np.int32)})
             const.outputs[0].shape, const.outputs[0].dtype = (), value.dtype
             graph.replace_uses(Port(op.name, 1), Port(const.name, 0))
-        merges += 1
+        resolved.add(op.name)
     for name, port in taken.items():
         data = graph.inputs(name)[0]
         graph.replace_uses(Port(name, port), data)
     _drop_dead_outputs(graph, config, dead, set(taken), pivots)
-    log.info("removed %d Switch and %d Merge node(s) on constant predicates", len(taken), merges)
+    return resolved
 
 
 def _drop_dead_outputs(graph: Graph, config, dead: set[Port], switches: set[str],
@@ -250,13 +276,15 @@ def promote_named_defaults(graph: Graph, config) -> list[str]:
 
 
 def load_with_defaults(loader, path, config):
-    """``loader.load`` where ``--input`` may also name a PlaceholderWithDefault: the graph is
-    loaded without the input choices, named defaults become Placeholders, then ``--input`` and
-    ``-b`` apply as usual."""
-    if not config.inputs or all(s.name is None for s in config.inputs):
-        return loader.load(path, config)
+    """``loader.load`` where ``--input`` may also name a PlaceholderWithDefault or a queue or
+    iterator head: the graph is loaded without the input choices, heads and named defaults
+    become Placeholders, then ``--input``, ``-b`` and ``--output`` apply as usual."""
     bare = dataclasses.replace(config, inputs=(), batch=None)
     graph = loader.load(path, bare)
+    config = promote_input_pipelines(graph, config)
+    if not config.inputs or all(s.name is None for s in config.inputs):
+        loader.apply_user_io(graph, config)
+        return graph
     promoted = promote_named_defaults(graph, config)
     if promoted:
         log.info("PlaceholderWithDefault node(s) named in --input kept as inputs: %s",
@@ -289,37 +317,112 @@ def _head_shape(graph: Graph, op, i: int):
     return shape
 
 
+def _replace_head(graph: Graph, op, wanted: set[int] = frozenset()) -> dict[int, str]:
+    """Replace the head ``op`` by one Placeholder per used (or ``wanted``) output port: port 0
+    keeps the head's name, port i is ``<name>_port_<i>``. Returns {port: placeholder name}."""
+    name = op.name
+    types = op.attrs.get(HEADS[op.type]) or []
+    if not isinstance(types, (list, tuple)):
+        types = [types]
+    n = max(len(op.outputs), len(types))
+    used = [i for i in range(n) if i in wanted or graph.consumers(Port(name, i))
+            or Port(name, i) in graph.outputs]
+    uses = {i: graph.consumers(Port(name, i)) for i in used}
+    shapes = {}
+    for i in used:
+        shape = _head_shape(graph, op, i)
+        if shape is None and i < len(op.outputs):
+            shape = op.outputs[i].shape
+        shapes[i] = shape
+    kind = op.type
+    graph.remove(name)
+    created: dict[int, str] = {}
+    for i in used:
+        pname = name if i == 0 else graph.unique_name(f"{name}_port_{i}")
+        dtype = np.dtype(types[i]) if i < len(types) else np.dtype(np.float32)
+        ph = graph.add_op("Placeholder", pname, (), {"dtype": dtype, "shape": shapes[i]})
+        ph.outputs[0].shape, ph.outputs[0].dtype = shapes[i], dtype
+        for consumer, dst in uses[i]:
+            graph.set_input(consumer, dst, Port(pname, 0))
+        graph.outputs = [Port(pname, 0) if p == Port(name, i) else p for p in graph.outputs]
+        created[i] = pname
+    graph.meta["inputs"] = [*graph.meta.get("inputs", []), *created.values()]
+    log.info("%s %s became IR input(s): %s", kind, name, ", ".join(created.values()) or "none used")
+    return created
+
+
+def _split_name(graph: Graph, name: str, out_port: int | None) -> tuple[str, int | None]:
+    """``(node, port)`` an ``--input``/``--output`` name refers to (port None: not given)."""
+    if out_port is None and name not in graph and ":" in name:
+        base, _, idx = name.rpartition(":")
+        if idx.isdigit() and base in graph:
+            return base, int(idx)
+    return name, out_port
+
+
+def _head_of(graph: Graph, node: str, what: str):
+    """The head op an ``--input`` ``node`` names: the head itself, or the queue/iterator that
+    only one head reads. None when ``node`` is neither."""
+    if node not in graph:
+        return None
+    op = graph.op(node)
+    if op.type in HEADS:
+        return op
+    heads = sorted({c for c, _ in graph.consumers(node) if graph.op(c).type in HEADS})
+    if not heads:
+        return None
+    if len(heads) > 1:
+        msg = (f"{what} {node!r} is a {op.type} read by {len(heads)} nodes ({', '.join(heads)}); "
+               "name the one that feeds the model")
+        raise UsageError(msg)
+    return graph.op(heads[0])
+
+
+def promote_input_pipelines(graph: Graph, config):
+    """Turn every queue dequeue / iterator GetNext into Placeholders (see :func:`_replace_head`)
+    and return ``config`` with the ``--input``/``--output`` items that name a head output (or the
+    queue/iterator behind it), ``head:P``, re-pointed at its Placeholder."""
+    heads = [op for op in graph if op.type in HEADS]
+    if not heads:
+        return config
+    refs = []  # (kind, index, head name, port)
+    for i, spec in enumerate(config.inputs):
+        if spec.name is None or spec.in_port is not None:
+            continue
+        node, port = _split_name(graph, spec.name, spec.out_port)
+        head = _head_of(graph, node, "--input")
+        if head is not None:
+            refs.append(("input", i, head.name, port or 0))
+    for i, text in enumerate(config.outputs):
+        node, port = _split_name(graph, text, None)
+        if node in graph and graph.op(node).type in HEADS:
+            refs.append(("output", i, node, port or 0))
+    created: dict[str, dict[int, str]] = {}
+    for op in heads:
+        n_out = max(len(op.outputs), len(op.attrs.get(HEADS[op.type]) or []))
+        wanted = {port for _, _, h, port in refs if h == op.name}
+        bad = [port for port in wanted if port >= n_out]
+        if bad:
+            msg = (f"--input/--output: {op.type} node {op.name!r} has {n_out} output(s) (port "
+                   f"0..{n_out - 1}); output port {bad[0]} does not exist")
+            raise UsageError(msg)
+        created[op.name] = _replace_head(graph, op, wanted)
+    inputs, outputs = list(config.inputs), list(config.outputs)
+    for kind, i, head, port in refs:
+        placeholder = created[head][port]
+        if kind == "input":
+            inputs[i] = dataclasses.replace(inputs[i], name=placeholder, out_port=None)
+        else:
+            outputs[i] = placeholder
+    return dataclasses.replace(config, inputs=tuple(inputs), outputs=tuple(outputs))
+
+
 @graph_pass("tf_frontend.replace_input_pipelines", stage="source", before=[DEAD_CLEANUP])
 def replace_input_pipelines(graph: Graph, config) -> None:
-    """Each used output of a queue dequeue or iterator GetNext becomes a Placeholder."""
+    """Each used output of a queue dequeue or iterator GetNext becomes a Placeholder (heads this
+    plugin's loader left: none; a graph another plugin loaded may still have them)."""
     for op in [o for o in graph if o.type in HEADS]:
-        name = op.name
-        types = op.attrs.get(HEADS[op.type]) or []
-        if not isinstance(types, (list, tuple)):
-            types = [types]
-        n = max(len(op.outputs), len(types))
-        used = [i for i in range(n) if graph.consumers(Port(name, i)) or Port(name, i) in graph.outputs]
-        uses = {i: graph.consumers(Port(name, i)) for i in used}
-        shapes = {}
-        for i in used:
-            shape = _head_shape(graph, op, i)
-            if shape is None and i < len(op.outputs):
-                shape = op.outputs[i].shape
-            shapes[i] = shape
-        kind = op.type
-        graph.remove(name)
-        created = []
-        for i in used:
-            pname = name if i == 0 else graph.unique_name(f"{name}_port_{i}")
-            dtype = np.dtype(types[i]) if i < len(types) else np.dtype(np.float32)
-            ph = graph.add_op("Placeholder", pname, (), {"dtype": dtype, "shape": shapes[i]})
-            ph.outputs[0].shape, ph.outputs[0].dtype = shapes[i], dtype
-            for consumer, dst in uses[i]:
-                graph.set_input(consumer, dst, Port(pname, 0))
-            graph.outputs = [Port(pname, 0) if p == Port(name, i) else p for p in graph.outputs]
-            created.append(pname)
-        graph.meta["inputs"] = [*graph.meta.get("inputs", []), *created]
-        log.info("%s %s became IR input(s): %s", kind, name, ", ".join(created) or "none used")
+        _replace_head(graph, op)
 
 
 # --- TensorBoard -------------------------------------------------------------------------------
