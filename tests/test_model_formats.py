@@ -1,7 +1,9 @@
 """Zoo networks in their non-frozen forms (issue 3): every tf_slim net as a V2 checkpoint with its
-binary and its text inference graph and as a MetaGraph; Keras 3 and tf_keras apps of
-``zoo.SAVED_MODEL_APPS`` as SavedModels. Converted with the Python API, run by OpenVINO (default
-NCHW layout, FP32) and compared with TensorFlow's outputs of the frozen graph (same weights)."""
+binary and its text inference graph and as a MetaGraph; every Keras 3 and tf_keras app as a
+SavedModel (Keras 3 ``model.export``; tf_keras ``tf.saved_model.save`` with every layer call
+traced, or ``model.save(save_traces=False)``). Converted with the Python API, run by OpenVINO
+(default NCHW layout, FP32) and compared with TensorFlow's outputs of the frozen graph (same
+weights)."""
 from __future__ import annotations
 
 

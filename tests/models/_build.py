@@ -16,8 +16,10 @@ slim cases also keep (same weights as model.pb):
   ckpt/model.ckpt.{index,data-*}  V2 checkpoint
   ckpt/model.ckpt.meta            its MetaGraph
   inference_graph.pb / .pbtxt     the un-frozen inference GraphDef (binary / text)
-Keras cases of zoo.SAVED_MODEL_APPS also keep:
-  saved_model/   Keras 3 ``model.export`` / tf_keras ``tf.saved_model.save``
+Keras cases (zoo.SAVED_MODEL_APPS: all) also keep:
+  saved_model/   Keras 3 ``model.export``; tf_keras ``tf.saved_model.save`` (layer calls traced)
+                 for zoo.TRACED_SAVED_MODEL_APPS, else ``model.save(save_traces=False)``
+A cached case that lacks a form zoo.expected_forms() lists is rebuilt and swapped in.
 """
 from __future__ import annotations
 
@@ -202,7 +204,7 @@ def _umask() -> int:
 
 def _publish(root: pathlib.Path, name: str, build_fn) -> None:
     final = root / name
-    if (final / "meta.json").is_file():
+    if zoo.is_complete(final, name):
         return
     tmp = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{name}-"))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
@@ -211,12 +213,18 @@ def _publish(root: pathlib.Path, name: str, build_fn) -> None:
         meta = build_fn(tmp)
         meta["build_seconds"] = round(time.perf_counter() - t0, 2)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        old = None
+        if final.exists():  # an older build without some form: swap the new one in
+            old = pathlib.Path(tempfile.mkdtemp(dir=root, prefix=f".old-{name}-"))
+            os.rename(final, old / name)
         try:
             os.rename(tmp, final)
         except OSError:
             if not (final / "meta.json").is_file():
                 raise
             # another builder won the race: keep theirs
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -345,9 +353,15 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
         sm_dir = outdir / "saved_model"
         if family == "keras3":
             model.export(str(sm_dir), verbose=False)  # signature input named after model input
-        else:
+            saver = "keras.Model.export"
+        elif app in zoo.TRACED_SAVED_MODEL_APPS:
             tf.saved_model.save(model, str(sm_dir), signatures=concrete)  # input "input"
+            saver = "tf.saved_model.save"
+        else:
+            model.save(str(sm_dir), save_format="tf", signatures=concrete, save_traces=False)
+            saver = "tf_keras.Model.save(save_traces=False)"
         forms["saved_model"] = "saved_model"
+        meta["saved_model_saver"] = saver
     meta.update(
         forms=forms,
         forms_seconds=round(time.perf_counter() - t_forms, 2),

@@ -9,8 +9,11 @@ outputs TensorFlow computes for them by running that very ``.pb``.
 
 Each case also keeps non-frozen forms with the same weights (issue 3): slim
 cases a V2 checkpoint, its MetaGraph and the un-frozen inference graph (binary
-and text), see :func:`checkpoint_forms`; Keras cases of ``SAVED_MODEL_APPS`` a
-SavedModel, see :func:`saved_model_dir`.
+and text), see :func:`checkpoint_forms`; every Keras case a SavedModel, see
+:func:`saved_model_dir`.  The forms are written in the same build step as the frozen graph (the
+model is in memory then).  A cached case that lacks a form its family now expects
+(:func:`expected_forms`) is rebuilt on next use and swapped in, so adding a form does not need a
+``ZOO_FORMAT`` bump (which would rebuild every case).
 
 Models are built on first use in a subprocess (``python -m models._build``) so
 that Keras 3, tf_keras and TF1 graph mode never share a process and the
@@ -56,6 +59,7 @@ __all__ = [
     "meta",
     "ovc_reference_ops",
     "SAVED_MODEL_APPS",
+    "expected_forms",
     "checkpoint_forms",
     "saved_model_dir",
 ]
@@ -84,9 +88,13 @@ SLIM_NETS = [
     "alexnet_v2",
 ]
 FAMILIES = ("keras3", "tf_keras", "slim")
-# Keras apps whose cases (both keras3 and tf_keras) also keep a SavedModel
-# (``saved_model/``): a subset, to keep the build time low.
-SAVED_MODEL_APPS = ("MobileNetV2", "ResNet50")
+# Keras apps whose cases (both keras3 and tf_keras) also keep a SavedModel (``saved_model/``):
+# all of them. Keras 3 writes it with ``model.export``; tf_keras with ``tf.saved_model.save``
+# (every layer's call traced, as ``model.save`` does by default) for TRACED_SAVED_MODEL_APPS and
+# ``model.save(save_traces=False)`` (serving signature only, 5x quicker to write) for the rest.
+SAVED_MODEL_APPS = tuple(KERAS_APPS)
+TRACED_SAVED_MODEL_APPS = ("MobileNetV2", "ResNet50")
+_SLIM_FORMS = ("checkpoint", "inference_graph_pb", "inference_graph_pbtxt", "meta_graph")
 
 _TESTS_DIR = pathlib.Path(__file__).resolve().parent.parent  # <repo>/tests
 _REPO_ROOT = _TESTS_DIR.parent
@@ -146,9 +154,24 @@ def cache_dir() -> pathlib.Path:
     return d
 
 
+def expected_forms(name: str) -> tuple[str, ...]:
+    """The non-frozen forms a case of this name keeps (see :class:`ModelCase`.forms)."""
+    if family_of(name) == "slim":
+        return _SLIM_FORMS
+    return ("saved_model",) if name.partition("-")[2] in SAVED_MODEL_APPS else ()
+
+
+def is_complete(case_dir: pathlib.Path, name: str) -> bool:
+    """``case_dir`` holds a finished build of ``name`` with every expected form."""
+    try:
+        forms = json.loads((case_dir / "meta.json").read_text()).get("forms", {})
+    except (OSError, ValueError):
+        return False
+    return all(f in forms for f in expected_forms(name))
+
+
 def is_built(name: str) -> bool:
-    family_of(name)
-    return (cache_dir() / name / "meta.json").is_file()
+    return is_complete(cache_dir() / name, name)
 
 
 @contextlib.contextmanager
@@ -188,7 +211,7 @@ def prebuild(names=None, verbose: bool = False) -> list[str]:
             if not todo:
                 continue
             for n in todo:  # leftovers of killed builders (we hold the lock)
-                for stale in root.glob(f".tmp-{n}-*"):
+                for stale in [*root.glob(f".tmp-{n}-*"), *root.glob(f".old-{n}-*")]:
                     shutil.rmtree(stale, ignore_errors=True)
             cmd = [sys.executable, "-m", "models._build", str(root), *todo]
             proc = subprocess.run(
@@ -248,7 +271,7 @@ def checkpoint_forms(case: ModelCase) -> dict:
 
 
 def saved_model_dir(case: ModelCase) -> pathlib.Path | None:
-    """The SavedModel directory of a Keras case in SAVED_MODEL_APPS, else None."""
+    """The SavedModel directory of a Keras case (same weights as ``case.pb``), else None."""
     return dict(case.forms).get("saved_model")
 
 
