@@ -127,8 +127,8 @@ def match_inputs(inputs: list[Input], model, nchw: bool) -> None:
             msg = (f"input {inp.name!r}: the IR shape {list(ir_shape)} matches neither the "
                    f"model's {list(inp.tf_shape)} nor its NCHW form")
             raise UsageError(msg)
-    extra = [p for p in model.inputs if all(p is not i.port for i in inputs)
-             and not any(i.port is not None and i.port.get_names() == p.get_names() for i in inputs)]
+    matched = [i.port.get_names() for i in inputs]
+    extra = [p for p in model.inputs if p.get_names() not in matched]
     if extra:
         msg = (f"the IR has input(s) the model does not: {', '.join(runtime.port_name(p) for p in extra)}; "
                "give validate the same --input flags the IR was converted with")
@@ -230,7 +230,7 @@ def npz_inputs(path: Path, inputs: list[Input]) -> dict[str, np.ndarray]:
         value = archive[key]
         if inp.tf_shape is not None and (len(value.shape) != len(inp.tf_shape) or any(
                 d is not None and d != v for d, v in zip(inp.tf_shape, value.shape))):
-            msg = (f"--inputs {path}: array {key!r} has shape {list(value.shape)}, input "
+            msg = (f"--inputs {path}: array {key!r} has shape [{','.join(map(str, value.shape))}], input "
                    f"{inp.name!r} takes [{','.join('?' if d is None else str(d) for d in inp.tf_shape)}] (TF layout)")
             raise UsageError(msg)
         data[inp.name] = value.astype(inp.dtype, copy=False)
@@ -443,10 +443,9 @@ def _prepare(kw: dict, own: dict) -> Run:
     for spec in config.inputs:  # values frozen with --input name->VALUE
         if spec.value is not None and spec.tensor:
             tf_feeds[spec.tensor] = np.asarray(spec.value)
-    by_port = {id(i.port): i for i in inputs}
-    ir_feeds = []
+    ir_feeds = []  # in the IR's input order (the wrappers OpenVINO returns differ: match names)
     for port in model.inputs:
-        inp = by_port.get(id(port)) or next(i for i in inputs if i.port.get_names() == port.get_names())
+        inp = next(i for i in inputs if i.port.get_names() == port.get_names())
         ir_feeds.append(np.ascontiguousarray(data[inp.name].transpose(inp.perm)))
     return Run(config, pm, order, types, producers, inputs, outputs, model, tf_feeds, ir_feeds,
                own["device"])
