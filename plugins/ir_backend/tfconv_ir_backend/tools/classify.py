@@ -52,7 +52,8 @@ def label_of(labels: list[str], class_id: int) -> str:
 @click.command("classify")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("image", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--labels", type=click.Path(path_type=Path), help="Label file: one class per line.")
+@click.option("--labels", type=click.Path(path_type=Path),
+              help="Label file: line N (counting from 0) names class id N.")
 @click.option("--top", "-nt", default=5, show_default=True, type=click.IntRange(min=1),
               help="How many classes to print per image.")
 @click.option("--rgb", is_flag=True, help="Feed RGB (default BGR, like the Inference Engine samples).")

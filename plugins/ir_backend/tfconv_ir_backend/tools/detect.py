@@ -125,7 +125,8 @@ def save_atomically(picture, out: Path) -> None:
               help="Where to write the image with the boxes drawn (.png, .jpg, .bmp).")
 @click.option("--threshold", "-t", default=0.5, show_default=True, type=float,
               help="Draw detections whose score is at least this.")
-@click.option("--labels", type=click.Path(path_type=Path), help="Label file: one class per line.")
+@click.option("--labels", type=click.Path(path_type=Path),
+              help="Label file: line N (counting from 0) names class id N.")
 @click.option("--rgb", is_flag=True, help="Feed RGB (default BGR, like the Inference Engine samples).")
 @click.option("--device", "-d", default="CPU", show_default=True, help="OpenVINO device.")
 def detect(model: Path, image: Path, out: Path, threshold: float, labels: Path | None,
@@ -146,7 +147,9 @@ def detect(model: Path, image: Path, out: Path, threshold: float, labels: Path |
     x = images.to_tensor([images.resize(picture, width, height)], layout,
                          runtime.numpy_dtype(port), bgr=not rgb)
     result = compiled([x])
-    outputs = {runtime.port_name(o): np.asarray(result[o]) for o in compiled.outputs}
+    # Keyed by every tensor name of the port, so detection_boxes is found under any alias.
+    outputs = {",".join(sorted(o.get_names())) or runtime.port_name(o): np.asarray(result[o])
+               for o in compiled.outputs}
     found = parse_detections(outputs)
     if found is None:
         listing = ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items())
