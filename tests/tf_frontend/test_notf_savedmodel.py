@@ -116,6 +116,7 @@ def small(tmp_path_factory):
         "tf_keras": fm.tf_keras_saved_model(root / "tf_keras_sm"),
         "keras3": fm.keras3_export(root / "keras3_sm"),
         "cond": _tf2_cond_saved_model(root / "cond_sm"),
+        "gather": _tf2_gather_saved_model(root / "gather_sm"),
         "other": fm.unrelated_checkpoint(root),
     }
 
@@ -143,6 +144,37 @@ def _tf2_cond_saved_model(out: Path):
     expected = net(tf.constant(data))["scores"].numpy()
     tf.saved_model.save(net, str(out), signatures={"serving_default": net.__call__})
     return out, data, expected
+
+
+def _tf2_gather_saved_model(out: Path):
+    """A tf.Module that looks rows up in a variable (tf.gather on a resource: ResourceGather)."""
+    import tensorflow as tf
+    rng = np.random.default_rng(10)
+
+    class Net(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.Variable(rng.standard_normal((50, 6)).astype(np.float32))
+            self.w = tf.Variable(rng.standard_normal((6, 4)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 7], tf.int32, name="ids")])
+        def __call__(self, ids):
+            rows = tf.gather(self.table, ids)
+            return {"scores": tf.matmul(tf.reduce_mean(rows, axis=1), self.w)}
+
+    net = Net()
+    data = rng.integers(0, 50, size=(3, 7)).astype(np.int32)
+    expected = net(tf.constant(data))["scores"].numpy()
+    tf.saved_model.save(net, str(out), signatures={"serving_default": net.__call__})
+    return out, data, expected
+
+
+def test_resource_gather_becomes_a_gather_of_the_checkpoint_value(small, tmp_path, caplog):
+    directory, data, expected = small["gather"]
+    xml, log = _convert(tmp_path, directory, caplog)
+    assert NOTF in log, log
+    (actual,) = run_ir(xml, [data])
+    assert rel_err(actual, expected) <= TOLERANCE
 
 
 @pytest.mark.parametrize("kind", ["tf2", "tf_keras", "keras3"])

@@ -41,7 +41,7 @@ FALLBACK_OPS = {
     "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
     "MutableDenseHashTableV2", "AnonymousHashTable", "LookupTableFind", "LookupTableFindV2",
     "LookupTableSize", "LookupTableSizeV2", "InitializeTable", "InitializeTableV2",
-    "InitializeTableFromTextFile", "InitializeTableFromTextFileV2", "ResourceGather",
+    "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",
     "ResourceGatherNd", "VarIsInitializedOp", "IsVariableInitialized", "Restore", "RestoreSlice",
     "RestoreV2", "ReadVariableXlaSplitND", "_Arg", "_Retval",
 }
@@ -309,6 +309,8 @@ class Inliner:
             if not isinstance(handle, Variable):
                 raise Fallback(f"{new_name} reads a resource that is not a checkpoint variable")
             return _Node(node, flat=[self.var_const(handle, node.attr["dtype"].type, new_name)])
+        if op == "ResourceGather":  # tf.gather / embedding lookup on a resource variable
+            return self._resource_gather(node, new_name, inputs)
         if op in PASS_THROUGH and any(isinstance(b, Variable) and not b.ref for b in inputs):
             return _Node(node, flat=list(inputs))
         if op in FALLBACK_OPS:
@@ -340,6 +342,28 @@ class Inliner:
             for a in op_def.attr:
                 if a.name not in new.attr and a.HasField("default_value"):
                     new.attr[a.name].CopyFrom(a.default_value)
+        self.add_node(new)
+        return _Node(node, name=new_name)
+
+    def _resource_gather(self, node: Any, new_name: str, inputs: list[Binding]) -> _Node:
+        """ResourceGather(variable, indices) -> GatherV2(Const, indices, axis 0)."""
+        if len(inputs) != 2 or not isinstance(inputs[0], Variable) \
+                or isinstance(inputs[1], Variable):
+            raise Fallback(f"{new_name} gathers from a resource that is not a variable")
+        params = self.var_const(inputs[0], node.attr["dtype"].type, f"{new_name}/params")
+        axis = proto.NodeDef(name=self._claim(f"{new_name}/axis"), op="Const")
+        axis.attr["dtype"].type = 3
+        axis.attr["value"].tensor.dtype = 3
+        axis.attr["value"].tensor.int_val.append(0)
+        self.nodes.append(axis)
+        new = proto.NodeDef(name=new_name, op="GatherV2")
+        new.input.extend([params.ref(), inputs[1].ref(), axis.name])
+        new.attr["Tparams"].type = node.attr["dtype"].type
+        new.attr["Tindices"].CopyFrom(node.attr["Tindices"])
+        new.attr["Taxis"].type = 3
+        new.attr["batch_dims"].i = node.attr["batch_dims"].i if "batch_dims" in node.attr else 0
+        if "_output_shapes" in node.attr:
+            new.attr["_output_shapes"].CopyFrom(node.attr["_output_shapes"])
         self.add_node(new)
         return _Node(node, name=new_name)
 
