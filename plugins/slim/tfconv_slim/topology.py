@@ -103,7 +103,10 @@ def _input_hw(graph: Graph) -> tuple[int | None, int | None]:
     for name in graph.meta.get("inputs", []) or []:
         if name not in graph:
             continue
-        shape = graph.op(name).outputs[0].shape
+        op = graph.op(name)
+        shape = op.outputs[0].shape
+        if shape is None:  # before shape inference: the Placeholder's own shape attribute
+            shape = op.attrs.get("shape")
         if shape is not None and len(shape) == 4 and shape[3] == 3:
             return shape[1], shape[2]
     return None, None
