@@ -510,6 +510,20 @@ def absorbed(run: Run, node: str, carried: set[str]) -> list[str]:
     return sorted(found | {node}, key=lambda n: position.get(n, -1))
 
 
+def _reference_of_present(run: Run, names: list[str]) -> dict[str, np.ndarray]:
+    """TF values of ``names``, leaving out those the reference says the model lacks."""
+    names = list(names)
+    while names:
+        try:
+            return run.reference(names)
+        except UsageError as err:
+            missing = [n for n in names if repr(n) in str(err)]
+            if not missing:
+                raise
+            names = [n for n in names if n not in missing]
+    return {}
+
+
 def bisect(run: Run, rtol: float, atol: float) -> str | None:
     """The first TF tensor (topological order) whose IR counterpart diverges; prints the walk."""
     by_name: dict[str, Any] = {}
@@ -537,7 +551,8 @@ def bisect(run: Run, rtol: float, atol: float) -> str | None:
     if not ports:
         click.echo("[ INFO ] bisect: the IR carries no TF tensor names to compare")
         return None
-    entries = sorted(ports.values(), key=lambda e: run.source_order.index(e[1][0].rsplit(":", 1)[0]))
+    position = {n: i for i, n in enumerate(run.source_order)}
+    entries = sorted(ports.values(), key=lambda e: position[e[1][0].rsplit(":", 1)[0]])
     model = run.model.clone()
     wanted = [sorted(out.get_names())[0] for out, _ in entries]
     model.add_outputs(wanted)  # by name: the ports belong to the original, not to the clone
@@ -546,7 +561,12 @@ def bisect(run: Run, rtol: float, atol: float) -> str | None:
         for n in port.get_names():
             index.setdefault(n, i)
     values = run.infer(model, [index[n] for n in wanted])
-    ref = run.reference([names[-1] for _, names in entries])
+    ref = _reference_of_present(run, [names[-1] for _, names in entries])
+    kept = [(e, v) for e, v in zip(entries, values) if e[1][-1] in ref]
+    if len(kept) < len(entries):
+        click.echo(f"[ INFO ] bisect: {len(entries) - len(kept)} tensor name(s) of the IR are not "
+                   "in the TensorFlow model (a loader renamed them); skipped")
+    entries, values = [e for e, _ in kept], [v for _, v in kept]
     click.echo(f"[ INFO ] bisect: comparing {len(entries)} TF tensors the IR carries, in TF order")
     last_ok = None
     for (out, names), value in zip(entries, values):
