@@ -117,6 +117,8 @@ def small(tmp_path_factory):
         "keras3": fm.keras3_export(root / "keras3_sm"),
         "cond": _tf2_cond_saved_model(root / "cond_sm"),
         "gather": _tf2_gather_saved_model(root / "gather_sm"),
+        "multi": _tf2_multi_io_saved_model(root / "multi_sm"),
+        "partitioned": _partitioned_meta_graph(root / "partitioned"),
         "other": fm.unrelated_checkpoint(root),
     }
 
@@ -167,6 +169,78 @@ def _tf2_gather_saved_model(out: Path):
     expected = net(tf.constant(data))["scores"].numpy()
     tf.saved_model.save(net, str(out), signatures={"serving_default": net.__call__})
     return out, data, expected
+
+
+def _tf2_multi_io_saved_model(out: Path):
+    """Two inputs, three outputs (keys not in creation order)."""
+    import tensorflow as tf
+    rng = np.random.default_rng(11)
+
+    class Net(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.standard_normal((4, 3)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x"),
+                                      tf.TensorSpec([None, 3], tf.float32, name="bias")])
+        def __call__(self, x, bias):
+            y = tf.matmul(x, self.w)
+            return {"zeta": y + bias, "alpha": y * 2.0, "mid": tf.nn.relu(y)}
+
+    net = Net()
+    data = [rng.standard_normal((2, 4)).astype(np.float32),
+            rng.standard_normal((2, 3)).astype(np.float32)]
+    result = net(*map(tf.constant, data))
+    expected = {k: v.numpy() for k, v in result.items()}
+    tf.saved_model.save(net, str(out), signatures={"serving_default": net.__call__})
+    return out, data, expected
+
+
+def _partitioned_meta_graph(out: Path):
+    """A TF1 MetaGraph whose variable is partitioned (sliced in the checkpoint)."""
+    import formatmodels as fm
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    out.mkdir(parents=True, exist_ok=True)
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
+        w = v1.get_variable("w", shape=(3, 6), partitioner=v1.fixed_size_partitioner(2),
+                            initializer=v1.random_normal_initializer(seed=1))
+        y = tf.identity(tf.matmul(tf.reduce_mean(x, axis=[1, 2]), w), name="logits")
+        saver = v1.train.Saver()
+        data = fm.feed(12)
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            expected = sess.run(y, {x: data})
+            saver.save(sess, str(out / "model"))
+    return out / "model.meta", data, expected
+
+
+def test_multi_io_saved_model_matches_the_tensorflow_path(small, tmp_path, caplog):
+    from tfconv_tf_frontend import formats, freeze, functions
+    directory, data, expected = small["multi"]
+    meta, tags, key, _ = formats.choose(directory, formats.read_saved_model(directory), None, None)
+    ours = functions.freeze_saved_model_v2(directory, meta, key)
+    theirs = freeze.freeze_saved_model_v2(directory, tags, key)
+    assert ours.inputs == theirs.inputs, (ours.inputs, theirs.inputs)
+    assert sorted(ours.inputs) == ["bias", "x"]
+    assert ours.output_names == theirs.output_names == ["alpha", "mid", "zeta"]
+    assert ours.outputs == theirs.outputs
+    xml, log = _convert(tmp_path, directory, caplog)
+    assert NOTF in log, log
+    feeds = dict(zip(["x", "bias"], data))
+    actual = run_ir(xml, [feeds[n] for n in ours.inputs])  # IR inputs in the signature's order
+    for got, k in zip(actual, ["alpha", "mid", "zeta"]):
+        assert rel_err(got, expected[k]) <= TOLERANCE, k
+
+
+def test_partitioned_variable_falls_back_to_tensorflow(small, tmp_path, caplog):
+    meta, data, expected = small["partitioned"]
+    xml, log = _convert(tmp_path, meta, caplog, output="logits")
+    assert "freezing with TensorFlow, the TF-free path cannot" in log and "partitioned" in log, log
+    (actual,) = run_ir(xml, [data])
+    assert rel_err(actual, expected) <= TOLERANCE
 
 
 def test_resource_gather_becomes_a_gather_of_the_checkpoint_value(small, tmp_path, caplog):

@@ -488,6 +488,12 @@ def _without_tf(what: str, version: int, fn, *args) -> freeze.Frozen | None:
     except functions.Fallback as err:
         log.info("%s: freezing with TensorFlow, the TF-free path cannot: %s", what, err)
         return None
+    except TfconvError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a reader bug must not cost the user the model
+        log.info("%s: freezing with TensorFlow, the TF-free path failed: %s: %s", what,
+                 type(err).__name__, err)
+        return None
 
 
 def _how(frozen: freeze.Frozen) -> str:
