@@ -95,8 +95,8 @@ _FD = FieldDescriptorProto  # short name for the type and label constants
 _SCALARS: dict[str, int] = {
     "string": _FD.TYPE_STRING, "bytes": _FD.TYPE_BYTES, "int32": _FD.TYPE_INT32,
     "int64": _FD.TYPE_INT64, "uint32": _FD.TYPE_UINT32, "uint64": _FD.TYPE_UINT64,
-    "fixed64": _FD.TYPE_FIXED64, "fixed32": _FD.TYPE_FIXED32, "float": _FD.TYPE_FLOAT, "double": _FD.TYPE_DOUBLE,
-    "bool": _FD.TYPE_BOOL,
+    "fixed64": _FD.TYPE_FIXED64, "fixed32": _FD.TYPE_FIXED32, "float": _FD.TYPE_FLOAT,
+    "double": _FD.TYPE_DOUBLE, "bool": _FD.TYPE_BOOL,
 }
 _ENUMS = {"DataType", "FullTypeId", "BundleHeaderProto.Endianness"}
 
