@@ -438,8 +438,17 @@ def _prepare(kw: dict, own: dict) -> Run:
         data = random_inputs(inputs, own["seed"], lo, hi, set(plan))
     tf_feeds = {i.tf_feed: preprocessed(data[i.name], *plan[i.name]) if i.name in plan
                 else data[i.name] for i in inputs}
-    for name, (pre, _) in plan.items():
-        click.echo(f"[ INFO ] Input {name}: the IR takes raw data, TensorFlow gets {pre.formula(name)}")
+    source_of_data = (f"from {own['inputs']}" if own["inputs"] else "from the images"
+                      if own["images"] else f"random, seed {own['seed']}")
+    for inp in inputs:
+        x = data[inp.name]
+        ir_shape = ",".join(str(d) for d in x.transpose(inp.perm).shape)
+        click.echo(f"[ INFO ] Input {inp.name}: TF [{','.join(map(str, x.shape))}] IR [{ir_shape}] "
+                   f"{x.dtype} ({source_of_data})")
+        if inp.name in plan:
+            pre = plan[inp.name][0]
+            click.echo(f"[ INFO ] Input {inp.name}: the IR takes raw data, TensorFlow gets "
+                       f"{pre.formula(inp.name)}")
     for spec in config.inputs:  # values frozen with --input name->VALUE
         if spec.value is not None and spec.tensor:
             tf_feeds[spec.tensor] = np.asarray(spec.value)
