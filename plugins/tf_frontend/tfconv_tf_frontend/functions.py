@@ -603,6 +603,11 @@ def freeze_saved_model_v2(directory: Path, meta: Any, signature_key: str) -> Fro
             key = keys[node_id] if node_id < len(keys) else None
             if key is None:
                 raise Fallback(f"variable {var.name} has no checkpoint key in the object graph")
+            shape = proto.shape_to_python(var.shape) if var.HasField("shape") else None
+            if (ckpt is not None and key in ckpt and shape is not None
+                    and None not in shape and tuple(shape) != ckpt.shape(key)):
+                raise Fallback(f"variable {var.name} is {list(shape)} in the object graph but "
+                               f"{list(ckpt.shape(key))} in the checkpoint")
             bindings[arg.name] = Variable(key, var.name or arg.name, False)
         elif obj is not None and obj.HasField("constant"):
             src = nodes.get(obj.constant.operation)
