@@ -173,7 +173,7 @@ def _tf2_gather_saved_model(out: Path):
 
 
 def _tf2_multi_io_saved_model(out: Path):
-    """Two inputs, three outputs (keys not in creation order)."""
+    """Two inputs, three outputs (keys not in creation order), a captured eager constant."""
     import tensorflow as tf
     rng = np.random.default_rng(11)
 
@@ -181,12 +181,13 @@ def _tf2_multi_io_saved_model(out: Path):
         def __init__(self):
             super().__init__()
             self.w = tf.Variable(rng.standard_normal((4, 3)).astype(np.float32))
+            self.offset = tf.constant(rng.standard_normal((3,)).astype(np.float32))  # captured
 
         @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x"),
                                       tf.TensorSpec([None, 3], tf.float32, name="bias")])
         def __call__(self, x, bias):
             y = tf.matmul(x, self.w)
-            return {"zeta": y + bias, "alpha": y * 2.0, "mid": tf.nn.relu(y)}
+            return {"zeta": y + bias, "alpha": y * 2.0, "mid": tf.nn.relu(y + self.offset)}
 
     net = Net()
     data = [rng.standard_normal((2, 4)).astype(np.float32),
@@ -228,6 +229,7 @@ def test_multi_io_saved_model_matches_the_tensorflow_path(small, tmp_path, caplo
     assert sorted(ours.inputs) == ["bias", "x"]
     assert ours.output_names == theirs.output_names == ["alpha", "mid", "zeta"]
     assert ours.outputs == theirs.outputs
+    assert [n.op for n in ours.graph_def.node if n.name.startswith("captured/")] == ["Const"]
     xml, log = _convert(tmp_path, directory, caplog)
     assert NOTF in log, log
     feeds = dict(zip(["x", "bias"], data))

@@ -1,4 +1,6 @@
-"""Freeze non-frozen TensorFlow models (checkpoint, MetaGraph, SavedModel) into GraphDef bytes.
+"""Freeze non-frozen TensorFlow models (checkpoint, MetaGraph, SavedModel) into GraphDef bytes
+with TensorFlow: the fallback of the TF-free path (``functions.py``), which handles the usual
+models (V2 checkpoints, TF1/TF2/Keras SavedModels) without importing TensorFlow.
 
 This is the only module of the plugin that imports TensorFlow, and only when one of its
 functions runs: the frozen-GraphDef path never imports it. Each function returns the frozen

@@ -616,6 +616,7 @@ def freeze_saved_model_v2(directory: Path, meta: Any, signature_key: str) -> Fro
             const = proto.NodeDef()
             const.CopyFrom(src)
             const.ClearField("device")
+            const.name = f"captured/{src.name}"  # apart from the function body's names
             inl.add_node(const)
             bindings[arg.name] = Tensor(const.name, 0)
         else:
