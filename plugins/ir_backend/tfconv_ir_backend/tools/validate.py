@@ -651,8 +651,8 @@ def _run(**kw) -> None:
         if len(failed) > 1:
             msg += f"; also {', '.join(r.name for r in failed[1:])}"
         if own["ir"]:
-            msg += ("\ngive validate the flags the IR was converted with (--input, --output, "
-                    "--mean_values, --scale_values, --reverse_input_channels...)")
+            msg += ("\nif the IR was converted with --input, --output, --mean_values, "
+                    "--scale_values or --reverse_input_channels, give validate the same flags")
         if not own["bisect"]:
             msg += "\nrerun with --bisect to find the first diverging node"
         raise ValidationError(msg)
