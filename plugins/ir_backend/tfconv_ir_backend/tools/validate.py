@@ -4,9 +4,9 @@ its IR (OpenVINO, f32 inference precision) on the same inputs and compare every 
 Inputs are, by default, seeded random arrays: floats uniform in ``--input_range`` ([0, 1) unless
 told), integers uniform in 0..9, uint8 in 0..255, booleans fair coins. An input the IR
 preprocesses (``--mean_values``, ``--scale_values``/``--scale``, ``--reverse_input_channels``,
-as given to ``convert``) gets raw values in [0, 255) and TensorFlow the preprocessed ones. ``--inputs file.npz`` gives
-them (keys = input names, TF layout), ``--images a.jpg,b.png`` feeds images resized to the image
-input (RGB, 0..255). An output passes when max|IR - TF| <= atol + rtol * max|TF|.
+as given to ``convert``) gets raw values in [0, 255) and TensorFlow the preprocessed ones.
+``--inputs file.npz`` gives them (keys = input names, TF layout), ``--images a.jpg,b.png`` feeds
+images resized to the image input (RGB, 0..255). An output passes when max|IR - TF| <= atol + rtol * max|TF|.
 
 ``--bisect`` compares every TF tensor that the IR still carries by name, in the TF graph's
 topological order, and names the first one that diverges.
@@ -230,8 +230,10 @@ def npz_inputs(path: Path, inputs: list[Input]) -> dict[str, np.ndarray]:
         value = archive[key]
         if inp.tf_shape is not None and (len(value.shape) != len(inp.tf_shape) or any(
                 d is not None and d != v for d, v in zip(inp.tf_shape, value.shape))):
-            msg = (f"--inputs {path}: array {key!r} has shape [{','.join(map(str, value.shape))}], input "
-                   f"{inp.name!r} takes [{','.join('?' if d is None else str(d) for d in inp.tf_shape)}] (TF layout)")
+            given = ",".join(map(str, value.shape))
+            takes = ",".join("?" if d is None else str(d) for d in inp.tf_shape)
+            msg = (f"--inputs {path}: array {key!r} has shape [{given}], input {inp.name!r} "
+                   f"takes [{takes}] (TF layout)")
             raise UsageError(msg)
         data[inp.name] = value.astype(inp.dtype, copy=False)
     return data
