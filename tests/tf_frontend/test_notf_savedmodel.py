@@ -23,7 +23,7 @@ from ovrun import rel_err, run_ir  # noqa: E402
 
 TOLERANCE = 1e-4
 ZOO_SAVED_MODELS = [f"{family}-{app}" for family in ("keras3", "tf_keras")
-                    for app in ("MobileNetV2", "ResNet50")]
+                    for app in zoo.SAVED_MODEL_APPS]
 ZOO_SLIM = [f"slim-{n}" for n in ("inception_v1", "inception_v2", "inception_v3", "resnet_v1_50",
                                   "resnet_v2_50", "vgg_16", "alexnet_v2")]
 NOTF = "without TensorFlow"
