@@ -343,3 +343,23 @@ def test_corrupt_index_says_so(small, tmp_path):
     assert result.returncode != 0
     assert f"checkpoint index {index} is corrupt" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+_HIDE_TF = ("import sys; sys.modules['tensorflow'] = None; from tfconv.cli import main; "
+            "sys.exit(main(['convert'] + sys.argv[1:]))")
+
+
+def test_without_tensorflow_installed(small, tmp_path):
+    """With TensorFlow unavailable, TF-free formats still convert; the others say why TF is
+    needed (one line, non-zero exit, nothing written)."""
+    ok = subprocess.run([sys.executable, "-c", _HIDE_TF, str(small["tf2"][0]), "-o",
+                         str(tmp_path / "ok")], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    graph, prefix, _, _ = small["v1"]
+    out = tmp_path / "ir"
+    bad = subprocess.run([sys.executable, "-c", _HIDE_TF, str(graph), "--input_checkpoint",
+                          str(prefix), "-o", str(out)], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and not out.exists()
+    assert "needs TensorFlow (it is a V1 checkpoint), which is not installed" in bad.stderr
+    assert "pip install" in bad.stderr

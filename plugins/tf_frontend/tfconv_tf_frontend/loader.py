@@ -482,18 +482,29 @@ def _without_tf(what: str, version: int, fn, *args) -> freeze.Frozen | None:
     model needs TensorFlow."""
     if version != 2:
         log.info("%s: V1 checkpoints are read with TensorFlow", what)
-        return None
+        return _needs_tf(what, "it is a V1 checkpoint")
     try:
         return fn(*args)
     except functions.Fallback as err:
         log.info("%s: freezing with TensorFlow, the TF-free path cannot: %s", what, err)
-        return None
+        return _needs_tf(what, str(err))
     except TfconvError:
         raise
     except Exception as err:  # noqa: BLE001 - a reader bug must not cost the user the model
         log.info("%s: freezing with TensorFlow, the TF-free path failed: %s: %s", what,
                  type(err).__name__, err)
+        return _needs_tf(what, f"{type(err).__name__}: {err}")
+
+
+def _needs_tf(what: str, why: str) -> None:
+    """None when TensorFlow is installed (the caller falls back to it), else the error saying
+    why it is needed."""
+    import importlib.util
+    if importlib.util.find_spec("tensorflow") is not None:
         return None
+    msg = (f"reading {what} needs TensorFlow ({why}), which is not installed; install it "
+           "(pip install tfconv-tf-frontend[tensorflow]) or convert a frozen graph")
+    raise ModelFormatError(msg)
 
 
 def _how(frozen: freeze.Frozen) -> str:
