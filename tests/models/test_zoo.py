@@ -13,7 +13,7 @@ CHEAP_CASES = ["keras3-MobileNetV2", "tf_keras-MobileNetV2", "slim-inception_v1"
 
 def test_case_names():
     names = zoo.all_case_names()
-    assert len(names) == len(set(names)) == 25
+    assert len(names) == len(set(names)) == 30
     for n in names:
         zoo.family_of(n)
     with pytest.raises(KeyError):

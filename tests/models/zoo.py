@@ -86,6 +86,12 @@ SLIM_NETS = [
     "resnet_v2_50",
     "vgg_16",
     "alexnet_v2",
+    # the rest of the spec's Slim table (issue 4); the deep ResNets at 64x64 (_build._SLIM_SIZE)
+    "resnet_v1_101",
+    "resnet_v1_152",
+    "resnet_v2_101",
+    "resnet_v2_152",
+    "vgg_19",
 ]
 FAMILIES = ("keras3", "tf_keras", "slim")
 # Keras apps whose cases (both keras3 and tf_keras) also keep a SavedModel (``saved_model/``):
