@@ -16,7 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_slim as slim
 
-DIVISOR = 8
+DIVISOR = 4
 
 
 def _d(n: int) -> int:

@@ -11,7 +11,7 @@ from models import zoo
 
 NETS = ("inception_v4", "inception_resnet_v2", "mobilenet_v1_0.25_128", "mobilenet_v2",
         "nasnet_mobile", "pnasnet_mobile")
-FORMAT = 2  # bump when slim/_nets.py or slim/_build.py change what is built
+FORMAT = 3  # bump when slim/_nets.py or slim/_build.py change what is built
 
 
 def cache_dir():

@@ -271,16 +271,17 @@ def _slim_reference(case: zoo.ModelCase, topology: str) -> tuple[np.ndarray, np.
     (name, shape), = case.inputs.items()
     rng = np.random.default_rng(zlib.crc32(case.name.encode()))
     if topology in INCEPTION_STYLE:
-        raw = np.round(make_images(rng, 8, shape[1], 0.0, 255.0))
+        raw = np.round(make_images(rng, 16, shape[1], 0.0, 255.0))
     else:
-        raw = VGG_RGB_MEAN + make_images(rng, 8, shape[1], -1.0, 1.0)
+        raw = VGG_RGB_MEAN + make_images(rng, 16, shape[1], -1.0, 1.0)
     run = FrozenRunner(tf, tf.compat.v1.GraphDef.FromString(case.pb.read_bytes()))
     try:
         y = run({name: slim_preprocess(raw, topology)}, case.outputs)[0]
     finally:
         run.close()
     top1 = y.argmax(-1)
-    j = next(i for i in range(1, len(top1)) if top1[i] != top1[0])
+    j = next((i for i in range(1, len(top1)) if top1[i] != top1[0]), None)
+    assert j is not None, f"{case.name}: every candidate image has top-1 {top1[0]}"
     raw, y = raw[[0, j]], y[[0, j]]
     tmp = cache.with_name(f".{cache.name}.{np.random.default_rng().integers(1 << 30)}.npz")
     np.savez(tmp, raw_rgb=raw, logits=y)
