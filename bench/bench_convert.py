@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODELS = ["keras3-MobileNetV2", "keras3-ResNet50", "keras3-InceptionV3"]
-# Issue 3: the SavedModel form (tfconv freezes with TensorFlow, ovc reads the directory).
+# Issue 3: the SavedModel form (tfconv reads the variables bundle itself, ovc reads the directory).
 SAVED_MODELS = ["keras3-MobileNetV2", "keras3-ResNet50"]
 BIN = Path(sys.executable).parent
 
