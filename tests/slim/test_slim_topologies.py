@@ -376,3 +376,25 @@ def test_slim_preprocessing_conflicts_with_user_flags():
     case = zoo.get("slim-resnet_v1_50")
     with pytest.raises(UsageError, match="cannot be combined with --mean_values"):
         tfconv.convert_model(case.pb, slim_preprocessing="BGR", mean_values="[1,2,3]")
+
+
+@pytest.mark.zoo
+def test_predictions_reshapes_removed(tmp_path):
+    """Slim's Predictions softmax is Reshape([-1, C]) -> Softmax -> Reshape(Shape(logits)): on
+    2-D logits the IR keeps just the SoftMax, its output keeps the TF name and a static class
+    dimension ([?,1000], not [?,?]), and it computes TF's softmax."""
+    from ovrun import ir_layer_types
+
+    case = cases.get("mobilenet_v1_0.25_128")
+    graph = tfconv.convert_model(case.pb)
+    (result,) = graph.outputs
+    source = graph.inputs(result.node)[0]
+    assert graph.op(source.node).type == "SoftMax"
+    assert graph.info(source).shape == (None, 1000)
+    assert "MobilenetV1/Predictions/Reshape_1:0" in graph.info(source).names
+    xml = _ir(graph, tmp_path / "m.xml")
+    types = ir_layer_types(xml)
+    assert "ShapeOf" not in types and "Reshape" not in types
+    ref = np.load(case.reference)
+    (actual,) = run_ir(xml, [_nchw(ref[next(iter(case.inputs))])])
+    _check(actual, _softmax(ref[case.outputs[0]].astype(np.float64)), "Predictions")

@@ -145,4 +145,46 @@ def drop_aux_logits(graph: Graph, config) -> None:
              ", ".join(p.node for p in aux))
 
 
-ALL_PASSES = (recognise_topology, drop_aux_logits)
+def _const_value(graph: Graph, port):
+    op = graph.op(port.node)
+    return op.attrs.get("value") if op.type == "Const" else None
+
+
+@graph_pass("slim.unwrap_predictions", stage="ir",
+            before=["ir_backend.fold_reshape_shapes", "cleanup.remove_dead_ir"])
+def unwrap_predictions(graph: Graph, config) -> None:
+    """Slim's ``Predictions`` softmax reshapes the logits to ``[-1, C]`` and the result back to
+    ``Shape(logits)``. On 2-D logits both Reshapes are identities, but the ShapeOf leaves the
+    output's shape unknown (``[?,?]`` with a dynamic batch): the SoftMax reads the logits
+    directly and takes over the output's tensor names."""
+    for r2 in graph.ops_of_type("Reshape"):
+        ins = graph.inputs(r2.name)
+        if len(ins) != 2:
+            continue
+        sm, shape_of = graph.op(ins[0].node), graph.op(ins[1].node)
+        if sm.type not in ("SoftMax", "Softmax") or shape_of.type != "ShapeOf":
+            continue
+        (x,) = graph.inputs(shape_of.name)[:1] or (None,)
+        r1_port = graph.inputs(sm.name)[0]
+        r1 = graph.op(r1_port.node)
+        if x is None or r1.type != "Reshape" or graph.inputs(r1.name)[0] != x:
+            continue
+        shape = graph.info(x).shape
+        target = _const_value(graph, graph.inputs(r1.name)[1])
+        if (shape is None or len(shape) != 2 or shape[1] is None or target is None
+                or [int(v) for v in target.reshape(-1)][1:] != [shape[1]]
+                or sm.attrs.get("axis", -1) not in (-1, 1)
+                or len(graph.consumers(r1_port)) != 1):
+            continue
+        graph.set_input(sm.name, 0, x)
+        out = sm.outputs[0]
+        out.shape = tuple(shape)
+        for name in graph.info(type(x)(r2.name, 0)).names:
+            if name not in out.names:
+                out.names.append(name)
+        graph.replace_uses(type(x)(r2.name, 0), type(x)(sm.name, 0))
+        log.info("Slim %s: the Reshapes around the softmax are identities on %s logits; removed",
+                 r2.name, list(shape))
+
+
+ALL_PASSES = (recognise_topology, drop_aux_logits, unwrap_predictions)
