@@ -8,9 +8,11 @@
   (``AuxLogits``, NASNet's ``aux_N``), which a Slim inference graph keeps as a second sink, is not
   a model output; the dead-code cleanup then removes its branch.
 
+* ``slim.unwrap_predictions`` (IR stage): the Reshapes around Slim's ``Predictions`` softmax
+  are identities on 2-D logits; removing them gives the output a static class dimension.
+
 Everything else an exported Slim inference graph carries in eval mode is handled generically:
-dropout is an Identity (``is_training=False``), the ``Predictions`` Reshape/Softmax/Reshape is
-real computation that the IR backend simplifies, and the ``SpatialSqueeze`` defines the output's
+dropout is an Identity (``is_training=False``) and the ``SpatialSqueeze`` defines the output's
 rank.
 """
 from __future__ import annotations
