@@ -398,3 +398,24 @@ def test_predictions_reshapes_removed(tmp_path):
     ref = np.load(case.reference)
     (actual,) = run_ir(xml, [_nchw(ref[next(iter(case.inputs))])])
     _check(actual, _softmax(ref[case.outputs[0]].astype(np.float64)), "Predictions")
+
+
+@pytest.mark.parametrize("net, flags, needles", [
+    ("alexnet_v2", ["--slim_preprocessing"], ["alexnet_v2 is recognised", "no mean/scale", "--mean_values"]),
+    ("resnet_v1_50", ["--slim_preprocessing", "--mean_values", "[1,2,3]"],
+     ["cannot be combined with --mean_values"]),
+    ("resnet_v1_50", ["--slim_preprocessing=GBR"], ["--slim_preprocessing", "bgr", "rgb"]),
+])
+def test_cli_bad_slim_preprocessing(net, flags, needles, tmp_path):
+    """Bad --slim_preprocessing uses: one clean error, non-zero exit, nothing written."""
+    import subprocess
+    import sys
+
+    from cliassert import assert_clean_failure
+
+    case = zoo.get(f"slim-{net}")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "tfconv.cli", "convert", str(case.pb),
+                             "-o", str(out), *flags], capture_output=True, text=True,
+                            timeout=600)
+    assert_clean_failure(result, out, *needles)
