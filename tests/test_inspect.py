@@ -281,7 +281,7 @@ def test_fakequant(tmp_path, fakequant_graph):
         expected.setdefault(op_type, {})[label] = n
     assert quant["data"]["counts"] == expected
     # The input has unknown height and width: the flags to fix them are suggested.
-    assert quant["flags"] == ["--input", "image", "--input_shape", "[1,H,W,3]"]
+    assert quant["flags"] == ["--input", "image", "--input_shape", "[1,HEIGHT,WIDTH,3]"]
     assert report["suggested_flags"] == quant["flags"]
     assert report["inputs"] == [{"name": "image", "shape": [None, None, None, 3],
                                  "dtype": "float32", "op_type": "Placeholder"}]

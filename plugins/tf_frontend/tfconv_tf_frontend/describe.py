@@ -261,7 +261,7 @@ def input_shape_flags(graph: Graph) -> tuple[tuple[str, ...], list[str]]:
             shape = op.outputs[0].shape
         if shape is None:
             undefined = letters = True
-            shapes.append("[1,H,W,3]")
+            shapes.append("[1,HEIGHT,WIDTH,3]")
             continue
         dims = list(shape)  # type: ignore[arg-type]
         if any(d is None for d in dims[1:]):
