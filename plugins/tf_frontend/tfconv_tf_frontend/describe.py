@@ -274,12 +274,12 @@ def input_shape_flags(graph: Graph) -> tuple[tuple[str, ...], list[str]]:
                 text.append("1")
             else:
                 letters = True
-                text.append({1: "H", 2: "W", 3: "C"}.get(i, f"D{i}") if len(dims) == 4 else f"D{i}")
+                text.append({1: "HEIGHT", 2: "WIDTH", 3: "CHANNELS"}.get(i, f"D{i}") if len(dims) == 4 else f"D{i}")
         shapes.append("[" + ",".join(text) + "]")
     if not undefined or not names:
         return (), []
     notes = [f"input shape undefined ({', '.join(names)}): give it with --input_shape"]
     if letters:
-        notes.append("replace H, W (and C, D<i>) by the sizes the model was trained for; "
+        notes.append("replace HEIGHT, WIDTH (and CHANNELS, D<i>) by the sizes the model was trained for; "
                      "an unknown rank is assumed to be an NHWC image")
     return ("--input", ",".join(names), "--input_shape", ",".join(shapes)), notes
