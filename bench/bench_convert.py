@@ -50,17 +50,23 @@ def latencies(models: list[tuple[Path, list[int]]], rounds: int = 10, per_round:
         compiled = core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
         requests.append(compiled.create_infer_request())
         feeds.append(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
+    return [statistics.median(t) for t in alternating_latencies(requests, feeds, rounds, per_round)]
+
+
+def alternating_latencies(requests, feeds, rounds: int, per_round: int = 20) -> list[list[float]]:
+    """Latencies (ms) of single inferences per request, measured in alternating rounds after a
+    warm-up, so that every request sees the same machine conditions."""
     for request, x in zip(requests, feeds):
         for _ in range(5):
             request.infer([x])
-    times: list[list[float]] = [[] for _ in models]
+    times: list[list[float]] = [[] for _ in requests]
     for _ in range(rounds):
         for i, (request, x) in enumerate(zip(requests, feeds)):
             for _ in range(per_round):
                 t = time.perf_counter()
                 request.infer([x])
                 times[i].append((time.perf_counter() - t) * 1000)
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def main() -> None:

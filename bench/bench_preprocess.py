@@ -16,12 +16,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from bench_convert import alternating_latencies  # noqa: E402
 
 BIN = Path(sys.executable).parent
 # The spec's Slim table gives [127.5,127.5,127.5] / 127.5 for the Inception family and
@@ -36,21 +38,6 @@ def run(cmd: list[str]) -> str:
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
     return proc.stdout
-
-
-def latencies(requests, feeds, rounds: int, per_round: int = 20) -> list[list[float]]:
-    """Latencies (ms) of single inferences per request, measured in alternating rounds."""
-    for request, x in zip(requests, feeds):
-        for _ in range(5):
-            request.infer([x])
-    times: list[list[float]] = [[] for _ in requests]
-    for _ in range(rounds):
-        for i, (request, x) in enumerate(zip(requests, feeds)):
-            for _ in range(per_round):
-                t = time.perf_counter()
-                request.infer([x])
-                times[i].append((time.perf_counter() - t) * 1000)
-    return times
 
 
 def main() -> None:
@@ -106,7 +93,7 @@ def main() -> None:
             err = float(np.max(np.abs(out - ref)) / np.max(np.abs(ref)))
             same = bool((out.argmax(-1) == ref.argmax(-1)).all())
             print(f"{label:30} vs ovc + PrePostProcessor: max rel diff {err:.2e}, top-1 equal: {same}")
-        times = latencies(requests, feeds, args.rounds)
+        times = alternating_latencies(requests, feeds, args.rounds)
         med = [statistics.median(t) for t in times]
         low = [min(t) for t in times]
         print(f"\n{args.model}, batch 1, mean {MEAN}, scale {SCALE}: OpenVINO CPU latency "
