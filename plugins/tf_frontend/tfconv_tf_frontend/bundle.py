@@ -20,7 +20,7 @@ import numpy as np
 
 from tfconv.errors import ModelFormatError
 
-from . import proto
+from . import proto, sniff
 
 MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -62,18 +62,11 @@ def unmask_crc(masked: int) -> int:
 # --- LevelDB table -------------------------------------------------------------------------
 
 def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
+    """(value, next offset) of the varint at ``pos``: sniff's decoder, raising on bad input."""
+    value, nxt = sniff._varint(buf, pos)  # type: ignore[arg-type]
+    if nxt < 0:
+        raise ValueError("truncated varint" if nxt == -1 else "varint too long")
+    return value, nxt
 
 
 class _Corrupt(Exception):

@@ -8,17 +8,12 @@ import numpy as np
 
 from tfconv.errors import UsageError
 
-from .runtime import INSTALL
+from .runtime import optional
 
 
 def pillow(command: str) -> Any:
     """``PIL.Image``, or a clear error naming the extra to install."""
-    try:
-        from PIL import Image
-    except ImportError as err:
-        msg = f"tfconv {command} needs Pillow to read images ({err}); install it: {INSTALL}"
-        raise UsageError(msg) from err
-    return Image
+    return optional("PIL.Image", command, "Pillow to read images")
 
 
 def open_image(path: Path, command: str) -> Any:

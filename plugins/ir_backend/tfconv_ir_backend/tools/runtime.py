@@ -1,6 +1,7 @@
 """The OpenVINO runtime for the tools: imported on demand, IRs read with clear errors."""
 from __future__ import annotations
 
+import importlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,18 @@ F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 INSTALL = "pip install 'tfconv-ir-backend[openvino]'"
 
 
+def optional(module: str, command: str, what: str) -> Any:
+    """The optional ``module`` (the ``openvino`` extra), or a clear error naming what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        msg = f"tfconv {command} needs {what} ({err}); install it: {INSTALL}"
+        raise UsageError(msg) from err
+
+
 def openvino(command: str) -> Any:
     """The ``openvino`` module, or a clear error naming the extra to install."""
-    try:
-        import openvino as ov
-    except ImportError as err:
-        msg = f"tfconv {command} needs the OpenVINO runtime ({err}); install it: {INSTALL}"
-        raise UsageError(msg) from err
-    return ov
+    return optional("openvino", command, "the OpenVINO runtime")
 
 
 _CORE: Any = None
