@@ -20,7 +20,7 @@ demo: venv
 	$(PY) examples/demo.py
 
 test: venv
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	TFCONV_NO_SKIPS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not zoo" $(PYTEST_ARGS)

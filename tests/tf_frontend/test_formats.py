@@ -22,8 +22,6 @@ from ovrun import rel_err, run_ir  # noqa: E402
 
 TFCONV = [sys.executable, "-m", "tfconv.cli"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-CORE_PENDING = ("core change pending: cli.build_config must take --saved_model_dir/--input_meta_graph "
-                "as the model")
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +143,6 @@ def test_meta_graph_with_checkpoint_elsewhere(models, tmp_path):
 def test_meta_graph_flag(models, tmp_path):
     meta, data, expected = models["meta"]
     result = run("convert", "--input_meta_graph", meta, "-o", tmp_path / "ir")
-    if result.returncode != 0 and "no model given" in result.stderr:
-        pytest.xfail(CORE_PENDING)
     assert result.returncode == 0, result.stderr[-3000:]
     (xml,) = (tmp_path / "ir").glob("*.xml")
     assert_matches(xml, data, expected)
@@ -168,8 +164,6 @@ def test_tf2_module_saved_model(models, tmp_path):
 def test_saved_model_dir_flag(models, tmp_path):
     directory, data, expected = models["tf2"]
     result = run("convert", "--saved_model_dir", directory, "-o", tmp_path / "ir")
-    if result.returncode != 0 and "no model given" in result.stderr:
-        pytest.xfail(CORE_PENDING)
     assert result.returncode == 0, result.stderr[-3000:]
     (xml,) = (tmp_path / "ir").glob("*.xml")
     assert_matches(xml, data, expected)
