@@ -64,7 +64,11 @@ def const_data(xml: Path) -> dict[str, dict[str, str]]:
 # -- format ------------------------------------------------------------------------------------
 
 
-def test_relu_layers_and_edges_golden(tmp_path):
+def test_relu_layers_and_edges_regression(tmp_path):
+    """A regression check, not an oracle: the expected text is the writer's own earlier output
+    (reviewed by hand against the IR v11 format), so any change to the layout of layers, ports,
+    names and edges shows up here. That the text is right is proved by OpenVINO below, which
+    reads it, names the tensors as written and computes ReLU with it."""
     b = builder()
     x = param(b, "x", (None, 4))
     y = b.emit("Relu", [x], "act", {"_private": object()})[0]
@@ -96,6 +100,12 @@ def test_relu_layers_and_edges_golden(tmp_path):
     assert got == ET.canonicalize(f"<r>{golden}</r>", strip_text=True)
     assert "_private" not in text
     assert ET.parse(xml).getroot().find("rt_info/tfconv_version") is not None
+    model = ov.Core().read_model(xml)
+    assert model.inputs[0].get_names() == {"x", "x:0"}
+    assert model.outputs[0].get_names() == {"logits", "logits:0"}
+    data = np.array([[-2.0, -0.5, 0.0, 3.0], [1.5, -1.0, 2.0, -4.0]], np.float32)
+    out, = run(xml, [data])
+    np.testing.assert_array_equal(out, np.maximum(data, 0))
 
 
 def test_dynamic_batch_runs_with_two_batch_sizes(tmp_path):

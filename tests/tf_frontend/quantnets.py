@@ -182,17 +182,95 @@ def xml_fq_inputs(xml: Path) -> list[tuple[str, list[tuple[str, str | None]]]]:
 
 
 
-def run(ir, *arrays: np.ndarray) -> list[np.ndarray]:
-    """``ir.run`` for inputs of any rank (``passhelp.IR.run`` transposes every input to NCHW
-    first): a 4-D input goes in NCHW only when its Parameter was made NCHW."""
-    from ovrun import run_ir
+def _feeds(ir, arrays) -> list[np.ndarray]:
+    """A 4-D input goes in NCHW only when its Parameter was made NCHW."""
     feeds = []
     for a, shape in zip(arrays, ir.param_shapes()):
         if a.ndim == 4 and tuple(shape) != a.shape and \
                 tuple(shape) == tuple(a.shape[i] for i in (0, 3, 1, 2)):
             a = np.ascontiguousarray(np.transpose(a, (0, 3, 1, 2)))
         feeds.append(a)
-    return run_ir(ir.xml, feeds)
+    return feeds
+
+
+def run(ir, *arrays: np.ndarray) -> list[np.ndarray]:
+    """``ir.run`` for inputs of any rank (``passhelp.IR.run`` transposes every input to NCHW
+    first), on OpenVINO's CPU plugin."""
+    from ovrun import run_ir
+    return run_ir(ir.xml, _feeds(ir, arrays))
+
+
+def run_reference(ir, *arrays: np.ndarray) -> list[np.ndarray]:
+    """The IR evaluated by OpenVINO's reference implementations (``Model.evaluate``: the opset's
+    semantics, no CPU plugin, no low-precision transformations). A second oracle for outputs
+    the CPU plugin is known to mis-execute."""
+    import openvino as ov
+    from ovrun import core
+    model = core().read_model(str(ir.xml))
+    feeds = _feeds(ir, arrays)
+    model.reshape({p.get_any_name(): list(a.shape) for p, a in zip(model.inputs, feeds)})
+    outs = [ov.Tensor(np.zeros(tuple(o.get_shape()), np.float32)) for o in model.outputs]
+    assert model.evaluate(outs, [ov.Tensor(np.ascontiguousarray(a)) for a in feeds])
+    return [np.array(t.data) for t in outs]
+
+
+def tf_nudged(lows, highs, bits: int, narrow: bool) -> tuple[np.ndarray, np.ndarray]:
+    """TensorFlow's own nudged ``[min, max]`` per range: what its per-channel kernel clamps
+    +-1e6 to. Tests compare IR ranges with these, never with the converter's ``nudge``."""
+    lows = np.atleast_1d(np.asarray(lows, F32))
+    highs = np.atleast_1d(np.asarray(highs, F32))
+    x = np.broadcast_to(np.array([[-1e6], [1e6]], F32), (2, lows.size))
+    t = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+        x, lows, highs, num_bits=bits, narrow_range=narrow).numpy()
+    return t[0].copy(), t[1].copy()
+
+
+# -- OpenVINO CPU plugin bugs, each reproduced on a FakeQuantize built directly in OpenVINO ----
+
+STRIPPED = "OpenVINO's CPU plugin strips 65536-level FakeQuantize (int16 QDQ stripping)"
+PER_CHANNEL_LAST_AXIS = ("OpenVINO's CPU plugin mis-executes a 15/255-level FakeQuantize whose "
+                         "ranges vary along the last axis of a rank >= 3 tensor")
+
+
+def _direct_fq(shape, lo, hi, levels: int, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Parameter -> FakeQuantize(lo, hi, lo, hi, levels) -> Result, built with OpenVINO's own
+    opset API: (CPU plugin output, or None when it cannot compile it; reference output)."""
+    import openvino as ov
+    import openvino.opset13 as ops
+    from ovrun import F32 as HINT, core
+    p = ops.parameter(list(shape), np.float32, name="x")
+    lo, hi = np.asarray(lo, F32), np.asarray(hi, F32)
+    model = ov.Model([ops.fake_quantize(p, lo, hi, lo, hi, levels)], [p])
+    ref = [ov.Tensor(np.zeros(shape, F32))]
+    assert model.evaluate(ref, [ov.Tensor(x)])
+    try:
+        cpu = core().compile_model(model, "CPU", HINT)([x])[0]
+    except RuntimeError:
+        return None, ref[0].data
+    return np.asarray(cpu), ref[0].data
+
+
+def cpu_bug_reproduces(bug: str, levels: int, channels: int = 3) -> bool:
+    """Whether the CPU plugin still shows ``bug`` on a FakeQuantize built directly in OpenVINO
+    (no tfconv involved): it cannot run the model, or its output differs from OpenVINO's
+    reference evaluation by a fraction of a step or by more than one step."""
+    r = np.random.default_rng(7)
+    if bug == STRIPPED:
+        shape, lo, hi = (64,), np.float32(-1.0), np.float32(3.0)
+    elif bug == PER_CHANNEL_LAST_AXIS:
+        shape = (2, 4, 4, channels)
+        lo = np.linspace(-2.0, -0.5, channels).astype(F32)
+        hi = np.linspace(0.7, 4.0, channels).astype(F32)
+    else:
+        raise ValueError(bug)
+    x = r.uniform(-5, 5, shape).astype(F32)
+    cpu, ref = _direct_fq(shape, lo, hi, levels, x)
+    if cpu is None:
+        return True
+    steps = np.abs(cpu.astype(np.float64) - ref) / ((np.asarray(hi, np.float64) - lo) / (levels - 1))
+    # A rounding tie may differ by one whole step; a fraction of a step is a wrong result.
+    return bool(((steps > 0.01) & (np.abs(steps - np.round(steps)) > 0.01)).any()
+                or (steps > 1.01).any())
 
 
 # -- quantized whole-network graphs (test_quant_models.py) ----------------------------------

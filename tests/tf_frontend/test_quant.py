@@ -16,14 +16,14 @@ import tfconv  # noqa: E402
 from tfconv.errors import TfconvError  # noqa: E402
 from tfconv_tf_frontend.ops.quant import nudge, round_half_away  # noqa: E402
 
-from quantnets import (OUT_BITS, OUT_RANGE, PROBE_LEN, RANGES, assert_fq_match,  # noqa: E402
-                       fq_levels, levels_of, mobilenet_like, probe, rng, run, tf,
+from quantnets import (OUT_BITS, OUT_RANGE, PER_CHANNEL_LAST_AXIS, PROBE_LEN, RANGES,  # noqa: E402
+                       STRIPPED, assert_fq_match, cpu_bug_reproduces, fq_levels, levels_of,
+                       mobilenet_like, probe, rng, run, run_reference, tf, tf_nudged,
                        xml_fq_inputs)
 from passhelp import LAYOUTS, convert, tf_net  # noqa: E402  (on sys.path via quantnets)
 
 F32 = np.float32
 BITS = (2, 4, 8, 16)
-STRIPPED = "OpenVINO's CPU plugin strips 65536-level FakeQuantize (int16 QDQ stripping)"
 
 
 def fq_ops(ir):
@@ -35,24 +35,48 @@ def ranges_of(ir, op):
 
 
 def run_checked(net, ir, arrays, ranges, levels, what, known_bug=None):
-    """Compare IR and TF output by output. Where OpenVINO's CPU plugin is known to mis-execute
-    the IR (``known_bug(i)`` names the bug for output ``i``; 65536 levels always), a mismatch
-    is an xfail (after the IR checks), so the test passes again once OpenVINO is fixed."""
+    """Compare the IR with TF on every output, twice.
+
+    1. OpenVINO's reference evaluation of the IR (the opset's semantics) must match TF on every
+       output: this checks the conversion even where the CPU plugin cannot be trusted.
+    2. The CPU plugin must match TF on every output except those hit by a known upstream bug
+       (``known_bug(i)`` names it; 65536 levels always). Such an output is an xfail only when
+       the same bug reproduces on a FakeQuantize built directly in OpenVINO *and* the IR's
+       output mismatches; a bug OpenVINO has fixed, or an output that matches anyway, fails
+       (strict), so the entry gets removed. The xfail comes after every other output passed.
+    """
     expected = net.run(*arrays)
+    reference = run_reference(ir, *arrays)
+    for i, (a, e, x, (nmin, nmax)) in enumerate(zip(reference, expected, arrays, ranges)):
+        assert_fq_match(a, e, x, nmin, nmax, levels, f"{what} output {i} (reference evaluation)")
+
+    def bug_of(i):
+        return STRIPPED if levels == 65536 else (known_bug(i) if known_bug else None)
+
+    bugs = {i: bug_of(i) for i in range(len(expected)) if bug_of(i)}
+    for bug in set(bugs.values()):
+        assert cpu_bug_reproduces(bug, levels), (
+            f"{what}: OpenVINO no longer shows the known bug ({bug}) on a FakeQuantize built "
+            "directly in OpenVINO; drop its known-bug entry")
     try:
         actual = run(ir, *arrays)
     except RuntimeError as err:  # OpenVINO 2026: "FQ stripping failed" (Parameter -> FQ -> Result)
         if levels == 65536 and "FQ stripping" in str(err):
             pytest.xfail(f"{STRIPPED}: FQ stripping failed")
         raise
+    failed = []
     for i, (a, e, x, (nmin, nmax)) in enumerate(zip(actual, expected, arrays, ranges)):
         try:
             assert_fq_match(a, e, x, nmin, nmax, levels, f"{what} output {i}")
         except AssertionError:
-            bug = STRIPPED if levels == 65536 else known_bug and known_bug(i)
-            if bug:
-                pytest.xfail(bug)
-            raise
+            if i not in bugs:
+                raise
+            failed.append(i)
+        else:
+            assert i not in bugs, (f"{what} output {i} matches TF on the CPU plugin despite the "
+                                   f"known bug ({bugs[i]}); drop its known-bug entry")
+    if failed:
+        pytest.xfail("; ".join(sorted({bugs[i] for i in failed})))
 
 
 # -- the nudge itself ----------------------------------------------------------------------
@@ -107,7 +131,7 @@ def test_single_op(tmp_path, op, bits, narrow):
         fq = fqs[f"fq{i}"]
         assert fq.attrs["levels"] == levels and fq.attrs["auto_broadcast"] == "numpy"
         il, ih, ol, oh = ranges_of(ir, fq)
-        nmin, nmax, _ = nudge(lo, hi, bits, narrow)
+        (nmin,), (nmax,) = tf_nudged(lo, hi, bits, narrow)
         assert il.dtype == np.float32 and il == nmin and ih == nmax
         assert ol == il and oh == ih
         ranges.append((nmin, nmax))
@@ -119,9 +143,7 @@ def test_single_op(tmp_path, op, bits, narrow):
 
 # OpenVINO 2026.4 CPU: the int8/int4 "narrow" level counts 255 and 15 with per-channel ranges on the
 # last axis of a rank >= 3 input give wrong values (other level counts, axis-1 ranges, per-tensor
-# ranges and rank-2 inputs are right); see the report of issue 5.
-PER_CHANNEL_NARROW = ("OpenVINO's CPU plugin mis-executes a 15/255-level FakeQuantize whose ranges vary "
-                      "along the last axis of a rank >= 3 tensor")
+# ranges and rank-2 inputs are right); quantnets.cpu_bug_reproduces shows it without tfconv.
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -146,7 +168,8 @@ def test_per_channel(tmp_path, channels, bits, narrow, layout):
                for c, (lo, hi) in enumerate(picked)]
     x2 = np.stack(columns, axis=1).astype(F32)
     x4 = np.ascontiguousarray(x2[::-1].reshape(2, rows // 8, 4, channels))
-    nmin, nmax, levels = nudge(lows, highs, bits, narrow)
+    nmin, nmax = tf_nudged(lows, highs, bits, narrow)
+    levels = levels_of(bits, narrow)
     ir = convert(net, tmp_path / layout, layout)
     fqs = fq_ops(ir)
     assert len(fqs) == 2
@@ -158,7 +181,7 @@ def test_per_channel(tmp_path, channels, bits, narrow, layout):
         assert (ol == il).all() and (oh == ih).all()
     run_checked(net, ir, [x4, x2], [(nmin, nmax)] * 2, levels,
                 f"per-channel C={channels} bits={bits} narrow={narrow} {layout}",
-                known_bug=lambda i: PER_CHANNEL_NARROW if levels in (15, 255) and i == 0 else None)
+                known_bug=lambda i: PER_CHANNEL_LAST_AXIS if levels in (15, 255) and i == 0 else None)
 
 
 def test_zero_range_gives_zeros(tmp_path):
@@ -171,7 +194,7 @@ def test_zero_range_gives_zeros(tmp_path):
     x = rng("zero").uniform(-2, 2, (64, 2)).astype(F32)
     (expected,), (actual,) = net.run(x), run(ir, x)
     assert (expected[:, 0] == 0).all()
-    nmin, nmax, _ = nudge([0, -1], [0, 1], 8, False)
+    nmin, nmax = tf_nudged([0, -1], [0, 1], 8, False)
     assert_fq_match(actual, expected, x, nmin, nmax, 256, "zero range")
 
 
@@ -204,7 +227,8 @@ def test_mobilenet_like(tmp_path, mobilenet, layout):
     assert len(weights) == 4, [f.name for f in weights]
     print(f"\n{layout}: {len(ir.transposes())} Transposes, IR ops {dict(ir.types())}")
     lo, hi = OUT_RANGE
-    nmin, nmax, levels = nudge(lo, hi, OUT_BITS, False)
+    (nmin,), (nmax,) = tf_nudged(lo, hi, OUT_BITS, False)
+    levels = levels_of(OUT_BITS, False)
     step = (float(nmax) - float(nmin)) / (levels - 1)
     for key in ("a", "b", "c"):
         x = rng(f"mobilenet{key}").uniform(-1.2, 1.2, (2, 12, 12, 3)).astype(F32)
