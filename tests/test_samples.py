@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cliassert import assert_clean_failure
+from cliassert import assert_clean_failure, assert_unchanged, snapshot
 from models import zoo
 
 pytest.importorskip("openvino")
@@ -21,8 +21,9 @@ TFCONV = [sys.executable, "-m", "tfconv.cli"]
 ROW = re.compile(r"^\s*(\d+)\s+([\d.]+)(?:\s+(.*))?$")
 
 
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([*TFCONV, *map(str, args)], capture_output=True, text=True, check=False)
+def run(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*TFCONV, *map(str, args)], capture_output=True, text=True, check=False,
+                          cwd=cwd)
 
 
 def scene(path: Path, width: int, height: int, seed: int = 0) -> Path:
@@ -136,23 +137,27 @@ def test_classify_labels(classifier, tmp_path):
 
 @pytest.mark.zoo
 def test_sample_errors_are_clean(classifier, tmp_path):
+    """Each bad call fails cleanly and writes nothing: not in the working folder (where a
+    sample would put its output), not next to the inputs, not at ``--out``."""
     _, xml = classifier
     image = scene(tmp_path / "a.png", 32, 32)
-    nothing = tmp_path / "nothing"
-    assert_clean_failure(run("classify", tmp_path / "missing.xml", image), nothing,
-                         "missing.xml: no such file")
-    assert_clean_failure(run("classify", image, image), nothing, "is not an OpenVINO IR")
     fake = tmp_path / "photo.jpg"
     fake.write_bytes(b"\x00\x01 definitely not a jpeg\n")
-    assert_clean_failure(run("classify", xml, fake), nothing, "photo.jpg is not an image")
-    assert_clean_failure(run("classify", xml, tmp_path / "gone.png"), nothing,
-                         "gone.png: no such file")
-    assert_clean_failure(run("classify", xml, image, "--labels", tmp_path / "no.txt"), nothing,
-                         "no.txt: no such file")
-    out = tmp_path / "out.png"
-    assert_clean_failure(run("detect", xml, image, "--out", out), out, "no detection outputs")
-    assert_clean_failure(run("detect", xml, fake, "--out", out), out, "photo.jpg is not an image")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "photo.jpg"]
+    work = tmp_path / "work"
+    work.mkdir()
+    before, ir_before = snapshot(tmp_path), snapshot(xml.parent)
+    out = work / "out.png"
+    for args, needle in [
+            (("classify", tmp_path / "missing.xml", image), "missing.xml: no such file"),
+            (("classify", image, image), "is not an OpenVINO IR"),
+            (("classify", xml, fake), "photo.jpg is not an image"),
+            (("classify", xml, tmp_path / "gone.png"), "gone.png: no such file"),
+            (("classify", xml, image, "--labels", tmp_path / "no.txt"), "no.txt: no such file"),
+            (("detect", xml, image, "--out", out), "no detection outputs"),
+            (("detect", xml, fake, "--out", out), "photo.jpg is not an image")]:
+        assert_clean_failure(run(*args, cwd=work), out, needle)
+        assert_unchanged(tmp_path, before)
+        assert_unchanged(xml.parent, ir_before)
 
 
 # -- detect ---------------------------------------------------------------------------------------
@@ -236,11 +241,12 @@ def test_detect_output_errors_leave_nothing(tmp_path):
     pb = toy_detector(tmp_path / "det.pb")
     xml = convert(pb, tmp_path / "ir", "--output", ",".join(OUTPUTS))
     image = scene(tmp_path / "a.png", 40, 30)
-    assert_clean_failure(run("detect", xml, image, "--out", tmp_path / "r.xyz"), tmp_path / "r.xyz",
-                         "unknown image format")
-    assert_clean_failure(run("detect", xml, image, "--out", tmp_path / "no" / "r.png"),
+    before = snapshot(tmp_path)
+    assert_clean_failure(run("detect", xml, image, "--out", tmp_path / "r.xyz", cwd=tmp_path),
+                         tmp_path / "r.xyz", "unknown image format")
+    assert_clean_failure(run("detect", xml, image, "--out", tmp_path / "no" / "r.png", cwd=tmp_path),
                          tmp_path / "no", "does not exist")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "det.pb", "ir"]
+    assert_unchanged(tmp_path, before)
 
 
 def test_validate_reports_matched_detections(tmp_path):
@@ -283,3 +289,4 @@ def test_missing_runtime_is_a_clear_error(tmp_path, blocked, needle):
                             capture_output=True, text=True, env=env, check=False)
     assert_clean_failure(result, tmp_path / "nothing", needle,
                          "pip install 'tfconv-ir-backend[openvino]'")
+    assert sorted(p.name for p in ir.iterdir()) == ["m.xml"]

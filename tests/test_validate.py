@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cliassert import assert_clean_failure
+from cliassert import assert_clean_failure, assert_unchanged, snapshot
 from models import zoo
 
 pytest.importorskip("openvino")
@@ -21,8 +21,9 @@ OUTPUT_LINE = re.compile(r"Output (\S+): TF \[([\d,]*)\] IR \[([\d,]*)\]  max ab
                          r"(?:  top-1 (\d+)/(\d+)  top-\d+ (\d+)/(\d+))?.*  (OK|FAIL)")
 
 
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([*TFCONV, *map(str, args)], capture_output=True, text=True, check=False)
+def run(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*TFCONV, *map(str, args)], capture_output=True, text=True, check=False,
+                          cwd=cwd)
 
 
 def outputs(stdout: str) -> list[re.Match]:
@@ -180,25 +181,28 @@ def test_bisect_on_a_good_ir_finds_nothing(tmp_path):
 
 
 def test_validate_bad_inputs_fail_cleanly(mobilenet, tmp_path):
-    nothing = tmp_path / "nothing"
-    assert_clean_failure(run("validate", mobilenet.pb, "--ir", tmp_path / "missing.xml"),
-                         nothing, "missing.xml: no such file")
-    assert_clean_failure(run("validate", mobilenet.pb, "--ir", mobilenet.pb), nothing,
-                         "is not an OpenVINO IR")
+    """Each bad call fails cleanly and writes nothing: validate converts in memory, so neither
+    the working folder (where ``convert`` would put the IR), nor the inputs' folder, nor the
+    model's folder may change."""
     other = tmp_path / "other.xml"
     other.write_text("<mapping><map/></mapping>\n")
-    assert_clean_failure(run("validate", mobilenet.pb, "--ir", other), nothing,
-                         "is not an OpenVINO IR", "<mapping>")
     text = tmp_path / "cat.png"
     text.write_text("not a picture\n")
-    assert_clean_failure(run("validate", mobilenet.pb, "--images", text), nothing,
-                         "cat.png is not an image")
-    assert_clean_failure(run("validate", mobilenet.pb, "--inputs", tmp_path / "none.npz"), nothing,
-                         "none.npz: no such file")
     np.savez(tmp_path / "wrong.npz", other=np.zeros(3))
-    assert_clean_failure(run("validate", mobilenet.pb, "--inputs", tmp_path / "wrong.npz"), nothing,
-                         "no array for input 'input'")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.png", "other.xml", "wrong.npz"]
+    work = tmp_path / "work"
+    work.mkdir()
+    before, model_before = snapshot(tmp_path), snapshot(mobilenet.pb.parent)
+    for args, needles in [
+            (("--ir", tmp_path / "missing.xml"), ("missing.xml: no such file",)),
+            (("--ir", mobilenet.pb), ("is not an OpenVINO IR",)),
+            (("--ir", other), ("is not an OpenVINO IR", "<mapping>")),
+            (("--images", text), ("cat.png is not an image",)),
+            (("--inputs", tmp_path / "none.npz"), ("none.npz: no such file",)),
+            (("--inputs", tmp_path / "wrong.npz"), ("no array for input 'input'",))]:
+        result = run("validate", mobilenet.pb, *args, cwd=work)
+        assert_clean_failure(result, work / f"{mobilenet.pb.stem}.xml", *needles)
+        assert_unchanged(tmp_path, before)
+        assert_unchanged(mobilenet.pb.parent, model_before)
 
 
 # -- the mapping file ---------------------------------------------------------------------------
@@ -300,6 +304,11 @@ def test_validate_several_inputs_of_several_types(tmp_path):
     assert {m[1]: m[2] for m in outputs(given.stdout)}["scores:0"] == "2,4"
     np.savez(tmp_path / "bad.npz", image=np.zeros((2, 10, 12, 3), np.float32),
              index=np.array([1, 2], np.int32), flag=np.ones((2, 4), bool))
-    assert_clean_failure(run("validate", pb, "--output", "scores", "--inputs", tmp_path / "bad.npz"),
-                         tmp_path / "nothing", "array 'image' has shape [2,10,12,3]",
+    work = tmp_path / "work"
+    work.mkdir()
+    before = snapshot(tmp_path)
+    assert_clean_failure(run("validate", pb, "--output", "scores", "--inputs", tmp_path / "bad.npz",
+                             cwd=work),
+                         work / f"{pb.stem}.xml", "array 'image' has shape [2,10,12,3]",
                          "takes [?,12,10,3] (TF layout)")
+    assert_unchanged(tmp_path, before)
