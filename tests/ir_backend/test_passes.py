@@ -190,27 +190,42 @@ def test_zero_pad_adds_to_same_padding(tmp_path, layout):
     assert ir.types()["Pad"] == 0
 
 
-@pytest.mark.parametrize("layout", [
-    pytest.param(layout, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "OpenVINO CPU bug exposed by ir_backend.sink_transposes: with dynamic H/W the TF SAME "
-        "conv is a Convolution(auto_pad=same_upper); fuse_pad rightly keeps the Pad, but the "
-        "layout pass (hoist in NHWC mode, sinking in NCHW mode) leaves Pad -> Convolution "
-        "adjacent, and the CPU plugin then drops the Pad (it folds it into a conv whose "
-        "same_upper pads are recomputed from the unpadded input): 9x7 input, pads 1/2 -> "
-        "OpenVINO gives 5x5 instead of 6x6. Without the IR passes a Transpose separates them "
-        "and the output is right.")))
-    for layout in LAYOUTS])
-def test_zero_pad_before_dynamic_same_conv(tmp_path, layout):
-    """With dynamic spatial dims the SAME pads are not known: the Pad must stay, and run right."""
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("stride", [2, 3])
+def test_zero_pad_before_dynamic_same_conv(tmp_path, layout, stride):
+    """With dynamic spatial dims and stride > 1 the SAME pads are not known at conversion time.
+    OpenVINO's CPU plugin folds a zero Pad into an adjacent same_upper convolution and then
+    computes the pads from the unpadded input (9x6 padded 1+2 / 3+0: 5x4 instead of TF's 6x5 at
+    stride 2), so the IR computes the SAME pads from the padded shape and merges them into the
+    Pad: the convolution is explicit with zero pads and no same_* conv follows a Pad."""
     def build(x):
-        return tf.nn.conv2d(tf.pad(x, PAD), const((3, 3, 3, 4), "w"), 2, "SAME", name="out")
+        return tf.nn.conv2d(tf.pad(x, PAD), const((3, 3, 3, 4), "w"), stride, "SAME", name="out")
 
     net = tf_net(tmp_path, build, (None, None, None, 3))
     ir = convert(net, tmp_path / layout, layout)
     assert ir.types()["Pad"] == 1
     [c] = ir.graph.ops_of_type("Convolution")
-    assert c.attrs["auto_pad"] in ("same_upper", "same_lower")
-    check(net, ir, rand((2, 9, 7, 3), "x"))
+    assert c.attrs["auto_pad"] == "explicit" and list(c.attrs["pads_begin"]) == [0, 0]
+    assert ir.producer(ir.graph.inputs(c.name)[0]).type == "Pad"
+    for shape in [(2, 9, 6, 3), (1, 8, 11, 3), (1, 5, 5, 3)]:
+        check(net, ir, rand(shape, "x"))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dynamic_same_stride_1_conv_pads_statically(tmp_path, layout):
+    """Stride 1 SAME pads are (k - 1) * d whatever the size: explicit, and a Pad before folds."""
+    def build(x):
+        return tf.nn.conv2d(tf.pad(x, PAD), const((3, 2, 3, 4), "w"), 1, "SAME",
+                            dilations=[1, 2, 1, 1] if False else 1, name="out")
+
+    net = tf_net(tmp_path, build, (None, None, None, 3))
+    ir = convert(net, tmp_path / layout, layout)
+    assert ir.types()["Pad"] == 0
+    [c] = ir.graph.ops_of_type("Convolution")
+    assert c.attrs["auto_pad"] == "explicit"
+    assert list(c.attrs["pads_begin"]) == [1 + 1, 3 + 0] and list(c.attrs["pads_end"]) == [2 + 1, 0 + 1]
+    for shape in [(2, 9, 6, 3), (1, 4, 7, 3)]:
+        check(net, ir, rand(shape, "x"))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

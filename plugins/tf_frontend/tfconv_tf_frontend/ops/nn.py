@@ -40,9 +40,11 @@ def window_pads(ctx: NodeContext, sizes: list, kernel: list[int], strides: list[
         return {"pads_begin": [p[0] for p in pairs], "pads_end": [p[1] for p in pairs],
                 "auto_pad": "explicit"}
     ctx.require(padding == "SAME", f"unsupported padding {padding!r}")
-    if any(size is None for size in sizes):
+    # A stride-1 dim pads (k - 1) * d whatever its size; others need the size.
+    if any(size is None and s != 1 for size, s in zip(sizes, strides)):
         return {"pads_begin": [0] * n, "pads_end": [0] * n, "auto_pad": "same_upper"}
-    pads = [same_pads(size, k, s, d) for size, k, s, d in zip(sizes, kernel, strides, dilations)]
+    pads = [same_pads(1 if size is None else size, k, s, d)
+            for size, k, s, d in zip(sizes, kernel, strides, dilations)]
     return {"pads_begin": [p[0] for p in pads], "pads_end": [p[1] for p in pads],
             "auto_pad": "explicit"}
 
