@@ -216,14 +216,15 @@ def test_dynamic_same_stride_1_conv_pads_statically(tmp_path, layout):
     """Stride 1 SAME pads are (k - 1) * d whatever the size: explicit, and a Pad before folds."""
     def build(x):
         return tf.nn.conv2d(tf.pad(x, PAD), const((3, 2, 3, 4), "w"), 1, "SAME",
-                            dilations=[1, 2, 1, 1] if False else 1, name="out")
+                            dilations=[1, 1, 2, 1], name="out")
 
     net = tf_net(tmp_path, build, (None, None, None, 3))
     ir = convert(net, tmp_path / layout, layout)
     assert ir.types()["Pad"] == 0
     [c] = ir.graph.ops_of_type("Convolution")
     assert c.attrs["auto_pad"] == "explicit"
-    assert list(c.attrs["pads_begin"]) == [1 + 1, 3 + 0] and list(c.attrs["pads_end"]) == [2 + 1, 0 + 1]
+    # H: kernel 3 pads 1/1; W: kernel 2 dilated 2 spans 3, pads 1/1; plus the Pad's 1/2 and 3/0
+    assert list(c.attrs["pads_begin"]) == [1 + 1, 3 + 1] and list(c.attrs["pads_end"]) == [2 + 1, 0 + 1]
     for shape in [(2, 9, 6, 3), (1, 4, 7, 3)]:
         check(net, ir, rand(shape, "x"))
 
