@@ -152,6 +152,12 @@ def _gelu(attrs, ins, values):
     return [(ins[0].shape, ins[0].dtype)]
 
 
+@rule("Selu")
+def _selu(attrs, ins, values):
+    # Selu(data, alpha, lambda): alpha and lambda are scalars (or 1-element tensors)
+    return [(ins[0].shape, ins[0].dtype)]
+
+
 @rule("PRelu")
 def _prelu(attrs, ins, values):
     return [(ins[0].shape, ins[0].dtype)]

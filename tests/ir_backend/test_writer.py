@@ -459,6 +459,15 @@ for _t, _ref, _lo, _hi, _attrs in [
 unary_case("LogicalNot", np.logical_not, dtype="bool")
 
 
+@case("Selu")
+def _(b):
+    x = rand(2, 3, 4, low=-3, high=3)
+    alpha, scale = np.float32(1.6732632), np.float32(1.050701)
+    y = b.emit("Selu", [param(b, "x", x.shape), b.const(alpha, "alpha"), b.const(scale, "lambda")],
+               "selu")
+    return [x], y, [scale * np.where(x > 0, x, alpha * (np.exp(x) - 1))]
+
+
 def binary_case(ir_type: str, ref, low=-2.0, high=2.0, dtype="float32"):
     def build(b):
         x, y = rand(2, 3, 4, low=low, high=high), rand(3, 1, low=low, high=high)

@@ -1,5 +1,5 @@
 """Exact simplifications that keep the IR as small as OpenVINO's own: Subtract of a constant
-as Add, x * Sigmoid(x) as Swish, nested Concats flattened, dynamic-batch shape sub-graphs
+as Add, nested Concats flattened, dynamic-batch shape sub-graphs
 feeding Reshape turned into ``special_zero`` copies, and Transposes that only move size-1
 dimensions turned into Reshapes (merged with neighbouring Reshapes)."""
 from __future__ import annotations
@@ -25,47 +25,6 @@ def canonicalize(graph: Graph, config) -> None:
             continue
         op.type = "Add"
         graph.set_input(op.name, 1, b.const(-value, f"{c.node}/negated"))
-
-
-@graph_pass("ir_backend.fuse_swish", stage="ir", before=["ir_backend.nchw_inputs"])
-def fuse_swish(graph: Graph, config) -> None:
-    """Multiply(x, Sigmoid(x)) -> Swish(x); Multiply(x, Sigmoid(x * beta)) -> Swish(x, beta)."""
-    b = IRBuilder(graph)
-    for op in graph.ops_of_type("Multiply"):
-        if op.name not in graph:
-            continue
-        a, c = graph.inputs(op.name)
-        for x, s in ((a, c), (c, a)):
-            sig = graph.op(s.node)
-            if sig.type != "Sigmoid" or _sole_consumer(graph, s) != op.name:
-                continue
-            arg = graph.inputs(sig.name)[0]
-            beta, scaled = _swish_beta(graph, arg, x)
-            if beta is None:
-                continue
-            inputs = [x] if beta == 1.0 else [x, b.const(np.array(beta, graph.info(x).dtype),
-                                                           f"{op.name}/beta")]
-            swish = b.emit("Swish", inputs, f"{op.name}/swish")[0]
-            _bypass(graph, op.name, swish)
-            graph.remove(sig.name)
-            if scaled is not None and not graph.consumers(scaled):
-                graph.remove(scaled)
-            break
-
-
-def _swish_beta(graph: Graph, arg: Port, x: Port) -> tuple[float | None, str | None]:
-    """The beta of Sigmoid's argument ``arg`` as a multiple of ``x`` (1.0 when arg is x)."""
-    if arg == x:
-        return 1.0, None
-    op = graph.op(arg.node)
-    if op.type != "Multiply" or _sole_consumer(graph, arg) is None:
-        return None, None
-    p, q = graph.inputs(op.name)
-    for y, c in ((p, q), (q, p)):
-        value = _const(graph, c)
-        if y == x and value is not None and value.size == 1:
-            return float(value.reshape(-1)[0]), op.name
-    return None, None
 
 
 @graph_pass("ir_backend.flatten_concats", stage="ir", after=["ir_backend.sink_transposes"])

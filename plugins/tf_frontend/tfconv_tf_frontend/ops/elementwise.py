@@ -65,10 +65,10 @@ def elu(ctx: NodeContext) -> Outputs:
 
 @TABLE.register("Selu", inputs=1)
 def selu(ctx: NodeContext) -> Outputs:
-    # TF: y = scale * (x > 0 ? x : alpha * (exp(x) - 1))     IR: Multiply(Elu(x, alpha), scale)
+    # TF: y = scale * (x > 0 ? x : alpha * (exp(x) - 1))     IR: Selu(x, alpha, lambda=scale)
     x = ctx.input(0)
-    y = ctx.emit("Elu", x, alpha=1.6732632423543772848170429916717)
-    return ctx.emit("Multiply", y, scalar_like(ctx, 1.0507009873554804934193349852946, x))
+    return ctx.emit("Selu", x, scalar_like(ctx, 1.6732632423543772848170429916717, x),
+                    scalar_like(ctx, 1.0507009873554804934193349852946, x))
 
 
 @TABLE.register("LeakyRelu", inputs=1)
@@ -77,6 +77,63 @@ def leaky_relu(ctx: NodeContext) -> Outputs:
     x = ctx.input(0)
     slope = ctx.const(np.array([ctx.attr("alpha", 0.2)], dtype=ctx.dtype(x) or np.float32))
     return ctx.emit("PRelu", x, slope)
+
+
+# -- the error function family (OpenVINO has Erf only) ------------------------------------------
+
+
+@TABLE.register("Erfc", inputs=1)
+def erfc(ctx: NodeContext) -> Outputs:
+    # TF: y = erfc(x)       IR: 1 - Erf(x); absolute error ~1e-7, so erfc(x > 4) loses its
+    # relative precision (GELU only needs it next to the 0.5 * x factor; fuse_gelu makes it Gelu)
+    x = ctx.input(0)
+    return ctx.emit("Subtract", scalar_like(ctx, 1, x), ctx.emit("Erf", x))
+
+
+# M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011), single precision:
+# erfinv(x) = x * P(w - 2.5) for w = -log((1 - x)(1 + x)) < 5, else x * Q(sqrt(w) - 3), with
+# these published coefficients (highest degree first). Relative error ~1e-7 in float32.
+ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                  0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+               -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def horner(ctx: NodeContext, coefficients: tuple[float, ...], t: Port) -> Port:
+    acc = scalar_like(ctx, coefficients[0], t)
+    for c in coefficients[1:]:
+        acc = ctx.emit("Add", ctx.emit("Multiply", acc, t), scalar_like(ctx, c, t))
+    return acc
+
+
+def erfinv_of(ctx: NodeContext, x: Port, w: Port) -> Port:
+    """erfinv(x) from x and w = -log((1 - x)(1 + x)), which the caller computes accurately."""
+    central = horner(ctx, ERFINV_CENTRAL, ctx.emit("Subtract", w, scalar_like(ctx, 2.5, w)))
+    tail = horner(ctx, ERFINV_TAIL,
+                  ctx.emit("Subtract", ctx.emit("Sqrt", w), scalar_like(ctx, 3.0, w)))
+    near = ctx.emit("Less", w, scalar_like(ctx, 5.0, w))
+    return ctx.emit("Multiply", x, ctx.emit("Select", near, central, tail))
+
+
+@TABLE.register("Erfinv", inputs=1)
+def erfinv(ctx: NodeContext) -> Outputs:
+    # TF: y = erfinv(x), x in [-1, 1]      IR: the approximation above (no OpenVINO op)
+    x = ctx.input(0)
+    one = scalar_like(ctx, 1, x)
+    product = ctx.emit("Multiply", ctx.emit("Subtract", one, x), ctx.emit("Add", one, x))
+    return erfinv_of(ctx, x, ctx.emit("Negative", ctx.emit("Log", product)))
+
+
+@TABLE.register("Ndtri", inputs=1)
+def ndtri(ctx: NodeContext) -> Outputs:
+    # TF: y = ndtri(p), the inverse normal CDF = sqrt(2) * erfinv(2p - 1). w is computed from p
+    # as -log(4 p (1 - p)): through x = 2p - 1, a small p would lose its digits in 1 + x.
+    p = ctx.input(0)
+    x = ctx.emit("Subtract", ctx.emit("Multiply", p, scalar_like(ctx, 2, p)), scalar_like(ctx, 1, p))
+    product = ctx.emit("Multiply", ctx.emit("Multiply", p, scalar_like(ctx, 4, p)),
+                       ctx.emit("Subtract", scalar_like(ctx, 1, p), p))
+    y = erfinv_of(ctx, x, ctx.emit("Negative", ctx.emit("Log", product)))
+    return ctx.emit("Multiply", y, scalar_like(ctx, np.sqrt(2.0), p))
 
 
 @TABLE.register("Round", inputs=1)
