@@ -39,6 +39,7 @@ class TensorSummary:
     shape: list[int | None] | None
     dtype: str | None
     op_type: str = ""
+    leftover: str | None = None  # outputs only: why this sink is a training leftover, not an output
 
 
 @dataclass
@@ -83,8 +84,8 @@ class Inspection:
             "load_error": self.load_error,
             "findings": [{**asdict(f), "details": list(f.details), "flags": list(f.flags)}
                          for f in self.findings],
-            "inputs": [asdict(t) for t in self.inputs],
-            "outputs": [asdict(t) for t in self.outputs],
+            "inputs": [_summary_json(t) for t in self.inputs],
+            "outputs": [_summary_json(t) for t in self.outputs],
             "nodes": self.nodes,
             "op_types": self.op_types,
             "unsupported": self.unsupported,
@@ -92,6 +93,14 @@ class Inspection:
             "suggested_flags": self.suggested_flags(),
             "problems": self.problems,
         }
+
+
+def _summary_json(t: TensorSummary) -> dict[str, Any]:
+    """A tensor as JSON; ``leftover`` (the reason) only on training-only sinks."""
+    out = asdict(t)
+    if out["leftover"] is None:
+        del out["leftover"]
+    return out
 
 
 def _dtype_name(value: object) -> str | None:
@@ -114,6 +123,21 @@ def _tensor(graph: Graph, port: Port, label: str) -> TensorSummary:
     dims = None if not isinstance(shape, (tuple, list)) else [None if d is None else int(d)
                                                               for d in shape]
     return TensorSummary(label, dims, _dtype_name(dtype), op.type)
+
+
+def _leftovers(graph: Graph) -> list[TensorSummary]:
+    """The sinks the loader dropped as training leftovers (``graph.meta["leftover_outputs"]``:
+    ``(tensor, reason[, op type])``), listed after the outputs."""
+    out = []
+    for tensor, reason, *op_type in graph.meta.get("leftover_outputs") or []:  # type: ignore[union-attr]
+        name, _, idx = str(tensor).rpartition(":")
+        if name in graph and idx.isdigit():
+            summary = _tensor(graph, Port(name, int(idx)), str(tensor))
+        else:  # frozen away with the checkpoint: only its name (and op type) is known
+            summary = TensorSummary(str(tensor), None, None, str(op_type[0]) if op_type else "")
+        summary.leftover = str(reason)
+        out.append(summary)
+    return out
 
 
 def _unsupported(pm: pluggy.PluginManager, graph: Graph) -> dict[str, list[str]]:
@@ -152,6 +176,7 @@ def inspect_model(pm: pluggy.PluginManager, config: ConvertConfig) -> Inspection
     result.inputs = [_tensor(graph, Port(name, 0), name)
                      for name in graph.meta.get("inputs", []) if name in graph]  # type: ignore[union-attr]
     result.outputs = [_tensor(graph, p, str(p)) for p in graph.outputs if p.node in graph]
+    result.outputs += _leftovers(graph)
     # The source passes run before translation (training leftovers vanish there), so the
     # unsupported op types are those the conversion would report.
     # Their log lines are about converting; at the default level they are muted here.
@@ -197,6 +222,27 @@ def _section(kind: str, findings: list[Finding], *, always: bool = False) -> lis
     return lines
 
 
+LEFTOVERS_SHOWN = 10
+
+
+def _output_lines(outputs: list[TensorSummary]) -> list[str]:
+    """The outputs, then the training leftovers (marked; the first LEFTOVERS_SHOWN)."""
+    real = [t for t in outputs if t.leftover is None]
+    left = [t for t in outputs if t.leftover is not None]
+    head = f"Likely outputs ({len(real)}"
+    head += f", then {len(left)} training-only sink(s) that are not outputs):" if left else "):"
+    shown = real + left[:LEFTOVERS_SHOWN]
+    width = max((len(t.name) for t in shown), default=0)
+    lines = [head]
+    lines += [f"  {t.name:<{width}}  ({t.op_type})" for t in real] or ["  none"]
+    lines += [f"  {t.name:<{width}}  ({t.op_type or '?'}) training-only: {t.leftover}"
+              for t in left[:LEFTOVERS_SHOWN]]
+    if len(left) > LEFTOVERS_SHOWN:
+        lines.append(f"  ... {len(left) - LEFTOVERS_SHOWN} more training-only sink(s) "
+                     "(--json lists them all)")
+    return lines
+
+
 def format_text(ins: Inspection) -> str:
     lines = [f"Model: {ins.model}"]
     for kind in BEFORE_GRAPH:
@@ -209,9 +255,7 @@ def format_text(ins: Inspection) -> str:
         width = max((len(t.name) for t in ins.inputs), default=0)
         lines += [f"  {t.name:<{width}}  {_fmt_shape(t.shape)} {t.dtype or '?'}"
                   for t in ins.inputs] or ["  none (the graph has no placeholders)"]
-        lines.append(f"Likely outputs ({len(ins.outputs)}):")
-        width = max((len(t.name) for t in ins.outputs), default=0)
-        lines += [f"  {t.name:<{width}}  ({t.op_type})" for t in ins.outputs] or ["  none"]
+        lines += _output_lines(ins.outputs)
         lines.append(f"Op types ({ins.nodes} nodes, {len(ins.op_types)} types):")
         width = max((len(k) for k in ins.op_types), default=0)
         lines += [f"  {k:<{width}}  {v}" for k, v in ins.op_types.items()]

@@ -74,18 +74,15 @@ def _node_name(tensor: str) -> str:
     return name.rsplit(":", 1)[0] if ":" in name and name.rsplit(":", 1)[1].isdigit() else name
 
 
-def detect_outputs(graph_def) -> list[str]:
+def detect_outputs(graph_def, known: dict[str, str] | None = None) -> list[str]:
     """Node names of ops no other op consumes (data or control), skipping saver, initialiser
-    and variable bookkeeping ops and anything under ``save/``."""
-    consumed = {_node_name(i) for n in graph_def.node for i in n.input}
-    outs = []
-    for n in graph_def.node:
-        if n.name in consumed or n.op in _NOT_OUTPUTS:
-            continue
-        if n.name.startswith("save/") or "/save/" in n.name or n.name.startswith("init"):
-            continue
-        outs.append(n.name)
-    return outs
+    and variable bookkeeping ops, anything under ``save/`` and training leftovers (sinks of
+    losses, regularizers, summaries, optimizer updates: ``outputs.py``; ``known``: leftovers
+    a MetaGraph's collections name). Logs the leftovers it drops."""
+    from . import outputs
+    sel = outputs.for_graph_def(graph_def, known)
+    sel.log()
+    return [_node_name(o) for o in sel.outputs if _node_name(o) not in _NOT_OUTPUTS]
 
 
 def _placeholders(graph_def) -> list[str]:
@@ -93,10 +90,10 @@ def _placeholders(graph_def) -> list[str]:
             and n.attr["dtype"].type != 20]  # DT_RESOURCE
 
 
-def _output_nodes(user_outputs, graph_def) -> list[str]:
+def _output_nodes(user_outputs, graph_def, known: dict[str, str] | None = None) -> list[str]:
     if user_outputs:
         return list(dict.fromkeys(_node_name(o) for o in user_outputs))
-    outs = detect_outputs(graph_def)
+    outs = detect_outputs(graph_def, known)
     if not outs:
         raise ModelFormatError("cannot find the model's outputs (every op is consumed or is "
                                "bookkeeping); name them with --output")
@@ -118,20 +115,55 @@ def _freeze_session(tf, sess, outputs: list[str]):
 
 
 def freeze_meta_graph(meta: Path, prefix: str, outputs: tuple[str, ...]) -> Frozen:
-    """import_meta_graph + Saver.restore in a fresh graph, then convert_variables_to_constants."""
+    """import_meta_graph + Saver.restore in a fresh graph, then convert_variables_to_constants.
+    Without ``outputs``, the MetaGraph's signature names them, else its collections and
+    structure (``outputs.py``)."""
     tf = _tf()
     v1 = tf.compat.v1
     graph = tf.Graph()
+    inputs: list[str] = []
+    keys: list[str] = []
     with graph.as_default(), v1.Session(graph=graph) as sess:
         saver = v1.train.import_meta_graph(str(meta), clear_devices=True)
-        names = _output_nodes(outputs, graph.as_graph_def())
+        known: dict[str, str] = {}
+        if not outputs:
+            signature = _meta_signature(tf, meta)
+            if signature is not None:
+                inputs, outputs, keys = signature
+            else:
+                from . import outputs as outputs_mod
+                cols = {key: [getattr(item, "name", "") for item in graph.get_collection(key)]
+                        for key in graph.get_all_collection_keys()}
+                known = outputs_mod.known_leftovers(cols)
+        names = _output_nodes(outputs, graph.as_graph_def(), known)
         _check_outputs(tf, graph, names)
         if saver is not None:
             saver.restore(sess, prefix)
         else:
             _restore_variables(tf, sess, graph, prefix)
         frozen = _freeze_session(tf, sess, names)
-    return Frozen(frozen.SerializeToString(), _placeholders(frozen), [f"{n}:0" for n in names])
+    tensors = [o if ":" in o else f"{o}:0" for o in outputs] if outputs else [f"{n}:0" for n in names]
+    return Frozen(frozen.SerializeToString(), inputs or _placeholders(frozen), tensors, keys)
+
+
+def _meta_signature(tf, meta: Path) -> tuple[list[str], tuple[str, ...], list[str]] | None:
+    """(input nodes, output tensors, output keys) of the MetaGraph's serving signature (or
+    its only one), None when it has none to choose."""
+    from . import outputs as outputs_mod
+    from google.protobuf import text_format
+    proto = tf.compat.v1.MetaGraphDef()
+    data = Path(meta).read_bytes()
+    try:
+        proto.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - DecodeError: a text MetaGraph
+        text_format.Parse(data.decode("utf-8"), proto)
+    key = outputs_mod.signature_key(proto.signature_def)
+    if key is None or not proto.signature_def[key].outputs:
+        return None
+    sig = proto.signature_def[key]
+    keys = sorted(sig.outputs)
+    return ([_node_name(sig.inputs[k].name) for k in sorted(sig.inputs)],
+            tuple(sig.outputs[k].name for k in keys), keys)
 
 
 def _restore_variables(tf, sess, graph, prefix: str) -> None:

@@ -55,6 +55,13 @@ BUILTIN_LAYOUTS: dict[str, list[str]] = {
     "Switch": ["output_false", "output_true"], "RefSwitch": ["output_false", "output_true"],
     "Merge": ["output", "value_index"], "RefMerge": ["output", "value_index"],
     "QuantizeV2": ["output", "output_min", "output_max"],
+    "MaxPoolWithArgmax": ["output", "argmax"], "BroadcastGradientArgs": ["r0", "r1"],
+    "NonMaxSuppressionV4": ["selected_indices", "valid_outputs"],
+    "NonMaxSuppressionV5": ["selected_indices", "selected_scores", "valid_outputs"],
+    "CombinedNonMaxSuppression": ["nmsed_boxes", "nmsed_scores", "nmsed_classes",
+                                  "valid_detections"],
+    "FakeQuantWithMinMaxVarsGradient": ["backprops_wrt_input", "backprop_wrt_min",
+                                        "backprop_wrt_max"],
 }
 _MAX_DEPTH = 64
 _DT_RESOURCE = 20
@@ -97,7 +104,11 @@ class Inliner:
     """Builds one flat GraphDef from a graph or function body plus the library."""
 
     def __init__(self, library: Any, op_list: Any, checkpoint: bundle_mod.Bundle | None,
-                 var_keys: dict[str, str] | None = None, partitioned: set[str] | None = None):
+                 var_keys: dict[str, str] | None = None, partitioned: set[str] | None = None,
+                 *, frozen: bool = False):
+        # frozen: a frozen GraphDef's calls are inlined, every other node is copied as it is
+        # (variables, functional ops: whatever they are, translation reports them)
+        self.frozen = frozen
         self.funcs = {f.signature.name: f for f in library.function}
         self.op_defs = {op.name: op for op in op_list.op} if op_list is not None else {}
         self.checkpoint = checkpoint
@@ -297,6 +308,8 @@ class Inliner:
             rets = [fn.ret[a.name] for a in sig.output_arg]
             flat = self.run(list(fn.node_def), new_name + "/", bound, rets, depth + 1)
             return _Node(node, flat=flat)
+        if self.frozen:
+            return self._copy(node, new_name, inputs)
         if op in VAR_OPS:
             if is_fn:
                 raise Fallback(f"function body creates variable {new_name}")
@@ -317,6 +330,11 @@ class Inliner:
             raise Fallback(f"op {op} ({new_name})")
         if op in ("Placeholder", "PlaceholderV2") and node.attr["dtype"].type == _DT_RESOURCE:
             raise Fallback(f"{new_name} is a resource placeholder")
+        return self._copy(node, new_name, inputs)
+
+    def _copy(self, node: Any, new_name: str, inputs: list[Binding]) -> _Node:
+        """``node`` under its new name and inputs (variables as their Consts)."""
+        op = node.op
         new = proto.NodeDef()
         new.CopyFrom(node)
         new.name = new_name
@@ -333,7 +351,7 @@ class Inliner:
             kind = value.WhichOneof("value")
             if kind == "placeholder":
                 raise Fallback(f"{new_name} has a placeholder attr {key!r}")
-            if kind == "func" or (kind == "list" and len(value.list.func)):
+            if not self.frozen and (kind == "func" or (kind == "list" and len(value.list.func))):
                 raise Fallback(f"functional op {op} ({new_name})")
             if key in ("_read_only_resource_inputs", "_class"):
                 del new.attr[key]
@@ -486,6 +504,49 @@ def _freeze_graph(graph_def: Any, op_list: Any, prefix: str,
                   inl.inlined)
 
 
+def inline_frozen(graph_def: Any) -> int:
+    """Inline every function call of a frozen GraphDef in place; returns how many calls were
+    inlined (nested ones included).
+
+    Each call node becomes an IdentityN of the same name over the inlined body's results (the
+    graph's references ``call:i`` stay valid, an output keeps its name); the bodies' nodes
+    are added under ``call/``. Every node of the graph is kept. Raises :class:`Fallback` for
+    a call that cannot be inlined (unknown or polymorphic function, bad arity, recursion)."""
+    funcs = {f.signature.name: f for f in graph_def.library.function}
+    calls = [n for n in graph_def.node if n.op in CALL_OPS or n.op in funcs]
+    if not calls:
+        return 0
+    inl = Inliner(graph_def.library, None, None, frozen=True)
+    inl.names = {n.name for n in graph_def.node}
+    for node in calls:
+        inputs: list[Binding] = []
+        for ref in node.input:
+            if not ref.startswith("^"):
+                name, _, idx = ref.partition(":")
+                inputs.append(Tensor(name, int(idx) if idx else 0))
+        flat = inl._process(node, "", False, inputs, 0).flat or []
+        fn = funcs[node.attr["f"].func.name if node.op in CALL_OPS else node.op]
+        types = list(node.attr["Tout"].list.type) if "Tout" in node.attr else [
+            a.type for a in fn.signature.output_arg]
+        shapes = proto.NodeDef()
+        if "_output_shapes" in node.attr:
+            shapes.attr["_output_shapes"].CopyFrom(node.attr["_output_shapes"])
+        node.ClearField("attr")
+        node.ClearField("device")
+        del node.input[:]
+        if not flat:  # nothing to return: only its side effects, which inference drops
+            node.op = "NoOp"
+            continue
+        node.op = "IdentityN"
+        node.input.extend(b.ref() for b in flat)
+        node.attr["T"].list.type.extend(types[:len(flat)])
+        if "_output_shapes" in shapes.attr:
+            node.attr["_output_shapes"].CopyFrom(shapes.attr["_output_shapes"])
+    graph_def.node.extend(inl.nodes)
+    graph_def.ClearField("library")
+    return inl.inlined
+
+
 def freeze_checkpoint(graph_def: Any, prefix: str, outputs: tuple[str, ...]) -> Frozen:
     return _freeze_graph(graph_def, None, prefix, outputs)
 
@@ -508,8 +569,11 @@ def read_meta_graph(path: Path) -> Any:
     return meta
 
 
-def freeze_meta_graph(path: Path, prefix: str, outputs: tuple[str, ...]) -> Frozen:
-    meta = read_meta_graph(path)
+def freeze_meta_graph(path: Path, prefix: str, outputs: tuple[str, ...],
+                      meta: Any | None = None) -> Frozen:
+    """A MetaGraph (``meta``: already parsed) with a V2 checkpoint."""
+    if meta is None:
+        meta = read_meta_graph(path)
     op_list = meta.meta_info_def.stripped_op_list if meta.HasField("meta_info_def") else None
     return _freeze_graph(meta.graph_def, op_list, prefix, outputs)
 

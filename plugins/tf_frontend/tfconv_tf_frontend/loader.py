@@ -11,7 +11,7 @@ import numpy as np
 from tfconv.errors import ModelFormatError, TfconvError, UsageError
 from tfconv.graph import Graph, Port
 
-from . import formats, freeze, functions, proto, sniff
+from . import formats, freeze, functions, outputs, proto, sniff
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig, InputSpec
@@ -61,18 +61,14 @@ def graph_from_graphdef(gd: proto.GraphDef, name: str) -> Graph:
                "the file is incomplete or was cut badly")
         raise UsageError(msg)
     graph.meta["inputs"] = [op.name for op in graph if op.type in INPUT_OPS]
-    graph.outputs = default_outputs(graph)
+    graph.outputs, graph.meta["leftover_outputs"] = outputs.for_graph(graph, NOT_OUTPUTS)
     return graph
 
 
 def default_outputs(graph: Graph) -> list[Port]:
-    """Every output port no op consumes, of ops that compute something."""
-    outs = []
-    for op in graph:
-        if op.type in NOT_OUTPUTS or graph.consumers(op.name):
-            continue
-        outs.append(Port(op.name, 0))
-    return outs
+    """Every output port no op consumes, of ops that compute something, but training
+    leftovers (``outputs.py``)."""
+    return outputs.for_graph(graph, NOT_OUTPUTS)[0]
 
 
 def placeholders_listing(graph: Graph) -> str:
@@ -520,28 +516,56 @@ def _load_checkpoint(path: Path, given: str, config: ConvertConfig) -> Graph:
     for notice in notices:
         log.info(notice)
     what = f"graph {path} with checkpoint {ckpt.prefix}"
+    sel = _select(config, lambda: outputs.for_graph_def(gd))
+    wanted = tuple(config.outputs) or tuple(sel.outputs)
     frozen = _without_tf(what, ckpt.version, functions.freeze_checkpoint, gd, ckpt.prefix,
-                         config.outputs)
+                         wanted)
     if frozen is None:
         data = gd.SerializeToString()
         del gd
-        frozen = _tf_call(what, freeze.freeze_checkpoint, data, ckpt.prefix, config.outputs)
+        frozen = _tf_call(what, freeze.freeze_checkpoint, data, ckpt.prefix, wanted)
     log.info("froze graph %s with checkpoint %s (V%d) %s", path.name, ckpt.prefix, ckpt.version,
              _how(frozen))
-    return _from_frozen(frozen, config, f"inference graph + V{ckpt.version} checkpoint")
+    return _selected(_from_frozen(frozen, config, f"inference graph + V{ckpt.version} checkpoint"),
+                     sel)
+
+
+def _select(config: ConvertConfig, choose) -> outputs.Selection:
+    """The model's outputs (``choose()``) unless ``--output`` names them; logs the leftovers."""
+    if config.outputs:
+        return outputs.Selection(source="--output")
+    sel = choose()
+    sel.log()
+    return sel
+
+
+def _selected(graph: Graph, sel: outputs.Selection) -> Graph:
+    graph.meta["leftover_outputs"] = list(sel.leftovers)
+    return graph
 
 
 def _load_meta_graph(path: Path, config: ConvertConfig, checkpoint: str | None = None) -> Graph:
     """A MetaGraph with the checkpoint next to it (same prefix), or ``--input_checkpoint``."""
     ckpt = formats.find_checkpoint(checkpoint or formats.meta_prefix(path), what=f"MetaGraph {path}")
     what = f"MetaGraph {path} with checkpoint {ckpt.prefix}"
+    try:
+        meta = functions.read_meta_graph(path)
+    except functions.Fallback:
+        meta = None  # TensorFlow reads it, and picks the outputs by structure
+    sel = _select(config, lambda: outputs.for_meta_graph(meta, path.read_bytes())
+                  if meta is not None else outputs.Selection())
+    wanted = tuple(config.outputs) or tuple(sel.outputs)
     frozen = _without_tf(what, ckpt.version, functions.freeze_meta_graph, path, ckpt.prefix,
-                         config.outputs)
+                         wanted, meta)
+    del meta
     if frozen is None:
-        frozen = _tf_call(what, freeze.freeze_meta_graph, path, ckpt.prefix, config.outputs)
+        frozen = _tf_call(what, freeze.freeze_meta_graph, path, ckpt.prefix, wanted)
+    if sel.source == "signature":  # its inputs in its order, its outputs named after its keys
+        frozen.inputs = list(sel.inputs)
+        frozen.output_names = list(sel.output_names)
     log.info("froze MetaGraph %s with checkpoint %s (V%d) %s", path.name,
              Path(ckpt.prefix).name, ckpt.version, _how(frozen))
-    return _from_frozen(frozen, config, "MetaGraph")
+    return _selected(_from_frozen(frozen, config, "MetaGraph"), sel)
 
 
 def _load_saved_model(path: Path, config: ConvertConfig) -> Graph:
@@ -569,9 +593,26 @@ def load_frozen(path: Path, config: ConvertConfig) -> Graph:
     gd, notices = sniff.read_graph(path, is_text=config.input_model_is_text)
     for notice in notices:
         log.info(notice)
+    inlined = _inline_calls(path, gd)
     graph = graph_from_graphdef(gd, config.name)
     del gd
     graph.meta["source_format"] = "frozen GraphDef"
-    log.info("loaded frozen GraphDef %s: %d nodes", path, len(graph))
+    log.info("loaded frozen GraphDef %s: %d nodes%s", path, len(graph),
+             f", {inlined} function call(s) inlined" if inlined else "")
+    if not config.outputs:
+        outputs.log_leftovers(graph.meta["leftover_outputs"])
     apply_user_io(graph, config)
     return graph
+
+
+def _inline_calls(path: Path, gd: proto.GraphDef) -> int:
+    """Inline the frozen graph's function calls in place (``functions.inline_frozen``); what
+    cannot be inlined is one clear error."""
+    try:
+        return functions.inline_frozen(gd)
+    except TfconvError:
+        raise
+    except Exception as err:  # noqa: BLE001 - Fallback, or a malformed library
+        msg = (f"frozen GraphDef {path}: cannot inline its function calls: "
+               f"{err if isinstance(err, functions.Fallback) else f'{type(err).__name__}: {err}'}")
+        raise ModelFormatError(msg) from err
