@@ -236,6 +236,12 @@ def test_multi_io_saved_model_matches_the_tensorflow_path(small, tmp_path, caplo
     actual = run_ir(xml, [feeds[n] for n in ours.inputs])  # IR inputs in the signature's order
     for got, k in zip(actual, ["alpha", "mid", "zeta"]):
         assert rel_err(got, expected[k]) <= TOLERANCE, k
+    # Each IR output carries its signature key as a tensor name, on the right tensor.
+    from ovrun import F32, core
+    compiled = core().compile_model(str(xml), "CPU", F32)
+    result = compiled([feeds[n] for n in ours.inputs])
+    for k in ["alpha", "mid", "zeta"]:
+        assert rel_err(result[compiled.output(k)], expected[k]) <= TOLERANCE, k
 
 
 def test_partitioned_variable_falls_back_to_tensorflow(small, tmp_path, caplog):
