@@ -323,6 +323,29 @@ def _matmul(attrs, ins, values):
     return [((*batch, *rows, *cols), ins[0].dtype)]
 
 
+@rule("Einsum", version="opset7")
+def _einsum(attrs, ins, values):
+    # equation "ab...c,cd->ab...d": a label's dim comes from any operand that knows it; "..." is
+    # the numpy broadcast of what it covers in each operand
+    lhs, _, out_term = attrs["equation"].partition("->")
+    dims: dict[str, int | None] = {}
+    ellipsis: tuple = ()
+    for term, info in zip(lhs.split(","), ins):
+        if info.shape is None:
+            return [(None, ins[0].dtype)]
+        head, dots, tail = term.partition("...")
+        n = len(info.shape) - len(head) - len(tail) if dots else 0
+        shape = info.shape[:len(head)] + info.shape[len(head) + n:]
+        if dots:
+            ellipsis = broadcast_shapes(ellipsis, info.shape[len(head):len(head) + n])
+        for label, d in zip(head + tail, shape):
+            if dims.get(label) is None:
+                dims[label] = d
+    head, dots, tail = out_term.partition("...")
+    return [((*(dims[l] for l in head), *(ellipsis if dots else ()), *(dims[l] for l in tail)),
+             ins[0].dtype)]
+
+
 @rule("SoftMax", "LogSoftmax", version="opset8")
 def _softmax(attrs, ins, values):
     return [(ins[0].shape, ins[0].dtype)]

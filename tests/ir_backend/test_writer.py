@@ -459,6 +459,14 @@ for _t, _ref, _lo, _hi, _attrs in [
 unary_case("LogicalNot", np.logical_not, dtype="bool")
 
 
+@case("Einsum")
+def _(b):
+    x, y = rand(2, 3, 4), rand(4, 5)
+    z = b.emit("Einsum", [param(b, "x", x.shape), param(b, "y", y.shape)], "einsum",
+               {"equation": "abc,cd->abd"})
+    return [x, y], z, [np.einsum("abc,cd->abd", x, y)]
+
+
 @case("Selu")
 def _(b):
     x = rand(2, 3, 4, low=-3, high=3)

@@ -1,4 +1,4 @@
-"""math.py translators vs real TF: MatMul, BatchMatMul (V1-V3), Cumsum."""
+"""math.py translators vs real TF: MatMul, BatchMatMul (V1-V3), Einsum, Cumsum."""
 from __future__ import annotations
 
 import pytest
@@ -28,6 +28,17 @@ CASES = [
     case("BatchMatMulV2-broadcast", lambda a, b: raw.BatchMatMulV2(x=a, y=b),
          rand((2, 1, 3, 4)), rand((3, 4, 5))),
     case("BatchMatMulV3", lambda a, b: raw.BatchMatMulV3(x=a, y=b, Tout=tf.float32), BA, BB),
+    # Einsum: the equations of Keras MultiHeadAttention (projections, scores, context), a
+    # dynamic batch and an ellipsis
+    case("Einsum-mha-projection", lambda a: tf.einsum("abc,cde->abde", a, tf.constant(
+        rand((4, 2, 3), "w"))), BA),
+    case("Einsum-mha-scores", lambda q, k: tf.einsum("aecd,abcd->acbe", k, q),
+         rand((2, 5, 3, 4), "q"), rand((2, 6, 3, 4), "k")),
+    case("Einsum-mha-context", lambda s, v: tf.einsum("acbe,aecd->abcd", s, v),
+         rand((2, 3, 5, 6), "s"), rand((2, 6, 3, 4), "v")),
+    case("Einsum-mha-output", lambda a: tf.einsum("abcd,cde->abe", a, tf.constant(
+        rand((3, 4, 7), "o"))), rand((2, 5, 3, 4), "c"), shapes=[(None, 5, 3, 4)]),
+    case("Einsum-ellipsis", lambda a, b: tf.einsum("...ij,...jk->...ik", a, b), BA, BB),
     case("Cumsum", lambda x: tf.cumsum(x, 1), BA),
     case("Cumsum-exclusive-reverse", lambda x: tf.cumsum(x, -1, exclusive=True, reverse=True),
          BA),

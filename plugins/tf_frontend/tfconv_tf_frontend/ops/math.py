@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import TABLE
-from ._util import dtype_name
+from ._util import dtype_name, text
 
 if TYPE_CHECKING:
     from tfconv.translate import NodeContext, Outputs
@@ -28,6 +28,13 @@ def batch_mat_mul(ctx: NodeContext) -> Outputs:
     if out_type is not None and np.dtype(out_type) != ctx.dtype(y):
         y = ctx.emit("Convert", y, destination_type=dtype_name(out_type))
     return y
+
+
+@TABLE.register("Einsum", min_inputs=1)
+def einsum(ctx: NodeContext) -> Outputs:
+    # TF: Einsum(inputs, equation "abc,cde->abde")      IR: Einsum-7, the same equation
+    # (TF requires the explicit "->" form, which OpenVINO reads as is)
+    return ctx.emit("Einsum", *ctx.inputs(), equation=text(ctx, "equation").replace(" ", ""))
 
 
 @TABLE.register("Cumsum", inputs=2)
