@@ -33,6 +33,9 @@ GELU_ERF = {"Gelu": {"approximation_mode": "erf"}}
 GELU_TANH = {"Gelu": {"approximation_mode": "tanh"}}
 ERF_OPS = ("Erf", "Tanh", "Power", "Multiply", "Add", "Subtract", "Divide", "Negative")
 HARD_OPS = ("Clamp", "Minimum", "Maximum", "Relu", "Multiply", "Divide", "Add")
+# convolutions with fused activations in between, converted to NCHW: the fused ops must not
+# stop the layout pass (the IR keeps one Transpose, of the output)
+CNN_OPS = {"PRelu": {}, "Elu": {"alpha": 0.5}, "HSwish": {}, "Gelu": {"approximation_mode": "erf"}}
 # name -> (op types (with attributes) the IR must have, op types it must not have)
 _COMMON = {
     "elu": ({"Elu": {"alpha": 1.0}}, ("Select",)),
@@ -83,6 +86,7 @@ CASES = {
         "mnv3_hard_sigmoid": ({"HSigmoid": {}}, HARD_OPS),  # ReLU(6)(x + 3) * (1 / 6)
         "mnv3_hard_swish": ({"HSwish": {}}, HARD_OPS),
         "rescaled_hard_swish": ({"HSwish": {}}, HARD_OPS),
+        "cnn": (CNN_OPS, ("Select", "Erf", "Relu")),
         "raw_gelu_erf": (GELU_ERF, ERF_OPS),  # 0.5 * x * (1 + erf(x / sqrt(2)))
         "raw_gelu_erf_bert": (GELU_ERF, ERF_OPS),  # x * (0.5 * (1 + erf(x / tf.sqrt(2))))
         "raw_gelu_tanh_bert": (GELU_TANH, ERF_OPS),  # x * 0.5 * (1 + tanh(c * (x + k x^3)))
@@ -105,6 +109,7 @@ CASES = {
         "ThresholdedReLU": ({}, ()),
         "mnv3_hard_sigmoid": ({"HSigmoid": {}}, HARD_OPS),  # ReLU(6)(x + 3) * (1 / 6)
         "mnv3_hard_swish": ({"HSwish": {}}, HARD_OPS),  # Multiply()([x, hard_sigmoid(x)])
+        "cnn": (CNN_OPS, ("Select", "Erf", "Relu")),
     },
 }
 GENERATIONS = tuple(CASES)
@@ -127,8 +132,11 @@ def inputs() -> np.ndarray:
 
 
 def domain(name: str) -> np.ndarray:
-    """The inputs, mapped into (-1, 1) for the inverse error function (and (0, 1) for ndtri)."""
+    """The inputs, mapped into (-1, 1) for the inverse error function (and (0, 1) for ndtri);
+    [2, 12, 12, 3] images in [-2, 2] for the CNN."""
     x = inputs()
+    if name == "cnn":
+        return np.random.default_rng(7).uniform(-2, 2, (2, 12, 12, 3)).astype(np.float32)
     if name == "raw_erfinv":
         return np.tanh(x / 3.0).astype(np.float32)
     if name == "raw_ndtri":
@@ -183,8 +191,21 @@ def _layer(keras, tf, gen: str, name: str):
     return layers.Activation(getattr(act, name))
 
 
+def _cnn(keras, inp):
+    layers, init = keras.layers, keras.initializers.RandomUniform(0.05, 0.5)
+    h = inp
+    for act in (layers.PReLU(alpha_initializer=init), layers.PReLU(alpha_initializer=init,
+                shared_axes=[1, 2]), layers.LeakyReLU(), layers.ELU(alpha=0.5),
+                layers.Activation(lambda t: t * keras.activations.relu(t + 3.0, max_value=6.0) / 6.0),
+                layers.Activation(lambda t: keras.activations.gelu(t, approximate=False))):
+        h = act(layers.Conv2D(6, 3, padding="same")(h))
+    return layers.Conv2D(4, 3)(h)
+
+
 def _model(keras, tf, gen: str, name: str):
-    inp = keras.Input(SHAPE, name="input")
+    inp = keras.Input(domain(name).shape[1:], name="input")
+    if name == "cnn":
+        return keras.Model(inp, _cnn(keras, inp))
     if name.startswith("mnv3_"):
         # keras.applications.MobileNetV3's hard_sigmoid and tf_keras's hard_swish, as written there
         sig = keras.layers.ReLU(6.0)(inp + 3.0) * (1.0 / 6.0)
@@ -216,7 +237,8 @@ def build(out_dir: pathlib.Path, gen: str) -> None:
         x = domain(name)
         model = _model(keras, tf, gen, name)
         fn = tf.function(lambda t, m=model: m(t, training=False))
-        concrete = fn.get_concrete_function(tf.TensorSpec([None, *SHAPE], tf.float32, name="input"))
+        concrete = fn.get_concrete_function(tf.TensorSpec([None, *x.shape[1:]], tf.float32,
+                                                          name="input"))
         frozen = convert_variables_to_constants_v2(concrete)
         graph_def = frozen.graph.as_graph_def()
         (out_tensor,) = frozen.outputs

@@ -37,8 +37,8 @@ def test_activation(gen, name, tmp_path):
     d, meta, ref = _built(gen)
     graph = tfconv.convert_model(d / f"{name}.pb", output=meta[name]["output"])
     xml = [p for p in tfconv.save_model(graph, tmp_path / "model.xml") if p.suffix == ".xml"][0]
-    expected = ref[name]
-    (actual,) = run_ir(xml, [ref[f"{name}:input"]])
+    expected, x = ref[name], ref[f"{name}:input"]
+    (actual,) = run_ir(xml, [x.transpose(0, 3, 1, 2) if x.ndim == 4 else x])  # NCHW IR input
     assert np.isfinite(expected).all()
     err = rel_err(actual, expected)
     assert err <= 1e-4, f"{gen} {name}: relative error {err:.3g}"
@@ -49,3 +49,6 @@ def test_activation(gen, name, tmp_path):
             f"{gen} {name}: no {ir_type} {attrs} in {[(op.type, op.attrs) for op in ops]}"
     left = sorted({op.type for op in ops} & set(gone) - set(want))
     assert not left, f"{gen} {name}: {left} left next to {list(want)}: {[op.type for op in ops]}"
+    if x.ndim == 4:
+        transposes = [op.name for op in ops if op.type == "Transpose"]
+        assert len(transposes) == 1, f"{gen} {name}: the layout pass stopped at {transposes}"

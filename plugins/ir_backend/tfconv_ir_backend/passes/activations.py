@@ -432,8 +432,13 @@ def fuse_prelu(graph: Graph, config) -> None:
                 if slope is None or minus_x is None or slope.dtype != graph.info(x).dtype:
                     continue
                 base, poly = _poly(graph, minus_x)
-                if base != x or not _is_poly(poly, {1: -1.0}):
+                rank = graph.info(x).rank
+                if base != x or not _is_poly(poly, {1: -1.0}) or rank is None or slope.ndim > rank:
                     continue
+                if slope.ndim == 1 and slope.size > 1 and rank != 2:
+                    # OpenVINO reads a 1-D slope as per channel on axis 1; TF broadcasts it on
+                    # the last axis
+                    slope = slope.reshape((1,) * (rank - 1) + slope.shape)
                 prelu = b.emit("PRelu", [x, b.const(-slope, f"{op.name}/slope")],
                                f"{op.name}/prelu")[0]
                 if graph.info(prelu).shape == graph.info(Port(op.name)).shape:

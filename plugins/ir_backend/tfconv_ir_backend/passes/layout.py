@@ -25,7 +25,8 @@ UNARY = {"Relu", "Clamp", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Negat
          "Convert", "Sign", "Round", "LogicalNot", "SoftSign", "Sin", "Cos"}
 BINARY = {"Add", "Subtract", "Multiply", "Divide", "Maximum", "Minimum", "Power",
           "SquaredDifference", "FloorMod", "Equal", "NotEqual", "Less", "LessEqual", "Greater",
-          "GreaterEqual", "LogicalAnd", "LogicalOr", "LogicalXor", "Select", "FakeQuantize"}
+          "GreaterEqual", "LogicalAnd", "LogicalOr", "LogicalXor", "Select", "FakeQuantize",
+          "PRelu"}  # PRelu: its slope is sunk rank-aligned (a 1-D slope would mean axis 1)
 REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
           "ReduceLogicalAnd", "ReduceLogicalOr"}
 
