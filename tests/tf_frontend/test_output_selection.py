@@ -162,3 +162,82 @@ def test_freeze_command_tf_path(net, form, tmp_path):
     graph = tfconv.convert_model(str(frozen), output=meta["logits"])
     _check(_run(graph, tmp_path, ref["input"])[meta["logits"]], ref["logits"],
            f"{name} {form} frozen by tfconv freeze")
+
+
+def _training_graph(out: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
+    """A TF1 training script's graph: a small conv net (batch norm in training mode, whose
+    moving-average updates are in ``update_ops``), a cross-entropy loss with a weight decay,
+    two summaries and a GradientDescent ``train_op``; saved as the whole inference graph with a
+    V2 checkpoint, as its MetaGraph, and frozen with every sink kept."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(5)
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
+        labels = v1.placeholder(tf.int32, [None], name="labels")
+        k = v1.get_variable("conv/kernel", initializer=rng.standard_normal((3, 3, 3, 4)).astype(
+            np.float32) * 0.5)
+        y = tf.nn.conv2d(x, k, 1, "SAME")
+        mean = v1.get_variable("bn/moving_mean", initializer=np.zeros(4, np.float32),
+                               use_resource=False)
+        var = v1.get_variable("bn/moving_variance", initializer=np.ones(4, np.float32),
+                              use_resource=False)
+        batch_mean, batch_var = tf.nn.moments(y, [0, 1, 2])
+        for moving, batch in ((mean, batch_mean), (var, batch_var)):
+            v1.add_to_collection(v1.GraphKeys.UPDATE_OPS,
+                                 v1.assign_sub(moving, 0.1 * (moving - batch)))
+        y = tf.nn.batch_normalization(y, mean, var, None, None, 1e-3)
+        y = tf.reduce_mean(tf.nn.relu(y), axis=[1, 2])
+        w = v1.get_variable("dense/kernel", initializer=rng.standard_normal((4, 5)).astype(
+            np.float32))
+        logits = tf.identity(tf.matmul(y, w), name="logits")
+        predictions = tf.nn.softmax(logits, name="predictions")
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
+        v1.add_to_collection(v1.GraphKeys.REGULARIZATION_LOSSES,
+                             tf.multiply(1e-4, tf.nn.l2_loss(k), name="weight_decay"))
+        total = v1.losses.get_total_loss()
+        v1.summary.scalar("loss", total)
+        v1.summary.histogram("logits", logits)
+        step = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.1).minimize(total, global_step=step)
+        v1.add_to_collection(v1.GraphKeys.TRAIN_OP, train_op)
+        v1.summary.merge_all()
+        data = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            expected = sess.run(predictions, {x: data})
+            saver = v1.train.Saver()
+            prefix = saver.save(sess, str(out / "model.ckpt"))
+            gd = g.as_graph_def()
+            tf.io.write_graph(gd, str(out), "graph.pb", as_text=False)
+            sinks = sorted({n.name for n in gd.node} - {i.lstrip("^").split(":")[0]
+                                                         for n in gd.node for i in n.input})
+            keep = [s for s in sinks if not s.startswith(("save/", "init"))
+                    and g.get_operation_by_name(s).type not in ("NoOp", "Const", "VariableV2",
+                                                                "VarHandleOp", "Placeholder")]
+            frozen = v1.graph_util.convert_variables_to_constants(sess, gd, keep)
+            (out / "frozen.pb").write_bytes(frozen.SerializeToString())
+    forms = {"inference_pb+ckpt": [str(out / "graph.pb"), "--input_checkpoint", prefix],
+             "meta_graph": ["--input_meta_graph", prefix + ".meta"],
+             "frozen": [str(out / "frozen.pb")]}
+    return forms, data, expected
+
+
+def test_training_graph_leftovers(tmp_path):
+    """Losses, summaries, the optimizer and batch-norm updates are not outputs; the predictions
+    are (the logits feed the loss: not a sink)."""
+    forms, data, expected = _training_graph(tmp_path)
+    for form, args in forms.items():
+        out = tmp_path / form
+        proc = subprocess.run([*TFCONV, "convert", *args, "-o", str(out), "--log_level", "INFO",
+                               "--disable_nhwc_to_nchw"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        (line,) = [ln for ln in proc.stderr.splitlines() if "training-only" in ln]
+        assert "losses" in line and "summaries" in line, line
+        assert "Output predictions:0" in proc.stdout + proc.stderr, proc.stdout
+        (xml,) = out.glob("*.xml")
+        model = core().read_model(str(xml))
+        assert len(model.outputs) == 1
+        got = core().compile_model(model, "CPU", F32)([data])[0]
+        assert rel_err(np.asarray(got), expected) <= 1e-4, form

@@ -60,8 +60,13 @@ UPDATE_OPS = {"Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAdd
               "AssignSubVariableOp", "ScatterUpdate", "ScatterAdd", "ScatterSub",
               "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub",
               "CountUpTo", "ResourceCountUpTo"}
-# Name scopes that only losses have (a component of the node name).
-LOSS_SCOPES = ("losses", "total_loss", "regularization_loss", "loss")
+# Name scopes that only losses have (a component of the node name; also ``*_loss``).
+LOSS_SCOPES = ("losses", "loss", "total_loss", "regularization_loss")
+
+
+def _is_loss_scope(part: str) -> bool:
+    return (part in LOSS_SCOPES or part.endswith(("_loss", "_losses"))
+            or part.startswith(("loss_", "losses_", "total_loss")))
 
 
 def _node_name(ref: str) -> str:
@@ -73,6 +78,8 @@ def _node_name(ref: str) -> str:
 def op_reason(name: str, op: str) -> str | None:
     """Why one node marks the branch it is on as a training leftover (None: it does not)."""
     parts = name.split("/")
+    if "gradients" in parts[:-1] or any(p.startswith("gradients_") for p in parts[:-1]):
+        return OPTIMIZER
     if op == "L2Loss" or "Regularizer" in parts or any(p.startswith("l2_regularizer")
                                                         for p in parts):
         return REGULARIZER
@@ -84,8 +91,8 @@ def op_reason(name: str, op: str) -> str | None:
         return OPTIMIZER
     if op in UPDATE_OPS:
         return UPDATE
-    if op in LOSS_OPS or any(p in LOSS_SCOPES or p.startswith(("total_loss", "losses_"))
-                             for p in parts[:-1]) or parts[-1] in ("total_loss", "loss"):
+    if op in LOSS_OPS or any(_is_loss_scope(p) for p in parts[:-1]) \
+            or parts[-1] in ("total_loss", "loss"):
         return LOSS
     return None
 
@@ -126,34 +133,51 @@ def classify_sinks(nodes: Mapping[str, tuple[str, Sequence[str]]], sinks: Sequen
     """Split ``sinks`` into (outputs, [(leftover, reason)]).
 
     ``nodes``: name -> (op type, input node names); ``known``: node -> reason from the
-    MetaGraph's collections. A sink is a leftover when a node only it needs (its exclusive
-    ancestors, itself included) is known or marks a training branch (:func:`op_reason`)."""
+    MetaGraph's collections. A sink is a leftover when it, or a node only it needs (its
+    exclusive ancestors), is known or marks a training branch (:func:`op_reason`; the sink's
+    own reason first). A tensor that only training branches consume (the logits of a training
+    graph) is not a sink, so it is not found: name it with ``--output``."""
     known = known or {}
-    owner: dict[str, int] = {}   # node -> index of the only sink needing it, -1 when shared
+    owner = _owners(nodes, sinks)
+    reasons: dict[int, str] = {}
+    for i, sink in enumerate(sinks):
+        reason = known.get(sink) or op_reason(sink, nodes[sink][0])
+        if reason is not None:
+            reasons[i] = reason
+    for name, i in owner.items():
+        if i < 0 or sinks[i] == name:
+            continue
+        reason = known.get(name) or op_reason(name, nodes[name][0])
+        if reason is not None and not _own(sinks[i], nodes, known):
+            prev = reasons.get(i)
+            if prev is None or REASONS.index(reason) < REASONS.index(prev):
+                reasons[i] = reason
+    outputs = [s for i, s in enumerate(sinks) if i not in reasons]
+    if not outputs:  # nothing better: keep them all
+        return list(sinks), []
+    return outputs, [(s, reasons[i]) for i, s in enumerate(sinks) if i in reasons]
+
+
+def _own(sink: str, nodes: Mapping[str, tuple[str, Sequence[str]]],
+         known: Mapping[str, str]) -> bool:
+    return bool(known.get(sink) or op_reason(sink, nodes[sink][0]))
+
+
+def _owners(nodes: Mapping[str, tuple[str, Sequence[str]]],
+            sinks: Sequence[str]) -> dict[str, int]:
+    """node -> index of the only sink needing it (-1 when several do)."""
+    owner: dict[str, int] = {}
     for i, sink in enumerate(sinks):
         stack, seen = [sink], {sink}
         while stack:
             name = stack.pop()
             prev = owner.get(name)
-            owner[name] = i if prev is None else (-1 if prev != i else i)
-            for src in nodes.get(name, ("", ()))[1]:
+            owner[name] = i if prev is None or prev == i else -1
+            for src in nodes[name][1]:
                 if src not in seen and src in nodes:
                     seen.add(src)
                     stack.append(src)
-    reasons: dict[int, str] = {}
-    for name, i in owner.items():
-        if i < 0:
-            continue
-        reason = known.get(name) or op_reason(name, nodes[name][0])
-        if reason is not None:
-            prev = reasons.get(i)
-            if prev is None or REASONS.index(reason) < REASONS.index(prev):
-                reasons[i] = reason
-    outputs = [s for i, s in enumerate(sinks) if i not in reasons]
-    leftovers = [(s, reasons[i]) for i, s in enumerate(sinks) if i in reasons]
-    if not outputs:  # nothing better: keep them all
-        return list(sinks), []
-    return outputs, leftovers
+    return owner
 
 
 # --- GraphDefs and MetaGraphs --------------------------------------------------------------
@@ -163,18 +187,16 @@ def graph_def_nodes(graph_def: Any) -> dict[str, tuple[str, list[str]]]:
     return {n.name: (n.op, [_node_name(i) for i in n.input]) for n in graph_def.node}
 
 
+def _candidate(name: str, op: str) -> bool:
+    """Whether a node may be an output: not bookkeeping (initialisers, variables, the Saver)."""
+    return not (op in BOOKKEEPING_OPS or op in SAVER_OPS or name.startswith(("save/", "init"))
+                or "/save/" in name)
+
+
 def graph_def_sinks(graph_def: Any) -> list[str]:
-    """Nodes no other node consumes (data or control), without bookkeeping: initialisers,
-    variables, the Saver's nodes."""
+    """Nodes no other node consumes (data or control) that may be outputs."""
     consumed = {_node_name(i) for n in graph_def.node for i in n.input}
-    outs = []
-    for n in graph_def.node:
-        if n.name in consumed or n.op in BOOKKEEPING_OPS or n.op in SAVER_OPS:
-            continue
-        if n.name.startswith("save/") or "/save/" in n.name or n.name.startswith("init"):
-            continue
-        outs.append(n.name)
-    return outs
+    return [n.name for n in graph_def.node if n.name not in consumed and _candidate(n.name, n.op)]
 
 
 def for_graph_def(graph_def: Any, known: Mapping[str, str] | None = None) -> Selection:
@@ -256,8 +278,8 @@ def for_graph(graph: Any, not_outputs: set[str]) -> tuple[list[Any], list[tuple[
     """(output ports, [(leftover tensor, reason, op type)]) of a source-dialect graph: ports no op
     consumes, of ops that compute something."""
     from tfconv.graph import Port
-    sinks = [op.name for op in graph
-             if op.type not in not_outputs and not graph.consumers(op.name)]
+    skip = set(not_outputs) | BOOKKEEPING_OPS
+    sinks = [op.name for op in graph if op.type not in skip and not graph.consumers(op.name)]
     nodes = {op.name: (op.type, [p.node for p in graph.inputs(op.name)]) for op in graph}
     outs, leftovers = classify_sinks(nodes, sinks)
     return [Port(n, 0) for n in outs], [(f"{n}:0", r, nodes[n][0]) for n, r in leftovers]
