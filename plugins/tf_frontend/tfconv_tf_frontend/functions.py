@@ -6,7 +6,8 @@ inputs rewritten from the function form (``arg``, ``node:out_arg:i``) to the gra
 (``node:flat_index``). Variable reads become Const nodes holding the checkpoint's values (numpy
 views of the mapped data file, attached to the graph after parsing, never serialised).
 
-Only what the outputs need (through data edges) is visited. Anything this module does not
+Only what the outputs need (through data edges) is visited; a frozen GraphDef's calls are
+inlined in place, every node kept (:func:`inline_frozen`). Anything this module does not
 understand raises :class:`Fallback` with the reason; the caller then freezes with TensorFlow.
 Variable -> checkpoint key: TF2 SavedModels through the object graph (a function's captured
 inputs are object-graph nodes whose checkpoint keys the checkpoint's own object graph lists);
