@@ -59,7 +59,7 @@ _COMMON = {
     "LeakyReLU": ({"PRelu": {}}, ()),
     "PReLU": ({"PRelu": {}}, ("Relu", "Negative", "Add")),
     "ELU_alpha": ({"Elu": {"alpha": 0.5}}, ("Select", "Greater")),
-    "Softmax_axis1": ({"SoftMax": {}}, ()),
+    "Softmax_axis1": ({"SoftMax": {"axis": 1}}, ("Transpose",)),
 }
 CASES = {
     "keras3": {
@@ -91,6 +91,8 @@ CASES = {
         "raw_gelu_erf_bert": (GELU_ERF, ERF_OPS),  # x * (0.5 * (1 + erf(x / tf.sqrt(2))))
         "raw_gelu_tanh_bert": (GELU_TANH, ERF_OPS),  # x * 0.5 * (1 + tanh(c * (x + k x^3)))
         "raw_gelu_tanh_cube": (GELU_TANH, ERF_OPS),  # the cube as x * x * x
+        "raw_gelu_tanh_fast": (GELU_TANH, ERF_OPS),  # x * c * (1 + k x x), as "gelu_fast" writes it
+        "raw_log_softmax_axis1": ({"LogSoftmax": {"axis": 1}}, ("Transpose",)),
         "raw_hswish_minmax": ({"HSwish": {}}, HARD_OPS),  # x * min(max(x + 3, 0), 6) / 6
         "raw_hsigmoid_clip": ({"HSigmoid": {}}, HARD_OPS),  # clip(x + 3, 0, 6) * (1 / 6)
         "raw_softsign": ({"SoftSign": {}}, ("Abs", "Divide")),  # x / (1 + |x|)
@@ -157,6 +159,9 @@ def _layer(keras, tf, gen: str, name: str):
             np.sqrt(2 / np.pi).astype(np.float32) * (x + 0.044715 * tf.pow(x, 3))))),
         "raw_gelu_tanh_cube": lambda x: 0.5 * x * (1.0 + tf.tanh(
             0.7978845608028654 * (x + 0.044715 * (x * x * x)))),
+        "raw_gelu_tanh_fast": lambda x: 0.5 * x * (1.0 + tf.tanh(
+            x * 0.7978845608 * (1.0 + 0.044715 * x * x))),
+        "raw_log_softmax_axis1": lambda x: tf.nn.log_softmax(x, axis=1),
         "raw_hswish_minmax": lambda x: x * tf.minimum(tf.maximum(x + 3.0, 0.0), 6.0) / 6.0,
         "raw_hsigmoid_clip": lambda x: tf.clip_by_value(3.0 + x, 0.0, 6.0) * (1.0 / 6.0),
         "raw_softsign": lambda x: x / (1.0 + tf.abs(x)),

@@ -15,6 +15,7 @@ match in any order, and every op swallowed feeds only the pattern.
     x > 0 ? Elu(x) : a * Elu(x)                   -> Elu(x, a)
     max(x, 0) + a (exp(min(x, 0) / a) - 1)        -> a * Elu(x / a)      (CELU; Elu(x) for a = 1)
     x * sigmoid(b x)                              -> Swish(x, b)
+    Transpose(SoftMax(Transpose(x, p)), p^-1)     -> SoftMax(x, axis p[-1])  (and LogSoftmax)
 
 Products are read whole: a chain of Multiply, Negative and Divide by a constant is a list of
 factors and one scale, so ``x * relu6(x + 3) / 6`` and ``(x / 6) * relu6(3 + x)`` are the same
@@ -33,6 +34,7 @@ from tfconv.passes import graph_pass
 from tfconv.translate import IRBuilder
 
 from .fusion import _bypass, _const, _sole_consumer
+from .layout import perm_of
 
 RTOL = 1e-5  # how far a pattern's constant may be from its exact value (float32 spellings)
 SQRT_HALF = float(np.sqrt(0.5))
@@ -542,5 +544,28 @@ def _swish_beta(graph: Graph, arg: Port, x: Port) -> tuple[float | None, str | N
     return None, None
 
 
+# -- Softmax on another axis ------------------------------------------------------------------------
+
+
+@graph_pass("ir_backend.fuse_softmax_axis", stage="ir", after=AFTER, before=BEFORE)
+def fuse_softmax_axis(graph: Graph, config) -> None:
+    """Transpose(SoftMax(Transpose(x, p), axis), p^-1) (Keras Softmax(axis=1)) ->
+    SoftMax(x, axis=p[axis]); likewise LogSoftmax."""
+    b = IRBuilder(graph)
+    for op in graph.ops_of_type("SoftMax", "LogSoftmax"):
+        into = graph.inputs(op.name)[0]
+        perm = perm_of(graph, into)
+        users = graph.consumers(Port(op.name))
+        if perm is None or _sole_consumer(graph, into) is None or len(users) != 1:
+            continue
+        back = perm_of(graph, Port(users[0][0]))
+        if back is None or [perm[i] for i in back] != list(range(len(perm))):
+            continue
+        axis = int(perm[op.attrs["axis"] % len(perm)])
+        x = graph.inputs(into.node)[0]
+        new = b.emit(op.type, [x], f"{op.name}/axis{axis}", {"axis": axis})[0]
+        _replace(graph, users[0][0], new)
+
+
 ALL = (drop_identities, fuse_clamp, fuse_softplus, fuse_hsigmoid, fuse_hswish, fuse_gelu,
-       fuse_mish, fuse_softsign, fuse_prelu, fuse_elu, fuse_swish)
+       fuse_mish, fuse_softsign, fuse_prelu, fuse_elu, fuse_swish, fuse_softmax_axis)
