@@ -12,7 +12,8 @@ import click
 import pluggy
 
 from . import pipeline, plugins
-from .config import ConvertConfig, build_preprocessing, merge_input_shapes, parse_inputs
+from .config import (ConvertConfig, build_preprocessing, check_model_name, merge_input_shapes,
+                     parse_inputs)
 from .errors import TfconvError, UsageError
 
 log = logging.getLogger("tfconv")
@@ -97,7 +98,7 @@ def build_config(kw: dict) -> ConvertConfig:
         model=Path(model) if model else None,
         input_model_is_text=True if kw.get("input_model_is_text") else None,
         output_dir=Path(kw.get("output_dir") or "."),
-        model_name=kw.get("model_name"),
+        model_name=check_model_name(kw.get("model_name")),
         inputs=tuple(inputs),
         batch=batch,
         outputs=outputs,
@@ -139,7 +140,16 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(package_name="tfconv", prog_name="tfconv")
     def cli() -> None:
-        """Convert TensorFlow models to OpenVINO IR (model.xml + model.bin)."""
+        """Convert TensorFlow models to OpenVINO IR (model.xml + model.bin).
+
+        \b
+        Exit codes:
+          0   converted (or the command did what it was asked)
+          1   validation mismatch (tfconv validate)
+          2   bad usage or bad model: flags, names, corrupt or wrong files, unwritable output
+          3   unsupported model: op types no plugin translates, a node no translator can map
+          70  internal error: a bug in tfconv or a plugin; a crash log is written
+        """
 
     @cli.command(context_settings={"ignore_unknown_options": False})
     @click.argument("model", required=False)
@@ -268,16 +278,57 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(("[ ERROR ] " if i == 0 else "          ") + line, err=True)
         return err.exit_code
     except MemoryError:
-        click.echo("[ ERROR ] out of memory while converting; close other programs or convert on a larger machine", err=True)
-        return 1
+        click.echo("[ ERROR ] out of memory while converting: the model needs more memory than "
+                   "this machine could give; convert it on a machine with more memory", err=True)
+        return 2
+    except RecursionError as err:
+        return _internal_error(args, err, "the graph is nested deeper than tfconv handles")
     except Exception as err:  # a bug in tfconv or a plugin: say so, without a traceback
         if os.environ.get("TFCONV_DEBUG"):
             raise
-        click.echo(f"[ ERROR ] internal error: {type(err).__name__}: {err}", err=True)
-        click.echo("          This is a bug in tfconv or one of its plugins; rerun with "
-                   "TFCONV_DEBUG=1 for the traceback and report it.", err=True)
-        return 70
+        return _internal_error(args, err)
     return 0
+
+
+def _internal_error(args: list[str], err: BaseException, what: str = "") -> int:
+    """One line saying this is a bug, where the crash log is, and how to report it (exit 70)."""
+    path = write_crash_log(args, err)
+    click.echo(f"[ ERROR ] internal error{': ' + what if what else ''}: {type(err).__name__}: "
+               f"{str(err).splitlines()[0] if str(err) else ''}".rstrip(": "), err=True)
+    where = f"the crash log is {path}" if path else "set TFCONV_DEBUG=1 to see the traceback"
+    click.echo(f"          This is a bug in tfconv or one of its plugins; {where}. Please "
+               "report it with that file (tfconv's issue tracker, or the plugin's).", err=True)
+    return 70
+
+
+def write_crash_log(args: list[str], err: BaseException) -> Path | None:
+    """A file with the command line, versions and traceback, in ``$TFCONV_CRASH_DIR`` or the
+    temp directory's ``tfconv-crashes/``; None when it cannot be written."""
+    import datetime
+    import importlib.metadata
+    import platform
+    import tempfile
+    import traceback
+    root = Path(os.environ.get("TFCONV_CRASH_DIR") or Path(tempfile.gettempdir()) / "tfconv-crashes")
+    versions = []
+    for dist in ("tfconv", "tfconv-tf-frontend", "tfconv-ir-backend", "tfconv-slim",
+                 "tfconv-od-api", "numpy", "protobuf", "tensorflow", "openvino"):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = "\n".join([
+        "tfconv crash log", f"command: tfconv {' '.join(args)}", f"cwd: {os.getcwd()}",
+        f"python: {sys.version.split()[0]} on {platform.platform()}", "versions: " + ", ".join(versions),
+        "", "".join(traceback.format_exception(type(err), err, err.__traceback__))])
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / f"crash-{stamp}-{os.getpid()}.log"
+        path.write_text(text)
+    except OSError:
+        return None
+    return path
 
 
 def run() -> None:

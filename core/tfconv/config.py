@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,30 @@ class ConvertConfig:
             return "model"
         stem = self.model.name if self.model.is_dir() else self.model.stem
         return stem or "model"
+
+
+def check_model_name(name: str | None) -> str | None:
+    """``--model_name`` is a file name in ``--output_dir``, never a path: one clear error for
+    ``../x``, ``/abs/x``, ``a/b``, ``.``/``..``, an empty name or control characters."""
+    if name is None:
+        return None
+    bad = None
+    if not name.strip():
+        bad = "it is empty"
+    elif "/" in name or "\\" in name or (os.sep in name) or (os.altsep and os.altsep in name):
+        bad = "it contains a path separator"
+    elif name in (".", ".."):
+        bad = f"{name!r} names a directory"
+    elif any(ord(c) < 32 or c == "\x7f" for c in name):
+        bad = "it contains control characters"
+    elif len(name.encode("utf-8", "surrogateescape")) > 200:
+        bad = "it is longer than 200 bytes"
+    if bad:
+        msg = (f"--model_name {name!r} is not a file name ({bad}); it names the IR files "
+               "inside --output_dir: pass a plain name such as 'resnet50' and the directory "
+               "with --output_dir")
+        raise UsageError(msg)
+    return name
 
 
 # -- shape syntax ----------------------------------------------------------------------------

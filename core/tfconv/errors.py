@@ -2,6 +2,11 @@
 
 The CLI prints ``str(err)`` of a :class:`TfconvError` (no traceback) and exits with
 ``err.exit_code``. Library code raises; it never prints or calls ``sys.exit``.
+
+Exit codes (``EXIT_CODES``, also in ``tfconv --help`` and the README): 0 converted, 1 validation
+mismatch (``tfconv validate``), 2 bad usage or bad model (flags, names, corrupt or wrong files,
+unwritable output), 3 unsupported model (ops no plugin translates, a translator that cannot map
+a node), 70 internal error (a bug in tfconv or a plugin; a crash log is written).
 """
 from __future__ import annotations
 
@@ -9,10 +14,19 @@ from collections import Counter
 from typing import Iterable
 
 
+EXIT_CODES = {
+    0: "converted (or the command did what it was asked)",
+    1: "validation mismatch: tfconv validate found the IR differs from the model",
+    2: "bad usage or bad model: flags, names, corrupt or wrong files, unwritable output",
+    3: "unsupported model: op types no plugin translates, or a node a translator cannot map",
+    70: "internal error: a bug in tfconv or a plugin (a crash log is written)",
+}
+
+
 class TfconvError(Exception):
     """Base class for errors meant for the user: what is wrong, where, and what to do."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class UsageError(TfconvError):
@@ -24,7 +38,7 @@ class UsageError(TfconvError):
 class PluginError(TfconvError):
     """Conflicting registrations, broken plugins, pass-order cycles."""
 
-    exit_code = 3
+    exit_code = 70
 
 
 class ModelFormatError(TfconvError):
@@ -37,6 +51,8 @@ class NoLoaderError(ModelFormatError):
 
 class UnsupportedOpsError(TfconvError):
     """Raised once, after scanning the whole graph, naming every op type without a translator."""
+
+    exit_code = 3
 
     def __init__(self, missing: dict[str, list[str]], dialect: str = "tf") -> None:
         self.missing = {op: list(names) for op, names in sorted(missing.items())}
@@ -60,6 +76,8 @@ class UnsupportedOpsError(TfconvError):
 class TranslationError(TfconvError):
     """A translator failed; names the source node, its op type and its input shapes."""
 
+    exit_code = 3
+
     def __init__(self, node: str, op_type: str, message: str,
                  input_shapes: Iterable[object] = ()) -> None:
         shapes = ", ".join(_fmt_shape(s) for s in input_shapes)
@@ -71,9 +89,13 @@ class TranslationError(TfconvError):
 class ShapeInferenceError(TfconvError):
     """An IR op's output shape or type could not be inferred."""
 
+    exit_code = 3
+
 
 class PassError(TfconvError):
-    """A graph pass failed; carries the pass name."""
+    """A graph pass failed unexpectedly (a bug); carries the pass name."""
+
+    exit_code = 70
 
     def __init__(self, pass_name: str, message: str) -> None:
         super().__init__(f"pass {pass_name!r} failed: {message}")

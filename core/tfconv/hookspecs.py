@@ -85,7 +85,10 @@ def tfconv_register_passes(registry: PassRegistry) -> None:
 @hookspec
 def tfconv_register_emitters(registry: EmitterRegistry) -> None:
     """Contribute writers keyed by target name: ``registry.add("ir", write)``, where
-    ``write(graph, directory, config)`` returns the files it wrote."""
+    ``write(graph, directory, config)`` writes its files directly into ``directory`` (a staging
+    folder) and returns them. tfconv installs them into ``--output_dir`` all at once, and turns
+    an ``OSError`` (full disk, no permission) into one clean message; a file written elsewhere
+    is refused."""
 
 
 # -- command line ----------------------------------------------------------------------------

@@ -9,10 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -21,9 +18,10 @@ import pluggy
 
 from . import plugins
 from .config import ConvertConfig
-from .errors import NoLoaderError, OutputError, PassError, TfconvError
+from .errors import NoLoaderError, PassError, TfconvError
 from .findings import Finding
 from .graph import Graph
+from .output import write_all
 from .translate import translate
 
 log = logging.getLogger("tfconv")
@@ -147,30 +145,10 @@ def build(pm: pluggy.PluginManager, config: ConvertConfig,
 
 
 def emit(pm: pluggy.PluginManager, graph: Graph, config: ConvertConfig) -> list[Path]:
-    """Write ``graph`` with the target's emitter; all files appear at once or not at all."""
+    """Write ``graph`` with the target's emitter; all files appear at once or not at all
+    (see :mod:`tfconv.output`)."""
     entry = plugins.emitters(pm).get(config.target)
-    out_dir = Path(config.output_dir)
-    created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tfconv-", dir=out_dir))
-    except OSError as err:
-        msg = f"cannot create the output directory {str(out_dir)!r}: {err.strerror}; choose another with --output_dir"
-        raise OutputError(msg) from err
-    try:
-        written = entry.write(graph, staging, config)
-        final = []
-        for path in written:
-            dest = out_dir / path.relative_to(staging)
-            os.replace(path, dest)
-            final.append(dest)
-        return final
-    except BaseException:
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return write_all(Path(config.output_dir), lambda staging: entry.write(graph, staging, config))
 
 
 def convert(pm: pluggy.PluginManager, config: ConvertConfig,

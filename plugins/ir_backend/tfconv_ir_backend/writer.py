@@ -299,17 +299,15 @@ def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]
     bin_path = directory / f"{config.name}.bin"
     mapping_path = directory / f"{config.name}.mapping"
     order = writing_order(graph)
-    try:
-        with bin_path.open("wb") as stream:
-            tree = build_xml(graph, config.name, BinWriter(stream), order)
-        with xml_path.open("wb") as stream:
-            tree.write(stream, encoding="utf-8", xml_declaration=True)
-            stream.write(b"\n")
-        with mapping_path.open("wb") as stream:
-            build_mapping(graph, order).write(stream, encoding="utf-8", xml_declaration=True)
-            stream.write(b"\n")
-    except OSError as err:
-        msg = f"cannot write the IR into {str(directory)!r}: {err.strerror or err}"
-        raise OutputError(msg) from err
+    # An OSError (a full disk, a read-only folder) propagates: tfconv.output turns it into one
+    # message about --output_dir and leaves the existing files untouched.
+    with bin_path.open("wb") as stream:
+        tree = build_xml(graph, config.name, BinWriter(stream), order)
+    with xml_path.open("wb") as stream:
+        tree.write(stream, encoding="utf-8", xml_declaration=True)
+        stream.write(b"\n")
+    with mapping_path.open("wb") as stream:
+        build_mapping(graph, order).write(stream, encoding="utf-8", xml_declaration=True)
+        stream.write(b"\n")
     return [xml_path, bin_path, mapping_path]
 
