@@ -103,8 +103,8 @@ CASES = {
     },
     "tf_keras": {
         **_COMMON,
-        # tf_keras: clip(0.2 x + 0.5, 0, 1), not OpenVINO's HSigmoid (slope 1/6)
-        "hard_sigmoid": ({"Clamp": {"min": 0.0, "max": 1.0}}, ("Minimum", "Maximum")),
+        # tf_keras: clip(0.2 x + 0.5, 0, 1), OpenVINO's HSigmoid (slope 1/6) of 1.2 x
+        "hard_sigmoid": ({"HSigmoid": {}}, ("Clamp", "Minimum", "Maximum", "Add")),
         "relu_alpha": ({"PRelu": {}}, ()),
         "relu_max": ({"Clamp": {"min": 0.0, "max": 6.0}}, ()),
         "relu_threshold": ({}, ()),

@@ -6,6 +6,7 @@ match in any order, and every op swallowed feeds only the pattern.
     min(max(y, lo), hi), min(relu(y), hi)         -> Clamp(y, lo, hi)
     log(1 + exp(x))                               -> SoftPlus(x)
     clamp(x + 3, 0, 6) / 6   (any order)          -> HSigmoid(x)
+    clamp(a x + 0.5, 0, 1)   (tf_keras)           -> HSigmoid(6 a x)
     x * HSigmoid(x)                               -> HSwish(x)
     0.5 x (1 + erf(x / sqrt 2)), 0.5 x erfc(-x / sqrt 2)               -> Gelu(x, erf)
     0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))                    -> Gelu(x, tanh)
@@ -170,8 +171,8 @@ Rule = Callable[[Graph, IRBuilder, float, list[Port], str], "tuple[float, list[P
 
 
 def _fuse_products(graph: Graph, rule: Rule) -> None:
-    """Apply ``rule`` to every product (largest first wins nothing: each Multiply is tried, in
-    graph order); a rule returns the product's new scale and factors when it fused some."""
+    """Apply ``rule`` to every product (each Multiply or Divide, inner ones first); a rule returns
+    the product's new scale and factors when it fused some of them."""
     b = IRBuilder(graph)
     for name in graph.topological_order():
         if name not in graph or graph.op(name).type not in ("Multiply", "Divide"):
@@ -330,8 +331,21 @@ def _hswish_rule(graph, b, scale, factors, name):
 @graph_pass("ir_backend.fuse_hsigmoid", stage="ir", after=[*AFTER, "ir_backend.fuse_clamp"],
             before=BEFORE)
 def fuse_hsigmoid(graph: Graph, config) -> None:
-    """relu6(x + 3) / 6 (Clamp, any operand order, / 6 or * 1/6) -> HSigmoid(x)."""
+    """relu6(x + 3) / 6 (Clamp, any operand order, / 6 or * 1/6) -> HSigmoid(x); tf_keras's
+    clip(a x + 0.5, 0, 1) -> HSigmoid(6 a x), since HSigmoid(y) = clip(y / 6 + 0.5, 0, 1)."""
     _fuse_products(graph, _hsigmoid_rule)
+    b = IRBuilder(graph)
+    for op in graph.ops_of_type("Clamp"):
+        if op.attrs.get("min") != 0.0 or op.attrs.get("max") != 1.0:
+            continue
+        x, poly = _poly(graph, graph.inputs(op.name)[0])
+        if x is None or set(poly) != {0, 1} or not _near(poly[0], 0.5) or poly[1] == 0:
+            continue
+        slope = 6.0 * poly[1]
+        if not _near(slope, 1.0):
+            x = b.emit("Multiply", [x, b.const(np.array(slope, graph.info(x).dtype),
+                                                f"{op.name}/slope")], f"{op.name}/scaled")[0]
+        _replace(graph, op.name, b.emit("HSigmoid", [x], f"{op.name}/hsigmoid")[0])
 
 
 @graph_pass("ir_backend.fuse_hswish", stage="ir", after=[*AFTER, "ir_backend.fuse_hsigmoid"],
