@@ -39,7 +39,7 @@ import zlib  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models import zoo  # noqa: E402
+from models import _custom, zoo  # noqa: E402
 
 REF_BATCH = 2
 CALIB_BATCH = 8  # batch-norm statistics calibration
@@ -58,8 +58,17 @@ _KERAS_RANGE = {
     "VGG16": (-128.0, 128.0),  # "caffe"
     "DenseNet121": (-2.0, 2.0),  # "torch": (x/255 - mean) / std
     "EfficientNetB0": (0.0, 255.0),  # raw pixels, rescaling is in the model
+    # Keras' default include_preprocessing=True: raw pixels, Rescaling/Normalization in the model
+    "MobileNetV3Small": (0.0, 255.0),
+    "MobileNetV3Large": (0.0, 255.0),
+    "ConvNeXtTiny": (0.0, 255.0),
+    "RegNetX002": (0.0, 255.0),
+    "TransformerEncoder": (-1.0, 1.0),
 }
-_KERAS_SIZE = {"InceptionV3": 299, "Xception": 299}
+# ConvNeXtTiny at 96x96 (3x3 at its last stage): a ninth of its 224x224 FLOPs for CI.
+_KERAS_SIZE = {"InceptionV3": 299, "Xception": 299, "ConvNeXtTiny": 96,
+               "TransformerEncoder": _custom.VIT_IMAGE}
+_CUSTOM_KERAS = {"TransformerEncoder": _custom.transformer_encoder, "TCN": _custom.tcn}
 
 
 def _seed(name: str) -> int:
@@ -170,7 +179,7 @@ def finish_case(tf, name, graph_def, inputs, outputs, make_inputs, outdir, extra
     st = logits_stats(y)
     if st["std_rel_min"] <= 1e-2:
         raise RuntimeError(f"{name}: degenerate logits {st}")
-    if y.shape != (REF_BATCH, 1000):
+    if y.ndim != 2 or y.shape[0] != REF_BATCH or y.shape[1] < 10:
         raise RuntimeError(f"{name}: unexpected logits shape {y.shape}")
 
     (outdir / "model.pb").write_bytes(graph_def.SerializeToString(deterministic=True))
@@ -264,10 +273,27 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
 
-    size = _KERAS_SIZE.get(app, 224)
-    lo, hi = _KERAS_RANGE[app]
-    model = getattr(keras.applications, app)(weights=None, classifier_activation=None)
-    assert tuple(model.input_shape) == (None, size, size, 3), model.input_shape
+    if app == "TCN":
+        input_shape = (_custom.TCN_STEPS, _custom.TCN_FEATURES)
+        lo, hi = -1.0, 1.0  # not a range: make_sequences decides
+
+        def make_inputs(n):
+            return _custom.make_sequences(rng, n)
+    else:
+        size = _KERAS_SIZE.get(app, 224)
+        input_shape = (size, size, 3)
+        lo, hi = _KERAS_RANGE[app]
+
+        def make_inputs(n):
+            return make_images(rng, n, size, lo, hi)
+    if app in _CUSTOM_KERAS:
+        model = _CUSTOM_KERAS[app](keras)
+    else:
+        # (the older cases keep the graphs they were cached with: no input_shape argument)
+        kwargs = {"input_shape": input_shape} if app in zoo.EXTRA_CASES[family] else {}
+        model = getattr(keras.applications, app)(weights=None, classifier_activation=None,
+                                                 **kwargs)
+    assert tuple(model.input_shape) == (None,) + input_shape, model.input_shape
 
     layers = _keras_layers(model)
     bns = [l for l in layers if isinstance(l, keras.layers.BatchNormalization)]
@@ -285,13 +311,14 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
                 w = rng.standard_normal(tuple(k.shape), dtype=np.float32)
                 w *= np.float32(np.sqrt(2.0 / fan_in))
                 k.assign(w)
-    for bn in bns:
+    norms = bns + [l for l in layers if isinstance(l, keras.layers.LayerNormalization)]
+    for bn in norms:
         if getattr(bn, "gamma", None) is not None:
             bn.gamma.assign(rng.uniform(0.5, 1.5, tuple(bn.gamma.shape)).astype(np.float32))
         if getattr(bn, "beta", None) is not None:
             bn.beta.assign(rng.normal(0.0, 0.1, tuple(bn.beta.shape)).astype(np.float32))
 
-    calib = make_images(rng, CALIB_BATCH, size, lo, hi)
+    calib = make_inputs(CALIB_BATCH)
     if bns:
         # Calibrate moving statistics: momentum 0 + one training-mode pass
         # makes every BN's moving stats equal to its batch stats, so
@@ -314,7 +341,7 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
     # Classifier layer = last layer with a kernel (Dense, or the 1x1 Conv2D
     # in MobileNet).  Standardise its outputs over HEAD_BATCH images.
     head = [l for l in layers if getattr(l, "kernel", None) is not None][-1]
-    head_x = np.concatenate([calib, make_images(rng, HEAD_BATCH - CALIB_BATCH, size, lo, hi)])
+    head_x = np.concatenate([calib, make_inputs(HEAD_BATCH - CALIB_BATCH)])
     y = keras.Model(model.inputs, head.output)(tf.constant(head_x), training=False)
     k, b, head_info = standardize_head(np.asarray(y), np.asarray(head.kernel),
                                        np.asarray(head.bias), rng)
@@ -323,7 +350,7 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
 
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(
-        tf.TensorSpec([None, size, size, 3], tf.float32, name="input")
+        tf.TensorSpec((None,) + input_shape, tf.float32, name="input")
     )
     frozen = convert_variables_to_constants_v2(concrete)
     graph_def = frozen.graph.as_graph_def()
@@ -333,9 +360,6 @@ def build_keras(family: str, app: str, outdir: pathlib.Path) -> dict:
         if t.dtype != tf.resource
     }
     outputs = [t.name.split(":")[0] for t in frozen.outputs]
-
-    def make_inputs(n):
-        return make_images(rng, n, size, lo, hi)
 
     meta = finish_case(tf, name, graph_def, inputs, outputs, make_inputs, outdir, {})
     # Sanity: the frozen graph computes what the live model computes.
@@ -631,6 +655,38 @@ def build_slim(net: str, outdir: pathlib.Path) -> dict:
 
 
 # --------------------------------------------------------------------------
+# raw TF graphs ("tf" family: a tf.function frozen, no Keras)
+
+
+def build_tf(model: str, outdir: pathlib.Path) -> dict:
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    assert model == "FakeQuantMobileNet", model
+    name = f"tf-{model}"
+    seed = _seed(name)
+    tf.random.set_seed(seed)
+    rng = np.random.default_rng(seed)
+    size, lo, hi = _custom.FQ_IMAGE, -1.0, 1.0
+
+    def make_inputs(n):
+        return make_images(rng, n, size, lo, hi)
+
+    calib = make_inputs(CALIB_BATCH)
+    head_x = np.concatenate([calib, make_inputs(HEAD_BATCH - CALIB_BATCH)])
+    concrete, head_info = _custom.fakequant_mobilenet(tf, rng, calib, head_x, standardize_head)
+    frozen = convert_variables_to_constants_v2(concrete)
+    graph_def = frozen.graph.as_graph_def()
+    inputs = {t.name.split(":")[0]: tuple(t.shape.as_list()) for t in frozen.inputs}
+    outputs = [t.name.split(":")[0] for t in frozen.outputs]
+    meta = finish_case(tf, name, graph_def, inputs, outputs, make_inputs, outdir, {})
+    meta.update(forms={}, family="tf", model=model, input_range=[lo, hi], seed=seed, **head_info)
+    return meta
+
+
+# --------------------------------------------------------------------------
 
 
 def main(argv):
@@ -653,6 +709,8 @@ def main(argv):
         model = name.partition("-")[2]
         if family == "slim":
             _publish(root, name, lambda out, m=model: build_slim(m, out))
+        elif family == "tf":
+            _publish(root, name, lambda out, m=model: build_tf(m, out))
         else:
             _publish(root, name, lambda out, m=model: build_keras(family, m, out))
     return 0

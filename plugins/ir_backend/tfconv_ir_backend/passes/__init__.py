@@ -6,10 +6,11 @@ from . import activations
 from .fusion import fuse_linear, fuse_pad
 from .layout import nchw_inputs, sink_transposes
 from .preprocess import fold_preprocessing, preprocess_inputs
+from .quant_weights import compress_fq_weights
 from .same_pads import explicit_same_pads
 from .simplify import (canonicalize, flatten_concats, fold_reshape_shapes, merge_duplicates,
                        transposes_to_reshapes)
 
 ALL = (canonicalize, *activations.ALL, nchw_inputs, sink_transposes, fold_reshape_shapes,
        transposes_to_reshapes, flatten_concats, merge_duplicates, fuse_pad, fuse_linear,
-       explicit_same_pads, preprocess_inputs, fold_preprocessing)
+       compress_fq_weights, explicit_same_pads, preprocess_inputs, fold_preprocessing)
