@@ -362,7 +362,8 @@ def _gelu_factor(graph: Graph, f: Port, x_candidates: list[Port]) -> tuple[Port,
     """For a factor ``b (1 + erf(x / sqrt 2))`` (or erfc(-x / sqrt 2), or the tanh form) with x
     among the other factors: (x, mode, 2b), since x * factor == 2b * Gelu(x)."""
     inner, poly = _poly(graph, f)
-    if inner is None or _sole_consumer(graph, f) is None or _sole_consumer(graph, inner) is None or set(poly) != {0, 1} or poly[0] == 0:
+    if inner is None or set(poly) != {0, 1} or poly[0] == 0 or \
+            _sole_consumer(graph, f) is None or _sole_consumer(graph, inner) is None:
         return None
     op = graph.op(inner.node)
     ratio = poly[1] / poly[0]
@@ -558,7 +559,7 @@ def _swish_beta(graph: Graph, arg: Port, x: Port) -> tuple[float | None, str | N
     return None, None
 
 
-# -- Softmax on another axis ------------------------------------------------------------------------
+# -- Softmax on another axis -----------------------------------------------------------------------
 
 
 @graph_pass("ir_backend.fuse_softmax_axis", stage="ir", after=AFTER, before=BEFORE)
