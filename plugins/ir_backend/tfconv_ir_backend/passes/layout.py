@@ -216,6 +216,8 @@ def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
     ports = graph.inputs(name)
     if op.type == "Transpose":
         return _merge_transposes(graph, b, name)
+    if op.type == "MatMul":
+        return _matmul_as_conv(graph, b, name)
     if op.type in UNARY:
         data = ports[:1]
     elif op.type in BINARY or op.type == "Concat":
@@ -278,6 +280,30 @@ def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
         for user, dst in users:
             graph.set_input(user, dst, t)
         _move_names(graph, out, t)
+    return True
+
+
+def _matmul_as_conv(graph: Graph, b: IRBuilder, name: str) -> bool:
+    """MatMul(Transpose(x[N,C,H,W], to NHWC), W[C,K]) -> Transpose(Convolution(x, W as K x C x
+    1 x 1), to NHWC): a Dense layer on channels-last features (ConvNeXt's pointwise layers) is a
+    1x1 convolution, which keeps the NCHW layout; the Transpose sinks on past it."""
+    op = graph.op(name)
+    x, w_port = graph.inputs(name)
+    w = b.value(w_port)
+    if perm_of(graph, x) != NCHW_TO_NHWC or w is None or w.ndim != 2 or \
+            op.attrs.get("transpose_a") or len(graph.consumers(x)) != 1:
+        return False
+    kernel = w if op.attrs.get("transpose_b") else w.T  # [K, C]
+    weights = b.const(np.ascontiguousarray(kernel).reshape(kernel.shape + (1, 1)),
+                      f"{name}/conv_weights")
+    conv = b.emit("Convolution", [graph.inputs(x.node)[0], weights], f"{name}/conv1x1",
+                  {"strides": [1, 1], "dilations": [1, 1], "pads_begin": [0, 0],
+                   "pads_end": [0, 0], "auto_pad": "explicit"})[0]
+    order = b.const(np.array(NCHW_TO_NHWC, np.int64), f"{name}/sink/order")
+    t = b.emit("Transpose", [conv, order], f"{name}/sink")[0]
+    _move_names(graph, Port(name), t)
+    graph.replace_uses(Port(name), t)
+    graph.remove(name)
     return True
 
 

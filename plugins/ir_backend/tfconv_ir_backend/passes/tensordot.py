@@ -71,8 +71,8 @@ def _reshape_target(graph: Graph, name: str, x: Port, dims: tuple) -> np.ndarray
     return None if value is None else value.reshape(-1).astype(np.int64)
 
 
-@graph_pass("ir_backend.fold_tensordot", stage="ir", after=["ir_backend.sink_transposes"],
-            before=["ir_backend.fuse_linear"])
+@graph_pass("ir_backend.fold_tensordot", stage="ir", after=["ir_backend.canonicalize"],
+            before=["ir_backend.nchw_inputs"])
 def fold_tensordot(graph: Graph, config) -> None:
     """Reshape -> MatMul(const 2-D) -> Reshape restoring the leading dims -> MatMul."""
     b = IRBuilder(graph)
