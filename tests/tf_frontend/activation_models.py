@@ -97,6 +97,13 @@ CASES = {
         "raw_hsigmoid_clip": ({"HSigmoid": {}}, HARD_OPS),  # clip(x + 3, 0, 6) * (1 / 6)
         "raw_softsign": ({"SoftSign": {}}, ("Abs", "Divide")),  # x / (1 + |x|)
         "raw_mish_log1p": ({"Mish": {}}, ("Tanh", "Log", "Exp")),  # x * tanh(log(1 + exp(x)))
+        "raw_hswish_order": ({"HSwish": {}}, HARD_OPS),  # (x / 6) * relu6(3 + x)
+        # near misses and shared intermediates: what must not fuse
+        "raw_not_hswish": ({"Clamp": {}}, ("HSwish", "HSigmoid")),  # x * relu6(x + 3) / 5
+        "raw_not_gelu": ({"Erf": {}}, ("Gelu",)),  # 0.5 x (1 + erf(0.7 x))
+        "raw_not_gelu_tanh": ({"Tanh": {}}, ("Gelu",)),  # cubic coefficient 0.05
+        "raw_not_mish": ({"SoftPlus": {}}, ("Mish",)),  # (x + 1) * tanh(softplus(x))
+        "raw_shared_hsigmoid": ({"HSigmoid": {}}, ("HSwish",)),  # h = hsigmoid(x); x * h + h
         "raw_erfc": ({}, ()),
         "raw_erfinv": ({}, ()),
         "raw_ndtri": ({}, ()),
@@ -166,6 +173,13 @@ def _layer(keras, tf, gen: str, name: str):
         "raw_hsigmoid_clip": lambda x: tf.clip_by_value(3.0 + x, 0.0, 6.0) * (1.0 / 6.0),
         "raw_softsign": lambda x: x / (1.0 + tf.abs(x)),
         "raw_mish_log1p": lambda x: x * tf.tanh(tf.math.log(1.0 + tf.exp(x))),
+        "raw_hswish_order": lambda x: (x / 6.0) * tf.nn.relu6(3.0 + x),
+        "raw_not_hswish": lambda x: x * tf.nn.relu6(x + 3.0) / 5.0,
+        "raw_not_gelu": lambda x: 0.5 * x * (1.0 + tf.math.erf(0.7 * x)),
+        "raw_not_gelu_tanh": lambda x: 0.5 * x * (1.0 + tf.tanh(
+            0.7978845608 * (x + 0.05 * x * x * x))),
+        "raw_not_mish": lambda x: (x + 1.0) * tf.tanh(tf.nn.softplus(x)),
+        "raw_shared_hsigmoid": lambda x: (lambda h: x * h + h)(tf.nn.relu6(x + 3.0) / 6.0),
         "raw_erfc": tf.math.erfc,
         "raw_erfinv": tf.math.erfinv,
         "raw_ndtri": tf.math.ndtri,
