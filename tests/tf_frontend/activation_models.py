@@ -66,6 +66,7 @@ CASES = {
         **_COMMON,
         "hard_sigmoid": ({"HSigmoid": {}}, HARD_OPS),  # relu6(x + 3) / 6
         "celu": ({"Elu": {"alpha": 1.0}}, ("Exp", "Maximum", "Minimum")),
+        "celu_alpha": ({"Elu": {"alpha": 1.0}}, ("Exp", "Maximum", "Minimum")),  # 2 Elu(x / 2)
         "glu": ({"Sigmoid": {}}, ()),
         "hard_shrink": ({}, ()),
         "hard_silu": ({"HSwish": {}}, HARD_OPS),
@@ -191,6 +192,7 @@ def _layer(keras, tf, gen: str, name: str):
         "gelu": lambda: layers.Activation(lambda x: act.gelu(x, approximate=False)),
         "gelu_tanh": lambda: layers.Activation(lambda x: act.gelu(x, approximate=True)),
         "threshold": lambda: layers.Activation(lambda x: act.threshold(x, 0.5, -1.0)),
+        "celu_alpha": lambda: layers.Activation(lambda x: act.celu(x, alpha=2.0)),
         "relu_alpha": lambda: layers.Activation(lambda x: act.relu(x, alpha=0.1)),
         "relu_max": lambda: layers.Activation(lambda x: act.relu(x, max_value=6.0)),
         "relu_threshold": lambda: layers.Activation(lambda x: act.relu(x, threshold=0.5)),
