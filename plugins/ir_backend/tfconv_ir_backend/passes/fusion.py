@@ -93,7 +93,8 @@ def fuse_pad(graph: Graph, config) -> None:
 
 @graph_pass("ir_backend.fuse_linear", stage="ir", after=["ir_backend.fuse_pad"])
 def fuse_linear(graph: Graph, config) -> None:
-    """Fold constant per-channel scales into weights and merge constant Add/Multiply chains."""
+    """Fold constant per-channel scales into weights (a scalar scale of a convolution's input
+    too: Keras' Rescaling layer) and merge constant Add/Multiply chains."""
     b = IRBuilder(graph)
     changed = True
     while changed:
@@ -108,6 +109,8 @@ def fuse_linear(graph: Graph, config) -> None:
                                           _merge_chain(graph, b, name, "Multiply", np.multiply)):
                 changed = True
             elif op.type == "Add" and _merge_chain(graph, b, name, "Add", np.add):
+                changed = True
+            elif op.type in CONVS and _input_scale_into_weights(graph, b, name):
                 changed = True
 
 
@@ -214,4 +217,37 @@ def _merge_chain(graph: Graph, b: IRBuilder, name: str, kind: str, combine) -> b
     graph.info(Port(inner.name)).names.clear()  # it computes the outer op's tensor now
     b.reinfer(inner.name)
     _bypass(graph, name, Port(inner.name))
+    return True
+
+
+def _input_scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
+    """Convolution(Multiply(x, scalar) [-> Transpose], W) -> Convolution(x [-> Transpose],
+    W * scalar): zero padding stays zero, so the scale commutes with the convolution."""
+    conv_in, w_port = graph.inputs(name)[:2]
+    w = _const(graph, w_port)
+    if w is None or _sole_consumer(graph, conv_in) != name:
+        return False
+    hop = None
+    if graph.op(conv_in.node).type == "Transpose":
+        hop, conv_in = conv_in, graph.inputs(conv_in.node)[0]
+        if _sole_consumer(graph, conv_in) != hop.node:
+            return False
+    if graph.op(conv_in.node).type != "Multiply":
+        return False
+    split = _split_const(graph, conv_in.node)
+    if split is None:
+        return False
+    x, scale = split
+    info = graph.info(x)
+    if scale.size != 1 or scale.dtype != w.dtype or info.shape is None or \
+            len(info.shape) < scale.ndim:
+        return False
+    new_w = b.const((w * scale.reshape(())).astype(w.dtype), f"{name}/input_scaled_weights")
+    graph.set_input(name, 1, new_w)
+    if hop is not None:
+        graph.set_input(hop.node, 0, x)
+        b.reinfer(hop.node)
+    else:
+        graph.set_input(name, 0, x)
+    graph.remove(conv_in.node)
     return True
