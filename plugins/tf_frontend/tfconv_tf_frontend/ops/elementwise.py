@@ -65,10 +65,12 @@ def elu(ctx: NodeContext) -> Outputs:
 
 @TABLE.register("Selu", inputs=1)
 def selu(ctx: NodeContext) -> Outputs:
-    # TF: y = scale * (x > 0 ? x : alpha * (exp(x) - 1))     IR: Selu(x, alpha, lambda=scale)
+    # TF: y = scale * (x > 0 ? x : alpha * (exp(x) - 1))     IR: Selu(x, alpha, lambda=scale),
+    # alpha and lambda 1-D tensors of one element (Selu-1)
     x = ctx.input(0)
-    return ctx.emit("Selu", x, scalar_like(ctx, 1.6732632423543772848170429916717, x),
-                    scalar_like(ctx, 1.0507009873554804934193349852946, x))
+    dtype = ctx.dtype(x) or np.float32
+    return ctx.emit("Selu", x, ctx.const(np.array([1.6732632423543772848170429916717], dtype)),
+                    ctx.const(np.array([1.0507009873554804934193349852946], dtype)))
 
 
 @TABLE.register("LeakyRelu", inputs=1)
