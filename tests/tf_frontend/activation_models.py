@@ -99,6 +99,7 @@ CASES = {
         "raw_softsign": ({"SoftSign": {}}, ("Abs", "Divide")),  # x / (1 + |x|)
         "raw_mish_log1p": ({"Mish": {}}, ("Tanh", "Log", "Exp")),  # x * tanh(log(1 + exp(x)))
         "raw_hswish_order": ({"HSwish": {}}, HARD_OPS),  # (x / 6) * relu6(3 + x)
+        "raw_swish_beta": ({"Swish": {}}, ("Sigmoid", "Multiply")),  # tf.nn.silu(x, beta=1.5)
         # near misses and shared intermediates: what must not fuse
         "raw_not_hswish": ({"Clamp": {}}, ("HSwish", "HSigmoid")),  # x * relu6(x + 3) / 5
         "raw_not_gelu": ({"Erf": {}}, ("Gelu",)),  # 0.5 x (1 + erf(0.7 x))
@@ -175,6 +176,7 @@ def _layer(keras, tf, gen: str, name: str):
         "raw_softsign": lambda x: x / (1.0 + tf.abs(x)),
         "raw_mish_log1p": lambda x: x * tf.tanh(tf.math.log(1.0 + tf.exp(x))),
         "raw_hswish_order": lambda x: (x / 6.0) * tf.nn.relu6(3.0 + x),
+        "raw_swish_beta": lambda x: tf.nn.silu(x, beta=1.5),
         "raw_not_hswish": lambda x: x * tf.nn.relu6(x + 3.0) / 5.0,
         "raw_not_gelu": lambda x: 0.5 * x * (1.0 + tf.math.erf(0.7 * x)),
         "raw_not_gelu_tanh": lambda x: 0.5 * x * (1.0 + tf.tanh(
