@@ -28,6 +28,7 @@ test-fast: venv
 bench: venv
 	$(PY) bench/bench_convert.py
 	$(PY) bench/bench_preprocess.py
+	$(PY) bench/bench_layers.py
 
 docs: venv
 	$(VENV)/bin/tfconv ops --markdown > docs/supported_ops.md

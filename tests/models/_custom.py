@@ -121,7 +121,8 @@ def fakequant_mobilenet(tf, rng: np.random.Generator, calib: np.ndarray, head_x:
     Weights are drawn normal and rescaled so each layer's pre-activation has unit std on
     ``calib`` (a data-dependent init, as folded batch norms would give), the classifier
     standardised on ``head_x``. Every quantization step is a power of two and every bias an odd
-    multiple of a power of two finer than the products' step and the activations' ties: each
+    multiple of a power of two finer than the products' step and the activations' ties (and
+    exact in float16): each
     convolution then sums
     products that float32 represents exactly, whatever the order, and no activation falls on a
     rounding tie (where TF and OpenVINO round apart, and one flipped level compounds through the
@@ -165,9 +166,11 @@ def fakequant_mobilenet(tf, rng: np.random.Generator, calib: np.ndarray, head_x:
         w = (w / (std.reshape(1, 1, -1, 1) if kind == "dw" else std)).astype(f32)
         wr = _pow2_range(w) if kind == "dw" else _pow2_range(w, axis=(0, 1, 2))
         # Products are multiples of in_step * weight step; an odd multiple of half of a finer
-        # power of two (<= a quarter of the activation step) is never a rounding tie.
+        # power of two (<= a quarter of the activation step) is never a rounding tie. At most
+        # 11 significant bits: float16 holds the biases exactly (the FP16 IR computes the same).
         fine = np.minimum(in_step * wr[0], ACT_STEP / 4)
-        b = ((np.round(rng.normal(0.5, 0.5, cout) / fine) + 0.5) * fine).astype(f32)
+        m = np.clip(np.round(rng.normal(0.3, 0.3, cout) / fine), -1023, 1022)
+        b = ((m + 0.5) * fine).astype(f32)
         params.append((kind, stride, w, wr, b))
         a = layer(a, kind, stride, w, wr, b, i)
         cin, in_step = cout, ACT_STEP

@@ -13,7 +13,9 @@ CHEAP_CASES = ["keras3-MobileNetV2", "tf_keras-MobileNetV2", "slim-inception_v1"
 
 def test_case_names():
     names = zoo.all_case_names()
-    assert len(names) == len(set(names)) == 30
+    # 9 Keras apps x 2 generations + 12 slim nets + issue 10's 9 (zoo.EXTRA_CASES)
+    assert len(names) == len(set(names)) == 39
+    assert sum(len(v) for v in zoo.EXTRA_CASES.values()) == 9
     for n in names:
         zoo.family_of(n)
     with pytest.raises(KeyError):

@@ -62,7 +62,8 @@ def _feeds_conv_weights(graph: Graph, port: Port) -> bool:
         for user, dst in users)
 
 
-@graph_pass("ir_backend.compress_fq_weights", stage="ir", after=["ir_backend.fuse_linear"])
+@graph_pass("ir_backend.compress_fq_weights", stage="ir", after=["ir_backend.fuse_linear"],
+            before=["ir_backend.compress_fp16"])
 def compress_fq_weights(graph: Graph, config) -> None:
     """Const -> FakeQuantize with constant ranges: integer levels + Convert + Multiply."""
     b = IRBuilder(graph, fold=False)

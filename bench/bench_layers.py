@@ -1,0 +1,99 @@
+"""Benchmark (issue 10): IR size and speed of tfconv vs ovc on MobileNetV3Small, a TCN and a
+FakeQuant net from the test zoo.
+
+For each model: converts the frozen graph with tfconv (default NCHW layout, FP32) and with
+``ovc --compress_to_fp16=False``, prints both IRs' layer counts (and Transposes), then the
+OpenVINO CPU latency of a batch-1 inference of each IR (f32 inference precision, medians of
+alternating rounds) and the ratio tfconv / ovc. Exits 1 when tfconv's IR has more layers than
+ovc's or its latency ratio exceeds ``--max_ratio`` (1.05).
+
+    .venv/bin/python bench/bench_layers.py [--rounds 15] [--models keras3-TCN,...]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+MODELS = ["keras3-MobileNetV3Small", "keras3-TCN", "tf-FakeQuantMobileNet"]
+BIN = Path(sys.executable).parent
+CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+
+
+def layer_types(xml: Path) -> collections.Counter:
+    return collections.Counter(layer.get("type") for layer in ET.parse(xml).getroot().iter("layer"))
+
+
+def convert(pb: Path, out: Path) -> tuple[Path, Path]:
+    """(tfconv IR, ovc IR) of ``pb`` under ``out``."""
+    ours, theirs = out / "tfconv" / "model.xml", out / "ovc" / "model.xml"
+    for cmd in ([str(BIN / "tfconv"), "convert", str(pb), "--output_dir", str(ours.parent),
+                 "--model_name", "model"],
+                [str(BIN / "ovc"), str(pb), "--compress_to_fp16=False", "--output_model", str(theirs)]):
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-3000:]}")
+    return ours, theirs
+
+
+def latencies(xmls: list[Path], rounds: int) -> list[float]:
+    """Median batch-1 latency (ms) of each IR, measured in alternating rounds."""
+    import numpy as np
+    import openvino as ov
+    from bench_convert import alternating_latencies
+
+    core = ov.Core()
+    requests, feeds = [], []
+    for xml in xmls:
+        model = core.read_model(str(xml))
+        shape = [d.get_length() if d.is_static else 1 for d in model.inputs[0].get_partial_shape()]
+        model.reshape({model.inputs[0].get_any_name(): shape})
+        requests.append(core.compile_model(model, "CPU", CONFIG).create_infer_request())
+        feeds.append(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
+    return [statistics.median(t) for t in alternating_latencies(requests, feeds, rounds)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--max_ratio", type=float, default=1.05)
+    args = parser.parse_args()
+    from models import zoo
+
+    names = [n for n in args.models.split(",") if n]
+    zoo.prebuild(names)
+    failures = []
+    print(f"{'model':26s} {'tfconv':>7s} {'ovc':>6s} {'T ours':>7s} {'T ovc':>6s} "
+          f"{'ms ours':>8s} {'ms ovc':>7s} {'ratio':>6s}")
+    with tempfile.TemporaryDirectory(prefix="bench-layers-") as tmp:
+        for name in names:
+            ours, theirs = convert(zoo.get(name).pb, Path(tmp) / name)
+            a, b = layer_types(ours), layer_types(theirs)
+            ms_ours, ms_ovc = latencies([ours, theirs], args.rounds)
+            ratio = ms_ours / ms_ovc
+            print(f"{name:26s} {sum(a.values()):7d} {sum(b.values()):6d} {a['Transpose']:7d} "
+                  f"{b['Transpose']:6d} {ms_ours:8.3f} {ms_ovc:7.3f} {ratio:6.3f}", flush=True)
+            if sum(a.values()) > sum(b.values()):
+                failures.append(f"{name}: {sum(a.values())} layers > ovc's {sum(b.values())}")
+            if ratio > args.max_ratio:
+                failures.append(f"{name}: latency ratio {ratio:.3f} > {args.max_ratio}")
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
