@@ -164,11 +164,13 @@ def test_freeze_command_tf_path(net, form, tmp_path):
            f"{name} {form} frozen by tfconv freeze")
 
 
-def _training_graph(out: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
-    """A TF1 training script's graph: a small conv net (batch norm in training mode, whose
-    moving-average updates are in ``update_ops``), a cross-entropy loss with a weight decay,
-    two summaries and a GradientDescent ``train_op``; saved as the whole inference graph with a
-    V2 checkpoint, as its MetaGraph, and frozen with every sink kept."""
+def _training_graph(out: Path, head: str) -> tuple[dict[str, Path], np.ndarray, np.ndarray]:
+    """A TF1 training script's graph: a small conv net (batch-norm moving-average updates in
+    ``update_ops``), a cross-entropy loss with a weight decay, an accuracy metric, two
+    summaries and a GradientDescent ``train_op``; with ``head`` "predictions" a softmax of the
+    logits is a sink, with "logits" only the loss, the metric and a summary read the logits.
+    Saved as the whole inference graph with a V2 checkpoint, as its MetaGraph, and frozen with
+    every sink kept."""
     import tensorflow as tf
     v1 = tf.compat.v1
     rng = np.random.default_rng(5)
@@ -192,7 +194,8 @@ def _training_graph(out: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
         w = v1.get_variable("dense/kernel", initializer=rng.standard_normal((4, 5)).astype(
             np.float32))
         logits = tf.identity(tf.matmul(y, w), name="logits")
-        predictions = tf.nn.softmax(logits, name="predictions")
+        predictions = tf.nn.softmax(logits, name="predictions") if head == "predictions" else logits
+        v1.metrics.accuracy(labels, tf.argmax(logits, 1, output_type=tf.int32))
         loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
         v1.add_to_collection(v1.GraphKeys.REGULARIZATION_LOSSES,
                              tf.multiply(1e-4, tf.nn.l2_loss(k), name="weight_decay"))
@@ -206,6 +209,7 @@ def _training_graph(out: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
         data = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
         with v1.Session(graph=g) as sess:
             sess.run(v1.global_variables_initializer())
+            sess.run(v1.local_variables_initializer())
             expected = sess.run(predictions, {x: data})
             saver = v1.train.Saver()
             prefix = saver.save(sess, str(out / "model.ckpt"))
@@ -214,8 +218,9 @@ def _training_graph(out: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
             sinks = sorted({n.name for n in gd.node} - {i.lstrip("^").split(":")[0]
                                                          for n in gd.node for i in n.input})
             keep = [s for s in sinks if not s.startswith(("save/", "init"))
-                    and g.get_operation_by_name(s).type not in ("NoOp", "Const", "VariableV2",
-                                                                "VarHandleOp", "Placeholder")]
+                    and g.get_operation_by_name(s).type not in (
+                        "NoOp", "Const", "VariableV2", "VarHandleOp", "Placeholder",
+                        "VarIsInitializedOp", "IsVariableInitialized", "ReadVariableOp")]
             frozen = v1.graph_util.convert_variables_to_constants(sess, gd, keep)
             (out / "frozen.pb").write_bytes(frozen.SerializeToString())
     forms = {"inference_pb+ckpt": [str(out / "graph.pb"), "--input_checkpoint", prefix],
@@ -224,18 +229,20 @@ def _training_graph(out: Path) -> tuple[dict[str, Path], np.ndarray, np.ndarray]
     return forms, data, expected
 
 
-def test_training_graph_leftovers(tmp_path):
-    """Losses, summaries, the optimizer and batch-norm updates are not outputs; the predictions
-    are (the logits feed the loss: not a sink)."""
-    forms, data, expected = _training_graph(tmp_path)
+@pytest.mark.parametrize("head", ["predictions", "logits"])
+def test_training_graph_leftovers(tmp_path, head):
+    """Losses, summaries, a metric, the optimizer and batch-norm updates are not outputs; the
+    predictions are, or the logits when only the loss, the metric and a summary read them."""
+    forms, data, expected = _training_graph(tmp_path, head)
     for form, args in forms.items():
         out = tmp_path / form
         proc = subprocess.run([*TFCONV, "convert", *args, "-o", str(out), "--log_level", "INFO",
                                "--disable_nhwc_to_nchw"], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         (line,) = [ln for ln in proc.stderr.splitlines() if "training-only" in ln]
-        assert "losses" in line and "summaries" in line, line
-        assert "Output predictions:0" in proc.stdout + proc.stderr, proc.stdout
+        assert all(r in line for r in ("losses", "summaries", "optimizer updates",
+                                        "metrics")), f"{form}: {line}"
+        assert f"Output {head}:0" in proc.stdout + proc.stderr, proc.stdout
         (xml,) = out.glob("*.xml")
         model = core().read_model(str(xml))
         assert len(model.outputs) == 1

@@ -40,9 +40,10 @@ LOSS = "losses"
 SUMMARY = "summaries"
 SAVER = "saver ops"
 OPTIMIZER = "optimizer updates"
-UPDATE = "variable updates (batch-norm moving averages, metrics)"
+UPDATE = "variable updates (moving averages)"
+METRIC = "metrics"
 INIT = "initializers"
-REASONS = (REGULARIZER, LOSS, SUMMARY, SAVER, OPTIMIZER, UPDATE, INIT)
+REASONS = (REGULARIZER, LOSS, SUMMARY, SAVER, OPTIMIZER, UPDATE, METRIC, INIT)
 
 # MetaGraph collections whose members are training leftovers.
 LEFTOVER_COLLECTIONS = {
@@ -50,7 +51,7 @@ LEFTOVER_COLLECTIONS = {
     "train_op": OPTIMIZER, "update_ops": UPDATE, "saved_model_main_op": INIT,
     "saved_model_train_op": OPTIMIZER, "local_init_op": INIT, "init_op": INIT,
     "ready_op": INIT, "ready_for_local_init_op": INIT, "table_initializer": INIT,
-    "metric_variables": UPDATE, "savers": SAVER, "global_step": OPTIMIZER,
+    "metric_variables": METRIC, "savers": SAVER, "global_step": OPTIMIZER,
     "cond_context": None, "while_context": None,
 }
 LOSS_OPS = {"SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits",
@@ -60,6 +61,11 @@ UPDATE_OPS = {"Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAdd
               "AssignSubVariableOp", "ScatterUpdate", "ScatterAdd", "ScatterSub",
               "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub",
               "CountUpTo", "ResourceCountUpTo"}
+# Ops that accumulate into a variable (metrics' total and count, step counters): what reads
+# such a variable is a metric.
+ACCUMULATE_OPS = {"AssignAdd", "AssignAddVariableOp", "ScatterAdd", "ResourceScatterAdd",
+                  "CountUpTo", "ResourceCountUpTo"}
+VARIABLE_OPS = {"Variable", "VariableV2", "VarHandleOp"}
 # Name scopes that only losses have (a component of the node name; also ``*_loss``).
 LOSS_SCOPES = ("losses", "loss", "total_loss", "regularization_loss")
 
@@ -89,6 +95,8 @@ def op_reason(name: str, op: str) -> str | None:
         return SUMMARY
     if op.startswith(("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")):
         return OPTIMIZER
+    if op in ACCUMULATE_OPS:
+        return METRIC
     if op in UPDATE_OPS:
         return UPDATE
     if op in LOSS_OPS or any(_is_loss_scope(p) for p in parts[:-1]) \
@@ -129,16 +137,22 @@ def log_leftovers(leftovers: Sequence[tuple[str, ...]], source: str = "structure
 
 
 def classify_sinks(nodes: Mapping[str, tuple[str, Sequence[str]]], sinks: Sequence[str],
-                   known: Mapping[str, str] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+                   known: Mapping[str, str] | None = None, weights: set[str] | None = None,
+                   candidate=None) -> tuple[list[str], list[tuple[str, str]]]:
     """Split ``sinks`` into (outputs, [(leftover, reason)]).
 
     ``nodes``: name -> (op type, input node names); ``known``: node -> reason from the
     MetaGraph's collections. A sink is a leftover when it, or a node only it needs (its
     exclusive ancestors), is known or marks a training branch (:func:`op_reason`; the sink's
-    own reason first). A tensor that only training branches consume (the logits of a training
-    graph) is not a sink, so it is not found: name it with ``--output``."""
+    own reason first), or when it reads a variable something accumulates into (a metric).
+
+    A tensor only training branches consume is no sink: the logits of a training graph, which
+    only its loss (and metrics, summaries) read. Such a tensor that a loss reads and that
+    depends on ``weights`` (variables, weight constants) is an output too (after the sinks);
+    ``candidate(name)`` says whether a node may be an output at all."""
     known = known or {}
-    owner = _owners(nodes, sinks)
+    accumulators = _accumulators(nodes)
+    owner, metric = _owners(nodes, sinks, accumulators)
     reasons: dict[int, str] = {}
     for i, sink in enumerate(sinks):
         reason = known.get(sink) or op_reason(sink, nodes[sink][0])
@@ -152,10 +166,16 @@ def classify_sinks(nodes: Mapping[str, tuple[str, Sequence[str]]], sinks: Sequen
             prev = reasons.get(i)
             if prev is None or REASONS.index(reason) < REASONS.index(prev):
                 reasons[i] = reason
+    for i in metric:
+        reasons.setdefault(i, METRIC)
     outputs = [s for i, s in enumerate(sinks) if i not in reasons]
+    leftovers = [(s, reasons[i]) for i, s in enumerate(sinks) if i in reasons]
+    if leftovers and weights:
+        outputs += [n for n in _loss_inputs(nodes, known, accumulators, weights, candidate)
+                    if n not in outputs]
     if not outputs:  # nothing better: keep them all
         return list(sinks), []
-    return outputs, [(s, reasons[i]) for i, s in enumerate(sinks) if i in reasons]
+    return outputs, leftovers
 
 
 def _own(sink: str, nodes: Mapping[str, tuple[str, Sequence[str]]],
@@ -163,21 +183,110 @@ def _own(sink: str, nodes: Mapping[str, tuple[str, Sequence[str]]],
     return bool(known.get(sink) or op_reason(sink, nodes[sink][0]))
 
 
-def _owners(nodes: Mapping[str, tuple[str, Sequence[str]]],
-            sinks: Sequence[str]) -> dict[str, int]:
-    """node -> index of the only sink needing it (-1 when several do)."""
+def _accumulators(nodes: Mapping[str, tuple[str, Sequence[str]]]) -> set[str]:
+    """Variables an AssignAdd-like op (outside initialisers and the Saver) accumulates into."""
+    out = set()
+    for name, (op, ins) in nodes.items():
+        if op not in ACCUMULATE_OPS or not ins or name.startswith(("save/", "init")):
+            continue
+        src = ins[0]
+        while src in nodes and nodes[src][0] in ("Identity", "ReadVariableOp") and nodes[src][1]:
+            src = nodes[src][1][0]
+        if src in nodes and nodes[src][0] in VARIABLE_OPS | {"Const"}:  # Const: frozen
+            out.add(src)
+    return out
+
+
+def _owners(nodes: Mapping[str, tuple[str, Sequence[str]]], sinks: Sequence[str],
+            accumulators: set[str]) -> tuple[dict[str, int], set[int]]:
+    """(node -> index of the only sink needing it (-1 when several do), the sinks that read
+    an accumulator variable).
+
+    Linear time: the ancestors of a node already shared are shared, so a walk stops there."""
     owner: dict[str, int] = {}
     for i, sink in enumerate(sinks):
-        stack, seen = [sink], {sink}
+        stack = [sink]
         while stack:
             name = stack.pop()
             prev = owner.get(name)
-            owner[name] = i if prev is None or prev == i else -1
+            if prev == i or prev == -1:
+                continue
+            owner[name] = i if prev is None else -1
+            stack += [src for src in nodes[name][1] if src in nodes]
+    reads = _downstream(nodes, accumulators)
+    return owner, {i for i, sink in enumerate(sinks) if sink in reads}
+
+
+def _downstream(nodes: Mapping[str, tuple[str, Sequence[str]]], start: Iterable[str]) -> set[str]:
+    consumers: dict[str, list[str]] = {}
+    for name, (_, ins) in nodes.items():
+        for src in ins:
+            consumers.setdefault(src, []).append(name)
+    seen: set[str] = set()
+    work = list(start)
+    while work:
+        name = work.pop()
+        if name not in seen:
+            seen.add(name)
+            work += consumers.get(name, [])
+    return seen
+
+
+def _loss_inputs(nodes: Mapping[str, tuple[str, Sequence[str]]], known: Mapping[str, str],
+                 accumulators: set[str], weights: set[str], candidate) -> list[str]:
+    """Tensors only training branches consume, among them a loss, and that depend on weights.
+
+    The training region is everything downstream of a node that marks a training branch (or
+    reads an accumulator); a node all of whose consumers are in it joins it, unless a loss
+    reads it and it depends on weights: that is an output."""
+    consumers: dict[str, list[str]] = {}
+    for name, (_, ins) in nodes.items():
+        for src in ins:
+            if src in nodes:
+                consumers.setdefault(src, []).append(name)
+    marks = {n: known.get(n) or op_reason(n, op) for n, (op, _) in nodes.items()}
+    region: set[str] = set()
+    work = [n for n, r in marks.items() if r is not None] + list(accumulators)
+    while work:  # downstream of every mark
+        name = work.pop()
+        if name in region:
+            continue
+        region.add(name)
+        work += [c for c in consumers.get(name, ()) if c not in region]
+    found: list[str] = []
+    depends: dict[str, bool] = {}
+
+    def weighty(start: str) -> bool:
+        if start in depends:
+            return depends[start]
+        stack, seen, hit = [start], {start}, False
+        while stack and not hit:
+            name = stack.pop()
+            hit = name in weights
             for src in nodes[name][1]:
                 if src not in seen and src in nodes:
                     seen.add(src)
                     stack.append(src)
-    return owner
+        depends[start] = hit
+        return hit
+
+    work = sorted({p for n in region for p in nodes[n][1] if p in nodes and p not in region})
+    stopped: set[str] = set()
+    while work:  # upstream, while every consumer is training
+        name = work.pop()
+        if name in region or name in stopped:
+            continue
+        users = consumers.get(name, [])
+        if not users or not all(u in region for u in users):
+            continue
+        loss_read = any(marks.get(u) == LOSS or nodes[u][0] in LOSS_OPS for u in users)
+        if loss_read and (candidate is None or candidate(name)) and weighty(name):
+            found.append(name)
+            stopped.add(name)
+            continue
+        region.add(name)
+        work += [p for p in nodes[name][1] if p in nodes and p not in region]
+    return sorted(found)
 
 
 # --- GraphDefs and MetaGraphs --------------------------------------------------------------
@@ -203,7 +312,10 @@ def for_graph_def(graph_def: Any, known: Mapping[str, str] | None = None) -> Sel
     """Outputs of an inference graph (+ checkpoint) or a MetaGraph's graph, by structure."""
     sinks = graph_def_sinks(graph_def)
     nodes = graph_def_nodes(graph_def)
-    outs, leftovers = classify_sinks(nodes, sinks, known)
+    weights = {n.name for n in graph_def.node if n.op in VARIABLE_OPS or (
+        n.op == "Const" and len(n.attr["value"].tensor.tensor_shape.dim) >= 2)}
+    outs, leftovers = classify_sinks(nodes, sinks, known, weights,
+                                     lambda name: _candidate(name, nodes[name][0]))
     source = "collections" if known and any(n in known for n, _ in leftovers) else "structure"
     return Selection([f"{n}:0" for n in outs], [], [],
                      [(f"{n}:0", r, nodes[n][0]) for n, r in leftovers], source)
@@ -281,5 +393,8 @@ def for_graph(graph: Any, not_outputs: set[str]) -> tuple[list[Any], list[tuple[
     skip = set(not_outputs) | BOOKKEEPING_OPS
     sinks = [op.name for op in graph if op.type not in skip and not graph.consumers(op.name)]
     nodes = {op.name: (op.type, [p.node for p in graph.inputs(op.name)]) for op in graph}
-    outs, leftovers = classify_sinks(nodes, sinks)
+    weights = {op.name for op in graph if op.type in VARIABLE_OPS or (
+        op.type == "Const" and op.outputs[0].shape is not None and len(op.outputs[0].shape) >= 2)}
+    outs, leftovers = classify_sinks(nodes, sinks, None, weights,
+                                     lambda name: nodes[name][0] not in skip)
     return [Port(n, 0) for n in outs], [(f"{n}:0", r, nodes[n][0]) for n, r in leftovers]
