@@ -3,6 +3,7 @@ fusions, then FP16 compression."""
 from __future__ import annotations
 
 from . import activations
+from .dilation import fold_space_to_batch
 from .fusion import fuse_linear, fuse_pad
 from .layer_norm import fuse_layer_norm
 from .layout import nchw_inputs, sink_transposes
@@ -15,5 +16,5 @@ from .tensordot import fold_tensordot
 
 ALL = (canonicalize, *activations.ALL, nchw_inputs, sink_transposes, fold_reshape_shapes,
        transposes_to_reshapes, flatten_concats, merge_duplicates, fuse_pad, fuse_linear,
-       fuse_layer_norm, fold_tensordot, compress_fq_weights, explicit_same_pads,
-       preprocess_inputs, fold_preprocessing)
+       fuse_layer_norm, fold_tensordot, fold_space_to_batch, compress_fq_weights,
+       explicit_same_pads, preprocess_inputs, fold_preprocessing)

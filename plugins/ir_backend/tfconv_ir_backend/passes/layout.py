@@ -111,11 +111,12 @@ def _hoisting_helps(graph: Graph, port: Port) -> bool:
         op = graph.op(port.node)
         if op.type in ("Parameter", "Pad", "Const"):
             return True
-        hoistable = op.type in UNARY or (op.type in BINARY and op.type != "Select")
+        hoistable = op.type in UNARY or (op.type in BINARY and op.type != "Select") or \
+            op.type == "Unsqueeze"
         if not hoistable or len(graph.consumers(op.name)) != 1:
             return False
         ins = graph.inputs(op.name)
-        data = ins[:1] if op.type == "FakeQuantize" else \
+        data = ins[:1] if op.type in ("FakeQuantize", "Unsqueeze") else \
             [p for p in ins if graph.op(p.node).type != "Const"]
         if len(data) != 1:
             return False
@@ -132,6 +133,8 @@ def _hoist(graph: Graph, b: IRBuilder, name: str) -> bool:
             not _hoisting_helps(graph, x_port):
         return False
     ports = graph.inputs(x.name)
+    if x.type == "Unsqueeze":
+        return _hoist_over_unsqueeze(graph, b, name, perm)
     if x.type in UNARY or x.type == "Pad":
         data, consts = 0, []
     elif x.type == "FakeQuantize":
@@ -165,6 +168,27 @@ def _hoist(graph: Graph, b: IRBuilder, name: str) -> bool:
     graph.set_inputs(x.name, new_inputs)
     b.reinfer(x.name)
     graph.info(x_port).names.clear()  # the un-transposed tensor no longer exists
+    _move_names(graph, Port(name), x_port)
+    graph.replace_uses(Port(name), x_port)
+    graph.remove(name)
+    return True
+
+
+def _hoist_over_unsqueeze(graph: Graph, b: IRBuilder, name: str, perm: tuple[int, ...]) -> bool:
+    """Transpose(Unsqueeze(a, [k]), p) -> Unsqueeze(Transpose(a, p'), [p.index(k)])."""
+    x_port = graph.inputs(name)[0]
+    a_port, axes_port = graph.inputs(x_port.node)
+    axes = b.value(axes_port)
+    if axes is None or axes.size != 1:
+        return False
+    k = int(axes.reshape(-1)[0]) % len(perm)
+    o = perm.index(k)
+    inner = tuple(u if u < k else u - 1 for q, u in enumerate(perm) if q != o)
+    order = b.const(np.array(inner, np.int64), f"{x_port.node}/hoisted_order")
+    t = b.emit("Transpose", [a_port, order], f"{x_port.node}/hoisted")[0]
+    graph.set_inputs(x_port.node, [t, b.const(np.array([o], axes.dtype), f"{x_port.node}/axes")])
+    b.reinfer(x_port.node)
+    graph.info(x_port).names.clear()
     _move_names(graph, Port(name), x_port)
     graph.replace_uses(Port(name), x_port)
     graph.remove(name)
@@ -218,6 +242,8 @@ def _sink_into(graph: Graph, b: IRBuilder, name: str) -> bool:
         return _merge_transposes(graph, b, name)
     if op.type == "MatMul":
         return _matmul_as_conv(graph, b, name)
+    if op.type == "Unsqueeze":
+        return _sink_unsqueeze(graph, b, name)
     if op.type in UNARY:
         data = ports[:1]
     elif op.type in BINARY or op.type == "Concat":
@@ -304,6 +330,48 @@ def _matmul_as_conv(graph: Graph, b: IRBuilder, name: str) -> bool:
     _move_names(graph, Port(name), t)
     graph.replace_uses(Port(name), t)
     graph.remove(name)
+    return True
+
+
+def _sink_unsqueeze(graph: Graph, b: IRBuilder, name: str) -> bool:
+    """Unsqueeze(Transpose(x, p), [a]) -> Transpose(Unsqueeze(x, [a']), p'). The new axis goes
+    where the Transpose that follows (a Conv1D's to-NCHW) then cancels, if there is one."""
+    x_t, axes_port = graph.inputs(name)
+    perm = perm_of(graph, x_t)
+    axes = b.value(axes_port)
+    if perm is None or axes is None or axes.size != 1:
+        return False
+    rank = len(perm)
+    a = int(axes.reshape(-1)[0]) % (rank + 1)
+    kept = [q for q in range(rank + 1) if q != a]  # output positions of the Transpose's axes
+
+    def out_perm(a2: int) -> tuple[int, ...]:
+        where = [j if j < a2 else j + 1 for j in range(rank)]  # x axis j in Unsqueeze(x, a2)
+        p2 = [0] * (rank + 1)
+        p2[a] = a2
+        for i, q in enumerate(kept):
+            p2[q] = where[perm[i]]
+        return tuple(p2)
+
+    choice = a
+    users = graph.consumers(Port(name))
+    nxt = perm_of(graph, Port(users[0][0])) if len(users) == 1 else None
+    if nxt is not None and len(nxt) == rank + 1:
+        for a2 in range(rank + 1):
+            if _is_identity(tuple(out_perm(a2)[i] for i in nxt)):
+                choice = a2
+    new_axes = b.const(np.array([choice], axes.dtype), f"{name}/axes_sunk")
+    graph.set_inputs(name, [graph.inputs(x_t.node)[0], new_axes])
+    if not graph.consumers(x_t) and x_t not in graph.outputs:
+        _move_names(graph, x_t, graph.inputs(x_t.node)[0])
+    b.reinfer(name)
+    p2 = out_perm(choice)
+    if users and not _is_identity(p2):
+        order = b.const(np.array(p2, np.int64), f"{name}/sink/order")
+        t = b.emit("Transpose", [Port(name), order], f"{name}/sink")[0]
+        for user, dst in users:
+            graph.set_input(user, dst, t)
+        _move_names(graph, Port(name), t)
     return True
 
 
