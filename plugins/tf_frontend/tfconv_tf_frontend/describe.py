@@ -85,7 +85,7 @@ def _file_format(path: Path, config: ConvertConfig, graph: Graph | None) -> Find
             flags = ("--input_checkpoint", "PREFIX")
         return Finding("format", f"MetaGraph ({_encoding(path)})",
                        (where, *_graph_details(graph),
-                        "variables are frozen into constants with TensorFlow when converting"),
+                        "variables are frozen into constants when converting (without TensorFlow where it can)"),
                        flags, PLUGIN,
                        {"format": "meta_graph", "encoding": _encoding(path)})
     if given_ckpt and path.is_file():
@@ -98,7 +98,7 @@ def _file_format(path: Path, config: ConvertConfig, graph: Graph | None) -> Find
         return Finding("format", f"inference graph ({_encoding(path)} GraphDef) with a "
                        f"V{ckpt.version} checkpoint",
                        (f"variables from the {_checkpoint_text(ckpt)}", *_graph_details(graph),
-                        "variables are frozen into constants with TensorFlow when converting"),
+                        "variables are frozen into constants when converting (without TensorFlow where it can)"),
                        (), PLUGIN, {"format": "inference_graph+checkpoint",
                                     "encoding": _encoding(path), "checkpoint": ckpt.version})
     weights = _weights_only(path)
