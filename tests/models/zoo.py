@@ -1,7 +1,8 @@
 """A cached zoo of frozen TensorFlow models for converter tests.
 
 Every case is a frozen binary ``GraphDef`` (``model.pb``) built from a Keras 3,
-tf_keras or tf_slim ImageNet architecture with *non-degenerate random weights*
+tf_keras or tf_slim ImageNet architecture (or one of :data:`EXTRA_CASES`: a transformer
+encoder, a TCN on sequences, a FakeQuant net) with *non-degenerate random weights*
 (randomised batch-norm affine parameters, batch-norm moving statistics
 calibrated on random images, He-initialised weights for nets without batch
 norm), plus a ``reference.npz`` holding a batch of 2 input images and the
