@@ -12,7 +12,7 @@ different top-1 classes):
     an L2 weight regularizer (``Regularizer/l2_regularizer``, an ``L2Loss`` sink): a reduced
     ResNet v1 (64x64) and Inception v2 at a quarter of the depth (96x96). Forms: an
     inference graph of the whole graph (binary and text, Saver nodes included) with a V2
-    checkpoint, the MetaGraph ``Saver.save`` writes (collections, no signature), a MetaGraph
+    checkpoint (and a V1 one, which TensorFlow freezes), the MetaGraph ``Saver.save`` writes (collections, no signature), a MetaGraph
     with a ``serving_default`` signature, a frozen graph that keeps every sink (regularizers
     included) and a TF1 SavedModel. The reference holds the logits and the predictions.
 ``regnet``
@@ -38,7 +38,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 NAMES = ("slim_resnet", "slim_inception", "regnet", "nested_calls")
-FORMAT = 1  # bump when a builder changes what it writes
+FORMAT = 2  # bump when a builder changes what it writes
 
 
 # --- cache (pytest side: no TensorFlow import) ----------------------------------------------
@@ -170,6 +170,10 @@ def build_slim(which: str, out: pathlib.Path) -> dict:
             (out / "ckpt").mkdir()
             saver = v1.train.Saver()
             prefix = saver.save(sess, str(out / "ckpt" / "model.ckpt"), write_state=False)
+            (out / "ckpt_v1").mkdir()  # TensorFlow freezes V1 checkpoints (the fallback path)
+            v1.train.Saver(write_version=v1.train.SaverDef.V1).save(
+                sess, str(out / "ckpt_v1" / "model.ckpt"), write_state=False,
+                write_meta_graph=False)
             graph_def = g.as_graph_def()  # the whole graph: regularizers and Saver included
             tf.io.write_graph(graph_def, str(out), "inference_graph.pb", as_text=False)
             tf.io.write_graph(graph_def, str(out), "inference_graph.pbtxt", as_text=True)

@@ -1,10 +1,12 @@
 """Output selection on tf_slim nets built under their default ``arg_scope`` (issue 10, point 1).
 
 Every kernel of such a net feeds an L2 weight regularizer, a graph sink that is no output. In
-every form (inference graph + V2 checkpoint, binary and text; MetaGraph without and with a
-signature; frozen graph keeping every sink; TF1 SavedModel; the TF fallback of ``tfconv
-freeze``), the converted IR has the model's outputs only, matches TensorFlow in OpenVINO, and
-the leftovers are counted in one INFO line and listed last, marked, by ``tfconv inspect``.
+every form (inference graph + V2 checkpoint, binary and text, and + V1 checkpoint, which
+TensorFlow freezes; MetaGraph without and with a signature; frozen graph keeping every sink;
+TF1 SavedModel; the TF fallback of ``tfconv freeze``), the converted IR has the model's outputs
+only, matches TensorFlow in OpenVINO, and the leftovers are counted in one INFO line and listed
+last, marked, by ``tfconv inspect``. A TF1 training graph's losses, summaries, metric,
+optimizer and batch-norm updates are leftovers too.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ NETS = ("slim_resnet", "slim_inception")
 FORMS = {
     "inference_pb+ckpt": ("inference_graph.pb", {"input_checkpoint": "ckpt/model.ckpt"}),
     "inference_pbtxt+ckpt": ("inference_graph.pbtxt", {"input_checkpoint": "ckpt/model.ckpt"}),
+    "inference_pb+ckpt_v1": ("inference_graph.pb", {"input_checkpoint": "ckpt_v1/model.ckpt"}),
     "meta_graph": (None, {"input_meta_graph": "ckpt/model.ckpt.meta"}),
     "meta_graph_signature": (None, {"input_meta_graph": "ckpt/signature.meta",
                                     "input_checkpoint": "ckpt/model.ckpt"}),

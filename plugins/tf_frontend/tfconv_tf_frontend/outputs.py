@@ -89,7 +89,7 @@ def op_reason(name: str, op: str) -> str | None:
     if op == "L2Loss" or "Regularizer" in parts or any(p.startswith("l2_regularizer")
                                                         for p in parts):
         return REGULARIZER
-    if op in SAVER_OPS or parts[0] == "save" or (len(parts) > 1 and "save" in parts[:-1]):
+    if op in SAVER_OPS or any(_is_saver_scope(p) for p in parts[:-1]):
         return SAVER
     if "Summary" in op or "summaries" in parts:
         return SUMMARY
@@ -296,10 +296,15 @@ def graph_def_nodes(graph_def: Any) -> dict[str, tuple[str, list[str]]]:
     return {n.name: (n.op, [_node_name(i) for i in n.input]) for n in graph_def.node}
 
 
+def _is_saver_scope(part: str) -> bool:
+    """``save``, ``save_1``...: the name scopes tf.train.Saver builds in."""
+    return part == "save" or (part.startswith("save_") and part[5:].isdigit())
+
+
 def _candidate(name: str, op: str) -> bool:
     """Whether a node may be an output: not bookkeeping (initialisers, variables, the Saver)."""
-    return not (op in BOOKKEEPING_OPS or op in SAVER_OPS or name.startswith(("save/", "init"))
-                or "/save/" in name)
+    return not (op in BOOKKEEPING_OPS or op in SAVER_OPS or name.startswith("init")
+                or any(_is_saver_scope(p) for p in name.split("/")[:-1]))
 
 
 def graph_def_sinks(graph_def: Any) -> list[str]:
