@@ -215,10 +215,16 @@ def mobilenet(tmp_path_factory):
     return tf_net(tmp_path_factory.mktemp("mobilenet"), mobilenet_like, (2, 12, 12, 3))
 
 
+# These tests check the FakeQuantize the translators emit; on constant convolution weights the
+# backend's compress_fq_weights pass turns it into int8 levels (tests/ir_backend/
+# test_model_fusions.py), so it is off here.
+KEEP_WEIGHT_FQ = {"disable_pass": "ir_backend.compress_fq_weights"}
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_mobilenet_like(tmp_path, mobilenet, layout):
     net = mobilenet
-    ir = convert(net, tmp_path, layout)
+    ir = convert(net, tmp_path, layout, **KEEP_WEIGHT_FQ)
     fqs = fq_ops(ir)
     assert sorted(f.attrs["levels"] for f in fqs) == fq_levels(net.graph)
     assert ir.xml_types()["FakeQuantize"] == len(fqs)
@@ -239,7 +245,7 @@ def test_mobilenet_like(tmp_path, mobilenet, layout):
 
 def test_fp16_keeps_ranges_f32(tmp_path, mobilenet):
     graph = tfconv.convert_model(mobilenet.pb, output=mobilenet.outputs[0].name,
-                                 data_type="FP16")
+                                 data_type="FP16", **KEEP_WEIGHT_FQ)
     files = tfconv.save_model(graph, tmp_path / "m.xml")
     xml = next(f for f in files if f.suffix == ".xml")
     layers = xml_fq_inputs(xml)
@@ -268,7 +274,7 @@ def test_per_channel_conv_weights(tmp_path, layout, narrow):
         return tf.nn.conv2d(x, wq, [1, 1, 1, 1], "SAME", name="conv")
 
     net = tf_net(tmp_path, build, (2, 9, 9, 4))
-    ir = convert(net, tmp_path, layout)
+    ir = convert(net, tmp_path, layout, **KEEP_WEIGHT_FQ)
     (fq,) = fq_ops(ir)
     assert ir.producer(ir.graph.inputs(fq.name)[0]).type == "Const"
     x = rng("pcw_x").uniform(-1, 1, (2, 9, 9, 4)).astype(F32)

@@ -94,7 +94,9 @@ def fuse_pad(graph: Graph, config) -> None:
 @graph_pass("ir_backend.fuse_linear", stage="ir", after=["ir_backend.fuse_pad"])
 def fuse_linear(graph: Graph, config) -> None:
     """Fold constant per-channel scales into weights (a scalar scale of a convolution's input
-    too: Keras' Rescaling layer) and merge constant Add/Multiply chains."""
+    too: Keras' Rescaling layer) and merge constant Add/Multiply chains; constant MatMul weights
+    are stored [N, K] (``transpose_b``), the layout OpenVINO's CPU plugin runs without
+    transposing them on every inference."""
     b = IRBuilder(graph)
     changed = True
     while changed:
@@ -112,6 +114,8 @@ def fuse_linear(graph: Graph, config) -> None:
                 changed = True
             elif op.type in CONVS and _input_scale_into_weights(graph, b, name):
                 changed = True
+    for op in graph.ops_of_type("MatMul"):
+        _weights_as_nk(graph, b, op.name)
 
 
 IDENTITY_ELEMENT = {"Add": 0, "Subtract": 0, "Multiply": 1, "Divide": 1}
@@ -251,3 +255,14 @@ def _input_scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
         graph.set_input(name, 0, x)
     graph.remove(conv_in.node)
     return True
+
+
+def _weights_as_nk(graph: Graph, b: IRBuilder, name: str) -> None:
+    """MatMul(x, W[K, N]) -> MatMul(x, W.T[N, K], transpose_b=True) for a constant 2-D W."""
+    op = graph.op(name)
+    w_port = graph.inputs(name)[1]
+    w = _const(graph, w_port)
+    if w is None or w.ndim != 2 or op.attrs.get("transpose_b"):
+        return
+    graph.set_input(name, 1, b.const(np.ascontiguousarray(w.T), f"{w_port.node}/nk"))
+    op.attrs["transpose_b"] = True

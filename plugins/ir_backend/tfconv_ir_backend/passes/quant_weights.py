@@ -19,7 +19,7 @@ from tfconv.graph import Graph, Port
 from tfconv.passes import graph_pass
 from tfconv.translate import IRBuilder
 
-from .fusion import CONVS, _bypass, _const
+from .fusion import CONVS, _bypass, _const, _weights_as_nk
 
 TOLERANCE = 4 * float(np.finfo(np.float32).eps)  # of the tensor's largest magnitude
 
@@ -101,7 +101,11 @@ def compress_fq_weights(graph: Graph, config) -> None:
             deq = b.emit("Subtract", [deq, b.const(zero.astype(np.float32), f"{name}/zero_point")],
                          f"{name}/shift")[0]
         if not convs_only or deq is None:
-            _bypass(graph, name, b.const(out32, f"{name}/folded"))
+            folded = b.const(out32, f"{name}/folded")
+            _bypass(graph, name, folded)
+            for user, dst in graph.consumers(folded):
+                if graph.op(user).type == "MatMul" and dst == 1:
+                    _weights_as_nk(graph, b, user)
             continue
         scaled = b.emit("Multiply", [deq, b.const(step32, f"{name}/scale")], f"{name}/scaled")[0]
         _bypass(graph, name, scaled)
