@@ -4,10 +4,11 @@ FakeQuant net from the test zoo.
 For each model: converts the frozen graph with tfconv (default NCHW layout, FP32) and with
 ``ovc --compress_to_fp16=False``, prints both IRs' layer counts (and Transposes), then the
 OpenVINO CPU latency of a batch-1 inference of each IR (f32 inference precision, medians of
-alternating rounds) and the ratio tfconv / ovc. Exits 1 when tfconv's IR has more layers than
+alternating rounds) and the ratio tfconv / ovc (the median over rounds of the two IRs' round
+medians' ratio). Exits 1 when tfconv's IR has more layers than
 ovc's or its latency ratio exceeds ``--max_ratio`` (1.05).
 
-    .venv/bin/python bench/bench_layers.py [--rounds 15] [--models keras3-TCN,...]
+    .venv/bin/python bench/bench_layers.py [--rounds 25] [--models keras3-TCN,...]
 """
 from __future__ import annotations
 
@@ -47,8 +48,13 @@ def convert(pb: Path, out: Path) -> tuple[Path, Path]:
     return ours, theirs
 
 
-def latencies(xmls: list[Path], rounds: int) -> list[float]:
-    """Median batch-1 latency (ms) of each IR, measured in alternating rounds."""
+PER_ROUND = 20
+
+
+def latencies(xmls: list[Path], rounds: int) -> tuple[list[float], float]:
+    """Median batch-1 latency (ms) of each IR, measured in alternating rounds, and the median
+    over rounds of the first IR's round median over the second's (robust to the load of a
+    shared machine drifting between rounds)."""
     import numpy as np
     import openvino as ov
     from bench_convert import alternating_latencies
@@ -61,14 +67,17 @@ def latencies(xmls: list[Path], rounds: int) -> list[float]:
         model.reshape({model.inputs[0].get_any_name(): shape})
         requests.append(core.compile_model(model, "CPU", CONFIG).create_infer_request())
         feeds.append(np.random.default_rng(0).uniform(-1, 1, shape).astype("float32"))
-    return [statistics.median(t) for t in alternating_latencies(requests, feeds, rounds)]
+    times = alternating_latencies(requests, feeds, rounds, PER_ROUND)
+    ratios = [statistics.median(times[0][r * PER_ROUND:(r + 1) * PER_ROUND]) /
+              statistics.median(times[1][r * PER_ROUND:(r + 1) * PER_ROUND]) for r in range(rounds)]
+    return [statistics.median(t) for t in times], statistics.median(ratios)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--max_ratio", type=float, default=1.05)
     args = parser.parse_args()
     from models import zoo
@@ -82,8 +91,7 @@ def main() -> int:
         for name in names:
             ours, theirs = convert(zoo.get(name).pb, Path(tmp) / name)
             a, b = layer_types(ours), layer_types(theirs)
-            ms_ours, ms_ovc = latencies([ours, theirs], args.rounds)
-            ratio = ms_ours / ms_ovc
+            (ms_ours, ms_ovc), ratio = latencies([ours, theirs], args.rounds)
             print(f"{name:26s} {sum(a.values()):7d} {sum(b.values()):6d} {a['Transpose']:7d} "
                   f"{b['Transpose']:6d} {ms_ours:8.3f} {ms_ovc:7.3f} {ratio:6.3f}", flush=True)
             if sum(a.values()) > sum(b.values()):
