@@ -219,7 +219,7 @@ def test_interrupted_install_is_finished_by_the_next_run(models, tmp_path):
     (staging / "COMMIT").write_text(json.dumps(["m.bin", "m.mapping", "m.xml"]))
     result = run("convert", models[0], "-o", out, "-n", "other")
     assert result.returncode == 0, result.stderr
-    assert "finished installing m.bin, m.mapping, m.xml" in result.stderr
+    assert "finished installing m.bin, m.mapping, m.xml" in result.stderr  # journal order
     assert {k: v for k, v in tree(out).items() if k.startswith("m.")} == tree(new)
     assert not staging.exists()
 

@@ -77,6 +77,7 @@ class Graph:
         self.meta: dict[str, object] = {}
         self._g = nx.MultiDiGraph()
         self._seq = 0
+        self._suffix: dict[str, int] = {}  # base -> the last suffix unique_name gave it
 
     # -- building -------------------------------------------------------------------------
 
@@ -97,9 +98,10 @@ class Graph:
         """``base`` itself if unused, else ``base_1``, ``base_2``, ..."""
         if base not in self._g:
             return base
-        i = 1
+        i = self._suffix.get(base, 0) + 1  # linear, not quadratic, in names made from one base
         while f"{base}_{i}" in self._g:
             i += 1
+        self._suffix[base] = i
         return f"{base}_{i}"
 
     def _connect(self, port: Port, consumer: str, dst: int) -> None:

@@ -59,15 +59,14 @@ def _alive(pid: int) -> bool:
 
 
 def _install(staging: Path, out_dir: Path, names: list[str]) -> list[Path]:
-    """Rename the staged ``names`` into ``out_dir`` (``.xml`` files last)."""
-    done = []
+    """Rename the staged ``names`` into ``out_dir`` (``.xml`` files last); returns the
+    destinations in the order of ``names``."""
     for name in sorted(names, key=lambda n: (n.endswith(".xml"), n)):
-        src, dest = staging / name, out_dir / name
+        src = staging / name
         if src.exists():
-            os.replace(src, dest)
-        done.append(dest)
+            os.replace(src, out_dir / name)
     _fsync(out_dir)
-    return done
+    return [out_dir / name for name in names]
 
 
 def recover(out_dir: Path) -> None:

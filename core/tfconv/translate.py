@@ -260,7 +260,8 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
     order = [n for n in src.topological_order() if n in needed]
     scan_unsupported(src, table, order)
     inputs_first = [n for n in src.meta.get("inputs", []) if n in needed]  # type: ignore[union-attr]
-    order = inputs_first + [n for n in order if n not in set(inputs_first)]
+    first = set(inputs_first)
+    order = inputs_first + [n for n in order if n not in first]
 
     ir = Graph("ir", name=src.name)
     ir.meta.update(src.meta)

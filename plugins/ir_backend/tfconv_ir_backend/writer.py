@@ -153,9 +153,11 @@ def writing_order(graph: Graph) -> list[str]:
     topo = graph.topological_order()
     params = [n for n in graph.meta.get("inputs", []) or []  # type: ignore[union-attr]
               if n in graph and graph.op(n).type == "Parameter"]
-    params += [op.name for op in graph if op.type == "Parameter" and op.name not in params]
+    listed = set(params)
+    params += [op.name for op in graph if op.type == "Parameter" and op.name not in listed]
     results = list(dict.fromkeys(p.node for p in graph.outputs if graph.op(p.node).type == "Result"))
-    results += [n for n in topo if graph.op(n).type == "Result" and n not in results]
+    listed = set(results)
+    results += [n for n in topo if graph.op(n).type == "Result" and n not in listed]
     edge = set(params) | set(results)
     return params + [n for n in topo if n not in edge] + results
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from enum import IntEnum
@@ -542,6 +543,7 @@ def tensor_to_numpy(t: Any) -> np.ndarray:
     if values.size > size:
         raise ModelFormatError(f"{dtype_name(enum)} constant of shape {list(shape)} holds "
                                f"{values.size} values, more than its {size} elements")
+    _check_fill_size(enum, shape, size, dtype, values.size)
     if values.size == 0:
         if dtype.kind == "O":
             return _object_array([b"" if base == 7 else None] * size).reshape(shape)
@@ -550,6 +552,35 @@ def tensor_to_numpy(t: Any) -> np.ndarray:
     out[:values.size] = values
     out[values.size:] = values[-1]  # TF's convention: the last value repeats
     return out.reshape(shape)
+
+
+def machine_memory() -> int:
+    """Physical memory in bytes (0 when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def _check_fill_size(enum: int, shape: tuple, size: int, dtype: np.dtype, given: int) -> None:
+    """A constant stored as a few values repeated over its shape: refuse, before allocating,
+    one that would not fit in this machine's memory (a malformed model, not a busy machine)."""
+    need = size * max(dtype.itemsize, 1)
+    memory = machine_memory()
+    if memory and need > memory:
+        raise ModelFormatError(
+            f"{dtype_name(enum)} constant of shape {list(shape)} is stored as {given} value(s) "
+            f"repeated over {size} elements, which would take {human_bytes(need)}, more than "
+            f"this machine's {human_bytes(memory)} of memory; the model is malformed (or was "
+            "cut wrongly), since TensorFlow could not hold that constant either")
 
 
 def _numpy_dtype(enum: int) -> np.dtype:

@@ -106,7 +106,8 @@ def read_graph(path: Path, *, is_text: bool | None) -> tuple[Any, list[str]]:
     if kind is not None:
         raise kind.error(path)
     if is_text:
-        return _read_text(path, data, data.decode("utf-8", errors="replace"), True)
+        return _read_text(path, data, data.decode("utf-8", errors="replace").removeprefix("\ufeff"),
+                          True)
     raise _binary_failure(path, data, walk, graph, decode_error)
 
 
@@ -163,7 +164,7 @@ def _as_text(data: bytes) -> str | None:
         head = sample[:e.start].decode("utf-8")
     if any(c < " " and c not in "\t\n\r\f\v" for c in head):
         return None  # text protobufs escape control characters; binary ones are full of them
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")  # an editor's BOM
 
 
 def _strip_comments(text: str) -> str:

@@ -1,0 +1,157 @@
+"""Hostile and broken input (issue 13): each case found by a hidden corpus is a regression test
+here, plus the limits (huge declared constants, 100k-node chains and fan-ins) and determinism
+across processes, hash seeds and plugin load orders."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf import text_format
+
+from ovrun import rel_err, run_ir
+from test_cli import _node, small_graph
+from tfconv_tf_frontend import proto
+
+TFCONV = [sys.executable, "-m", "tfconv.cli"]
+
+
+def run(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*TFCONV, *map(str, args)], capture_output=True, text=True, check=False,
+                          env=env, cwd=cwd)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("[ ERROR ] ") and result.stderr.count("\n") == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, f"{needle!r} not in {result.stderr}"
+
+
+def test_text_graph_with_byte_order_mark(tmp_path):
+    """A UTF-8 text GraphDef saved by an editor that writes a BOM converts like one without."""
+    gd = proto.GraphDef()
+    gd.ParseFromString(small_graph(tmp_path / "g.pb").read_bytes())
+    text = text_format.MessageToString(gd).encode()
+    (tmp_path / "bom.pbtxt").write_bytes(b"\xef\xbb\xbf" + text)
+    (tmp_path / "plain.pbtxt").write_bytes(text)
+    for name in ("bom", "plain"):
+        result = run("convert", tmp_path / f"{name}.pbtxt", "-o", tmp_path / name, "-n", "m")
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "bom" / "m.xml").read_bytes() == (tmp_path / "plain" / "m.xml").read_bytes()
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    (y,) = run_ir(tmp_path / "bom" / "m.xml", [x])
+    assert rel_err(y, np.maximum(x, 0) + np.arange(4, dtype=np.float32)) == 0
+
+
+def test_constant_splatted_over_a_huge_shape(tmp_path):
+    """One value repeated over 4 PiB: a malformed model, said before anything is allocated."""
+    gd = proto.GraphDef()
+    _node(gd, "x", "Placeholder", dtype=1, shape=[-1, 4])
+    node = gd.node.add()
+    node.name, node.op = "big", "Const"
+    node.attr["dtype"].type = 1
+    tensor = node.attr["value"].tensor
+    tensor.dtype = 1
+    for d in (1 << 20, 1 << 20, 1 << 10):
+        tensor.tensor_shape.dim.add().size = d
+    tensor.float_val.append(1.0)
+    _node(gd, "add", "AddV2", ["x", "big"], T=1)
+    (tmp_path / "splat.pb").write_bytes(gd.SerializeToString())
+    out = tmp_path / "out"
+    result = run("convert", tmp_path / "splat.pb", "-o", out)
+    assert_one_line_error(result, 2, "float32 constant of shape [1048576, 1048576, 1024]",
+                          "4.0 PiB", "of memory; the model is malformed")
+    assert "close other programs" not in result.stderr and not out.exists()
+
+
+def reference_run(xml: Path, x: np.ndarray, tmp: Path) -> np.ndarray:
+    """The IR's output for ``x`` by OpenVINO's reference evaluation, in a child process:
+    OpenVINO 2026.4's CPU plugin itself crashes (SIGSEGV, a stack overflow) compiling a
+    100,000-op chain, whoever wrote the IR, so the IR is checked by the opset's semantics."""
+    np.save(tmp / "x.npy", x)
+    code = (
+        "import sys, numpy as np, openvino as ov\n"
+        "m = ov.Core().read_model(sys.argv[1]); x = np.load(sys.argv[2])\n"
+        "outs = [ov.Tensor(np.zeros(x.shape, np.float32))]\n"
+        "assert m.evaluate(outs, [ov.Tensor(x)])\n"
+        "np.save(sys.argv[3], outs[0].data)\n")
+    subprocess.run([sys.executable, "-c", code, str(xml), str(tmp / "x.npy"), str(tmp / "y.npy")],
+                   check=True, timeout=600)
+    return np.load(tmp / "y.npy")
+
+
+def _chain(path: Path, n: int) -> Path:
+    gd = proto.GraphDef()
+    _node(gd, "x", "Placeholder", dtype=1, shape=[-1, 4])
+    last = "x"
+    for i in range(n):
+        _node(gd, f"n{i}", "Neg" if i % 2 == 0 else "Abs", [last], T=1)
+        last = f"n{i}"
+    _node(gd, "out", "Identity", [last], T=1)
+    path.write_bytes(gd.SerializeToString())
+    return path
+
+
+def test_100k_node_chain_converts(tmp_path):
+    """Deep graphs: no recursion anywhere (Python's limit is 1000 frames); Neg, Abs, ... ends
+    on Abs, and every op stays in the IR."""
+    model = _chain(tmp_path / "deep.pb", 100_000)
+    result = run("convert", model, "-o", tmp_path / "out", "-n", "m", "--silent")
+    assert result.returncode == 0, result.stderr[-2000:]
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    assert reference_run(tmp_path / "out" / "m.xml", x, tmp_path).tolist() == np.abs(x).tolist()
+
+
+def test_100k_inputs_to_one_node_convert(tmp_path):
+    """Wide graphs: an AddN of 100,000 inputs (and names made from one base 100,000 times)."""
+    n = 100_000
+    gd = proto.GraphDef()
+    _node(gd, "x", "Placeholder", dtype=1, shape=[1, 2])
+    node = _node(gd, "sum", "AddN", ["x"] * n, T=1)
+    node.attr["N"].i = n
+    _node(gd, "out", "Identity", ["sum"], T=1)
+    (tmp_path / "wide.pb").write_bytes(gd.SerializeToString())
+    result = run("convert", tmp_path / "wide.pb", "-o", tmp_path / "out", "-n", "m", "--silent")
+    assert result.returncode == 0, result.stderr[-2000:]
+    x = np.array([[0.5, -2.0]], np.float32)
+    assert np.allclose(reference_run(tmp_path / "out" / "m.xml", x, tmp_path), n * x, rtol=1e-6)
+
+
+def _digest(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_output_is_identical_across_processes_hash_seeds_and_plugin_orders(tmp_path, layout):
+    from models import zoo
+    case = zoo.get("keras3-MobileNetV2")
+    flags = ["--disable_nhwc_to_nchw"] if layout == "nhwc" else []
+    builtin = ["tfconv_tf_frontend.plugin", "tfconv_ir_backend.plugin", "tfconv_slim.plugin",
+               "tfconv_od_api.plugin"]
+    variants = {
+        "seed0": {"PYTHONHASHSEED": "0"},
+        "seed1": {"PYTHONHASHSEED": "1"},
+        "seed_random": {"PYTHONHASHSEED": "random"},
+        "plugins_forward": {"TFCONV_DISABLE_PLUGIN_AUTOLOAD": "1",
+                            "TFCONV_PLUGINS": ",".join(builtin)},
+        "plugins_reversed": {"TFCONV_DISABLE_PLUGIN_AUTOLOAD": "1",
+                             "TFCONV_PLUGINS": ",".join(reversed(builtin))},
+    }
+    digests = {}
+    for label, extra in variants.items():
+        out = tmp_path / label
+        result = run("convert", case.pb, "-o", out, "-n", "m", *flags,
+                     env={**os.environ, **extra})
+        assert result.returncode == 0, (label, result.stderr[-2000:])
+        digests[label] = _digest(out)
+    first = digests["seed0"]
+    assert sorted(first) == ["m.bin", "m.mapping", "m.xml"]
+    for label, digest in digests.items():
+        assert digest == first, f"{label} differs from seed0: {digest} vs {first}"
