@@ -65,7 +65,7 @@ def test_constant_splatted_over_a_huge_shape(tmp_path):
     (tmp_path / "splat.pb").write_bytes(gd.SerializeToString())
     out = tmp_path / "out"
     result = run("convert", tmp_path / "splat.pb", "-o", out)
-    assert_one_line_error(result, 2, "float32 constant of shape [1048576, 1048576, 1024]",
+    assert_one_line_error(result, 2, "node 'big' (Const): float32 constant of shape [1048576, 1048576, 1024]",
                           "4.0 PiB", "of memory; the model is malformed")
     assert "close other programs" not in result.stderr and not out.exists()
 
@@ -155,3 +155,64 @@ def test_output_is_identical_across_processes_hash_seeds_and_plugin_orders(tmp_p
     assert sorted(first) == ["m.bin", "m.mapping", "m.xml"]
     for label, digest in digests.items():
         assert digest == first, f"{label} differs from seed0: {digest} vs {first}"
+
+
+# -- files that are not what their name or flag says ------------------------------------------
+
+
+def test_graph_def_renamed_to_meta(tmp_path):
+    graph = small_graph(tmp_path / "g.pb")
+    renamed = tmp_path / "model.meta"
+    renamed.write_bytes(graph.read_bytes())
+    for args in ([renamed], ["--input_meta_graph", graph]):
+        out = tmp_path / "out"
+        result = run("convert", *args, "-o", out)
+        assert_one_line_error(result, 2, "is not a MetaGraph: it is a GraphDef (5 nodes)",
+                              "without --input_meta_graph")
+        assert "UnicodeDecodeError" not in result.stderr and not out.exists()
+    junk = tmp_path / "junk.meta"
+    junk.write_bytes(b"\x00\x01garbage\xff")
+    assert_one_line_error(run("convert", junk, "-o", tmp_path / "out"), 2,
+                          "junk.meta is not a MetaGraph (nor a GraphDef)")
+
+
+@pytest.fixture(scope="module")
+def shape_mismatch(tmp_path_factory):
+    """A graph whose variable w is [4,3], with the checkpoint of one whose w is [4,2]."""
+    root = tmp_path_factory.mktemp("mismatch")
+    code = f"""
+import tensorflow as tf
+v1 = tf.compat.v1
+def build(shape):
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        w = v1.get_variable("w", shape=shape, initializer=v1.ones_initializer())
+        tf.identity(tf.matmul(x, w), name="y")
+        saver = v1.train.Saver()
+    return g, saver
+g, saver = build((4, 2))
+with v1.Session(graph=g) as sess:
+    sess.run(v1.global_variables_initializer(), )
+    with g.as_default():
+        sess.run(v1.global_variables_initializer())
+    saver.save(sess, r"{root}/ckpt")
+g, saver = build((4, 3))
+open(r"{root}/graph.pb", "wb").write(g.as_graph_def().SerializeToString())
+with g.as_default():
+    v1.train.export_meta_graph(r"{root}/graph.meta")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return root
+
+
+@pytest.mark.parametrize("form", ["graph", "meta"])
+def test_checkpoint_variable_of_another_shape_is_refused(shape_mismatch, tmp_path, form):
+    """TensorFlow refuses to restore a [4,2] value into a [4,3] variable; so does tfconv."""
+    model = shape_mismatch / ("graph.pb" if form == "graph" else "graph.meta")
+    out = tmp_path / "out"
+    result = run("convert", model, "--input_checkpoint", shape_mismatch / "ckpt", "-o", out)
+    assert_one_line_error(result, 2, "'w' has shape [4,2] but the graph declares variable w "
+                          "as [4,3] (TensorFlow refuses this restore)")
+    assert not out.exists()

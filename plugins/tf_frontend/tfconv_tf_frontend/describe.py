@@ -55,7 +55,7 @@ def _encoding(path: Path) -> str:
             head = f.read(4096)
     except OSError:
         return "binary"
-    return "text" if head and sniff._as_text(head) is not None else "binary"
+    return "text" if head and sniff.as_text(head) is not None else "binary"
 
 
 def _checkpoint_text(ckpt: formats.Checkpoint) -> str:

@@ -87,6 +87,41 @@ def is_meta_graph(path: Path) -> bool:
     return bool(what) and "MetaGraph" in what
 
 
+def not_a_meta_graph(path: Path) -> ModelFormatError | None:
+    """None when ``path`` holds a MetaGraphDef (binary or text), else the error saying what the
+    file is instead (a GraphDef given as ``--input_meta_graph`` or renamed to ``.meta``, ...)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return ModelFormatError(f"cannot read MetaGraph {path}: {e.strerror or e}")
+    meta = proto.MetaGraphDef()
+    try:
+        meta.ParseFromString(data)
+        if meta.HasField("graph_def") and len(meta.graph_def.node) and all(
+                n.name and n.op for n in meta.graph_def.node[:50]):
+            return None
+    except Exception:  # noqa: BLE001 - DecodeError: not binary, or not this message
+        pass
+    text = sniff.as_text(data)
+    if text is not None and _TEXT_META.match(text.lstrip()):
+        return None  # text MetaGraph: parsed (and its errors reported) by the reader
+    fix = "pass a .meta file written by tf.train.Saver / export_meta_graph"
+    try:
+        graph, _ = sniff.read_graph(path, is_text=None)
+    except ModelFormatError:
+        what = sniff.describe_file(path)
+        return ModelFormatError(f"{path} is not a MetaGraph"
+                                f"{': it is ' + what if what else ' (nor a GraphDef)'}; {fix}")
+    return ModelFormatError(
+        f"{path} is not a MetaGraph: it is a GraphDef ({len(graph.node)} nodes); convert it as "
+        "the model itself (MODEL or --input_model, without --input_meta_graph), with "
+        "--input_checkpoint if its variables are in a checkpoint")
+
+
+_TEXT_META = re.compile(r"(?:#[^\n]*\n\s*)*(meta_info_def|graph_def|saver_def|collection_def|"
+                        r"signature_def|asset_file_def|object_graph_def)\s*[{:]")
+
+
 def meta_prefix(meta: Path) -> str:
     """The checkpoint prefix Saver.save wrote next to a MetaGraph: its path without suffix."""
     return str(meta.with_suffix("")) if meta.suffix else str(meta) + ".ckpt"

@@ -87,6 +87,7 @@ class Variable:
     key: str        # checkpoint key
     name: str       # the variable's node (for messages and the const name of ref variables)
     ref: bool       # a ref variable (VariableV2), read by using it directly
+    shape: tuple | None = None  # the graph's declared shape (None: unknown)
 
 
 Binding = Any  # Tensor | Variable
@@ -158,6 +159,15 @@ class Inliner:
                     f"checkpoint {self.checkpoint.prefix}: {var.key!r} is "
                     f"{proto.dtype_name(enum)} but the graph reads {var.name} as "
                     f"{proto.dtype_name(dtype)}; is it the checkpoint of this model?")
+            declared = var.shape
+            if declared is not None and (len(declared) != value.ndim or any(
+                    d is not None and d != v for d, v in zip(declared, value.shape))):
+                fmt = ",".join("?" if d is None else str(d) for d in declared)
+                raise ModelFormatError(
+                    f"checkpoint {self.checkpoint.prefix}: {var.key!r} has shape "
+                    f"[{','.join(map(str, value.shape))}] but the graph declares variable "
+                    f"{var.name} as [{fmt}] (TensorFlow refuses this restore); is it the "
+                    "checkpoint of this model?")
             dtype = enum
         node.attr["dtype"].type = dtype or 1
         self.nodes.append(node)
@@ -317,7 +327,10 @@ class Inliner:
             if node.attr["dtype"].type in (_DT_STRING, _DT_STRING + 100):
                 raise Fallback(f"variable {new_name} holds strings")
             key = self.var_keys.get(node.name, node.name)
-            return _Node(node, flat=[Variable(key, node.name, op != "VarHandleOp")])
+            shape = proto.shape_to_python(node.attr["shape"].shape) if "shape" in node.attr \
+                else None
+            return _Node(node, flat=[Variable(key, node.name, op != "VarHandleOp",
+                                              None if shape is None else tuple(shape))])
         if op == "ReadVariableOp":
             (handle,) = inputs[:1] or [None]
             if not isinstance(handle, Variable):

@@ -41,7 +41,10 @@ def graph_from_graphdef(gd: proto.GraphDef, name: str) -> Graph:
             n_out[src] = max(n_out.get(src, 1), port.index + 1)
         parsed.append((node, ports))
     for node, _ in parsed:
-        attrs = {key: proto.attr_to_python(value) for key, value in node.attr.items()}
+        try:
+            attrs = {key: proto.attr_to_python(value) for key, value in node.attr.items()}
+        except ModelFormatError as err:
+            raise ModelFormatError(f"node {node.name!r} ({node.op}): {err}") from err
         op = graph.add_op(node.op, node.name, (), attrs, num_outputs=n_out.get(node.name, 1))
         shapes = attrs.get("_output_shapes")
         if isinstance(shapes, list):
@@ -546,6 +549,9 @@ def _selected(graph: Graph, sel: outputs.Selection) -> Graph:
 
 def _load_meta_graph(path: Path, config: ConvertConfig, checkpoint: str | None = None) -> Graph:
     """A MetaGraph with the checkpoint next to it (same prefix), or ``--input_checkpoint``."""
+    wrong = formats.not_a_meta_graph(path)
+    if wrong is not None:
+        raise wrong
     ckpt = formats.find_checkpoint(checkpoint or formats.meta_prefix(path), what=f"MetaGraph {path}")
     what = f"MetaGraph {path} with checkpoint {ckpt.prefix}"
     try:

@@ -90,7 +90,7 @@ def read_graph(path: Path, *, is_text: bool | None) -> tuple[Any, list[str]]:
     if not data:
         raise _EMPTY.error(path)
 
-    text = _as_text(data)
+    text = as_text(data)
     if text is not None:
         return _read_text(path, data, text, is_text)
 
@@ -118,7 +118,7 @@ def _parse_mapped(path: Path) -> Any | None:
         if path.stat().st_size < _MAPPED_FROM:
             return None
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            if _as_text(mm[:_SAMPLE]) is not None:
+            if as_text(mm[:_SAMPLE]) is not None:
                 return None
             view = memoryview(mm)
             try:
@@ -141,7 +141,7 @@ def describe_file(path: Path) -> str | None:
         return None
     if not data:
         return _EMPTY.what
-    text = _as_text(data)
+    text = as_text(data)
     if text is not None:
         kind = _text_kind(path, text)
     else:
@@ -152,7 +152,7 @@ def describe_file(path: Path) -> str | None:
 # --- text ----------------------------------------------------------------------------
 
 
-def _as_text(data: bytes) -> str | None:
+def as_text(data: bytes) -> str | None:
     """The whole file as text if it looks like a text file (UTF-8, no binary control bytes)."""
     sample = data[:_SAMPLE]
     try:
