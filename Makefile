@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DISTS := -e . -e plugins/tf_frontend -e plugins/ir_backend -e plugins/slim -e plugins/od_api
 STAMP := $(VENV)/.tfconv-installed
 
-.PHONY: venv demo test test-fast bench docs clean
+.PHONY: venv demo test test-fast bench fuzz docs clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,9 @@ bench: venv
 	$(PY) bench/bench_convert.py
 	$(PY) bench/bench_preprocess.py
 	$(PY) bench/bench_layers.py
+
+fuzz: venv
+	$(PY) bench/fuzz.py --cases 10000
 
 docs: venv
 	$(VENV)/bin/tfconv ops --markdown > docs/supported_ops.md

@@ -216,3 +216,18 @@ def test_checkpoint_variable_of_another_shape_is_refused(shape_mismatch, tmp_pat
     assert_one_line_error(result, 2, "'w' has shape [4,2] but the graph declares variable w "
                           "as [4,3] (TensorFlow refuses this restore)")
     assert not out.exists()
+
+
+def test_input_reading_an_output_the_producer_lacks(tmp_path):
+    """Found by the fuzzer: ``add/y:1`` where add/y (a Const) has one output was a KeyError."""
+    gd = proto.GraphDef()
+    gd.ParseFromString(small_graph(tmp_path / "g.pb").read_bytes())
+    for node in gd.node:
+        if node.name == "add":
+            node.input[1] = "bias:7"
+    (tmp_path / "bad.pb").write_bytes(gd.SerializeToString())
+    out = tmp_path / "out"
+    assert_one_line_error(run("convert", tmp_path / "bad.pb", "-o", out), 2,
+                          "node 'add' (AddV2) reads output 7 of 'bias' (Const), which has 1 "
+                          "output(s); the graph is malformed")
+    assert not out.exists()

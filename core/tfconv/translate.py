@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence, Union
 import numpy as np
 
 from . import irops
-from .errors import PluginError, TfconvError, TranslationError, UnsupportedOpsError
+from .errors import ModelFormatError, PluginError, TfconvError, TranslationError, UnsupportedOpsError
 from .graph import Graph, Port
 
 if TYPE_CHECKING:
@@ -254,6 +254,20 @@ def scan_unsupported(src: Graph, table: dict[str, Entry], names: Iterable[str]) 
         raise UnsupportedOpsError(missing, src.dialect)
 
 
+def _mapped_input(src: Graph, mapped: dict[Port, Port], name: str, port: Port) -> Port:
+    """The IR port translating ``port``; a read of an output the producer does not have is a
+    malformed model (TensorFlow: "Connecting to invalid output")."""
+    found = mapped.get(port)
+    if found is not None:
+        return found
+    have = sum(1 for p in mapped if p.node == port.node)
+    producer = src.op(port.node)
+    msg = (f"node {name!r} ({src.op(name).type}) reads output {port.index} of {port.node!r} "
+           f"({producer.type}), which has {have} output(s); the graph is malformed (TensorFlow "
+           "rejects it too)")
+    raise ModelFormatError(msg)
+
+
 def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Graph:
     """Build the IR graph from the source graph, one translator call per reachable node."""
     needed = src.ancestors(p.node for p in src.outputs)
@@ -270,7 +284,7 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
     for name in order:
         op = src.op(name)
         entry = table[op.type]
-        ins = [mapped[p] for p in src.inputs(name)]
+        ins = [_mapped_input(src, mapped, name, p) for p in src.inputs(name)]
         ctx = NodeContext(name, src, builder, ins, config)
         if entry.inputs is not None and len(ins) != entry.inputs:
             ctx.fail(f"expected {entry.inputs} inputs, got {len(ins)}")
