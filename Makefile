@@ -4,12 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DISTS := -e . -e plugins/tf_frontend -e plugins/ir_backend -e plugins/slim -e plugins/od_api
 STAMP := $(VENV)/.tfconv-installed
+# The example vendor emitter (examples/onnx_emitter, --target onnx).
+DISTS += -e examples/onnx_emitter
 
 .PHONY: venv demo test test-fast bench fuzz docs clean
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg plugins/*/setup.cfg requirements-dev.txt
+$(STAMP): setup.cfg plugins/*/setup.cfg examples/*/setup.cfg requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt

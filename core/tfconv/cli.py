@@ -204,6 +204,11 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
             click.echo(f"{row['name']}  ({row['distribution']} {row['version']})")
             for hook in row["hooks"]:
                 click.echo(f"    {hook}")
+        emitters = plugins.emitters(pm)
+        click.echo("targets (tfconv convert --target):")
+        for target in emitters.targets():
+            entry = emitters.get(target)
+            click.echo(f"    {target}  ({entry.plugin}) {entry.description}".rstrip())
 
     @cli.command("ops")
     @click.option("--dialect", default="tf", show_default=True)
