@@ -4,10 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DISTS := -e . -e plugins/tf_frontend -e plugins/ir_backend -e plugins/slim -e plugins/od_api
 STAMP := $(VENV)/.tfconv-installed
+# The example plugin distribution the tests install (examples/custom_op).
+DISTS += -e examples/custom_op
 # The example vendor emitter (examples/onnx_emitter, --target onnx).
 DISTS += -e examples/onnx_emitter
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test test-fast bench fuzz docs clean
+.PHONY: venv demo test test-fast bench fuzz docs clean custom-op
 
 venv: $(STAMP)
 
@@ -21,7 +24,13 @@ $(STAMP): setup.cfg plugins/*/setup.cfg examples/*/setup.cfg requirements-dev.tx
 demo: venv
 	$(PY) examples/demo.py
 
-test: venv
+# The example's TensorFlow op (C++), compiled with the system's g++ against the installed
+# TensorFlow; cached in .cache/custom_op per source and TF version (the tests reuse it).
+custom-op: venv
+	command -v g++ >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq g++)
+	$(PY) -m tfconv_custom_op.build .cache/custom_op
+
+test: venv custom-op
 	TFCONV_NO_SKIPS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: venv
@@ -31,6 +40,7 @@ bench: venv
 	$(PY) bench/bench_convert.py
 	$(PY) bench/bench_preprocess.py
 	$(PY) bench/bench_layers.py
+	$(PY) bench/bench_onnx.py
 
 fuzz: venv
 	$(PY) bench/fuzz.py --cases 10000

@@ -65,10 +65,12 @@ class UnsupportedOpsError(TfconvError):
         for op, names in self.missing.items():
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             lines.append(f"  {op} x{len(names)}: {shown}")
+        first = next(iter(self.missing), "OpType")
         lines.append(
             "Install or write a plugin that registers translators for them "
-            "(see docs/hooks.md, tfconv_register_translators), or cut the model "
-            "around them with --input/--output."
+            f"(tfconv_register_translators; `tfconv plugin new my_ops --op {first}` writes "
+            "one, see docs/plugins.md), "
+            "or cut the model around them with --input/--output."
         )
         super().__init__("\n".join(lines))
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tfconv.emit import EmitterRegistry
     from tfconv.findings import Finding
     from tfconv.graph import Graph
+    from tfconv.irops import IROpRegistry
     from tfconv.passes import PassRegistry
     from tfconv.translate import TranslatorRegistry
 
@@ -70,6 +71,21 @@ def tfconv_register_translators(registry: TranslatorRegistry) -> None:
     Called once per plugin manager. Two plugins claiming one op type is an error naming both,
     unless one registers with ``registry.add(TABLE, override=True)``, which then wins whatever
     the registration order.
+    """
+
+
+@hookspec
+def tfconv_register_ir_ops(registry: IROpRegistry) -> None:
+    """Contribute the semantics of IR op types that translators or passes emit and tfconv does
+    not know (a custom layer in the plugin's own opset):
+    ``registry.add("MyOp", infer, version="my_opset", evaluate=None)``.
+
+    ``infer(attrs, inputs, values)`` returns one ``(shape, dtype)`` per output from the inputs'
+    :class:`tfconv.graph.TensorInfo` (``None`` dims are dynamic) and their constant values
+    (``None`` when not constant); ``evaluate(attrs, arrays)``, optional, computes the op on
+    constants. ``version`` is written as the layer's ``version=`` (its opset) in the IR. Called
+    before translation; a type that already has a different rule is an error unless
+    ``override=True``.
     """
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import ShapeInferenceError
+from .errors import PluginError, ShapeInferenceError
 from .graph import TensorInfo
 
 Dim = "int | None"
@@ -42,6 +42,52 @@ def add_rule(ir_type: str, rule: OpRule, *, override: bool = False) -> None:
     RULES[ir_type] = rule
 
 
+class IROpRegistry:
+    """What ``tfconv_register_ir_ops`` receives. ``add`` collects a plugin's IR op rule;
+    :meth:`install` makes the collected rules the ones tfconv uses (:data:`PLUGIN_RULES`,
+    consulted before the built-in :data:`RULES`)."""
+
+    def __init__(self) -> None:
+        self.current_plugin = "?"
+        self.added: dict[str, str] = {}  # IR type -> plugin that added it
+        self.rules: dict[str, OpRule] = {}
+
+    def install(self) -> None:
+        PLUGIN_RULES.clear()
+        PLUGIN_RULES.update(self.rules)
+
+    def add(self, ir_type: str, infer: Infer, *, version: str, evaluate: Evaluate | None = None,
+            override: bool = False) -> None:
+        """The shape/type rule ``infer`` (and optional constant evaluator) of ``ir_type``,
+        written in the IR as ``version`` (its opset name)."""
+        who = self.current_plugin
+        if not callable(infer) or (evaluate is not None and not callable(evaluate)):
+            msg = f"plugin {who}: the rule for IR op {ir_type!r} is not callable"
+            raise PluginError(msg)
+        new = OpRule(version, infer, evaluate)
+        before = self.added.get(ir_type)
+        if before is not None and before.endswith(" (override)") == override:
+            msg = (f"IR op {ir_type!r} has rules from plugins {before.split()[0]} and {who}"
+                   + ("; only one may override" if override else "; one of them must pass "
+                      "override=True"))
+            raise PluginError(msg)
+        if not override and ir_type in RULES and RULES[ir_type] != new:
+            msg = (f"plugin {who}: IR op {ir_type!r} already has a built-in rule; pass "
+                   "override=True to replace it")
+            raise PluginError(msg)
+        if override or before is None:  # an override wins whatever the registration order
+            self.rules[ir_type] = new
+            self.added[ir_type] = who + (" (override)" if override else "")
+
+
+# Rules from the plugins' ``tfconv_register_ir_ops`` (of the plugin manager used last).
+PLUGIN_RULES: dict[str, OpRule] = {}
+
+
+def _rule(ir_type: str) -> OpRule | None:
+    return PLUGIN_RULES.get(ir_type) or RULES.get(ir_type)
+
+
 def rule(*types: str, version: str = "opset1", evaluate: Evaluate | None = None):
     def decorate(fn: Infer) -> Infer:
         for t in types:
@@ -53,7 +99,7 @@ def rule(*types: str, version: str = "opset1", evaluate: Evaluate | None = None)
 def infer(ir_type: str, attrs: dict, inputs: Sequence[TensorInfo],
           values: Sequence[np.ndarray | None]) -> list[tuple]:
     """Output ``(shape, dtype)`` pairs of one IR op."""
-    r = RULES.get(ir_type)
+    r = _rule(ir_type)
     if r is None:
         msg = f"no shape rule for IR op {ir_type!r}"
         raise ShapeInferenceError(msg)
@@ -62,14 +108,14 @@ def infer(ir_type: str, attrs: dict, inputs: Sequence[TensorInfo],
 
 def evaluate(ir_type: str, attrs: dict, values: Sequence[np.ndarray]) -> list[np.ndarray] | None:
     """Compute an op on constant inputs, or ``None`` when it has no evaluator."""
-    r = RULES.get(ir_type)
+    r = _rule(ir_type)
     if r is None or r.evaluate is None:
         return None
     return r.evaluate(attrs, values)
 
 
 def version_of(ir_type: str) -> str:
-    r = RULES.get(ir_type)
+    r = _rule(ir_type)
     return r.version if r else "opset1"
 
 

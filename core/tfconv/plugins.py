@@ -10,6 +10,7 @@ import pluggy
 from . import hookspecs
 from .emit import EmitterRegistry
 from .errors import PluginError
+from .irops import IROpRegistry
 from .passes import PassRegistry
 from .translate import TranslatorRegistry
 
@@ -64,7 +65,16 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, registry) -> None:
     registry.current_plugin = "?"
 
 
+def ir_ops(pm: pluggy.PluginManager) -> IROpRegistry:
+    """Every plugin's ``tfconv_register_ir_ops`` rules, installed as :data:`tfconv.irops.PLUGIN_RULES`."""
+    reg = IROpRegistry()
+    _call_each(pm, "tfconv_register_ir_ops", reg)
+    reg.install()
+    return reg
+
+
 def translators(pm: pluggy.PluginManager) -> TranslatorRegistry:
+    ir_ops(pm)  # the IR op types the translators emit must be known before they run
     reg = TranslatorRegistry()
     _call_each(pm, "tfconv_register_translators", reg)
     return reg

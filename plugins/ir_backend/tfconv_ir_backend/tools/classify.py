@@ -58,8 +58,10 @@ def label_of(labels: list[str], class_id: int) -> str:
               help="How many classes to print per image.")
 @click.option("--rgb", is_flag=True, help="Feed RGB (default BGR, like the Inference Engine samples).")
 @click.option("--device", "-d", default="CPU", show_default=True, help="OpenVINO device.")
+@click.option("--extension", multiple=True, metavar="EXT",
+              help="OpenVINO extension for custom IR layers: a library (.so) or a Python module (dotted name or .py file) with an OPENVINO_EXTENSIONS list of openvino.Op classes; repeatable, or comma separated.")
 def classify(model: Path, image: tuple[Path, ...], labels: Path | None, top: int, rgb: bool,
-             device: str) -> None:
+             device: str, extension: tuple[str, ...] = ()) -> None:
     """Classify images with an IR: the top classes of each image with their probabilities.
 
     Each image is resized (bilinear) to the IR's input size and fed as 0..255 pixels, BGR unless
@@ -67,6 +69,7 @@ def classify(model: Path, image: tuple[Path, ...], labels: Path | None, top: int
     shown through a softmax."""
     images.pillow("classify")
     names = images.read_labels(labels)
+    runtime.load_extensions(extension, "classify")
     ov_model = runtime.read_ir(model, "classify")
     port, layout, height, width = image_input(ov_model, "classify")
     pictures = [images.open_image(p, "classify") for p in image]

@@ -129,14 +129,17 @@ def save_atomically(picture, out: Path) -> None:
               help="Label file: line N (counting from 0) names class id N.")
 @click.option("--rgb", is_flag=True, help="Feed RGB (default BGR, like the Inference Engine samples).")
 @click.option("--device", "-d", default="CPU", show_default=True, help="OpenVINO device.")
+@click.option("--extension", multiple=True, metavar="EXT",
+              help="OpenVINO extension for custom IR layers: a library (.so) or a Python module (dotted name or .py file) with an OPENVINO_EXTENSIONS list of openvino.Op classes; repeatable, or comma separated.")
 def detect(model: Path, image: Path, out: Path, threshold: float, labels: Path | None,
-           rgb: bool, device: str) -> None:
+           rgb: bool, device: str, extension: tuple[str, ...] = ()) -> None:
     """Run a detection IR on an image and draw the boxes whose score reaches --threshold.
 
     The image is resized (bilinear) to the IR's input and fed as 0..255 pixels, BGR unless
     --rgb; boxes are drawn on the original image and listed on stdout."""
     images.pillow("detect")
     names = images.read_labels(labels)
+    runtime.load_extensions(extension, "detect")
     ov_model = runtime.read_ir(model, "detect")
     port, layout, height, width = image_input(ov_model, "detect")
     picture = images.open_image(image, "detect")

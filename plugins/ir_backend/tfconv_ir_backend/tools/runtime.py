@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,58 @@ def core(command: str) -> Any:
     return _CORE
 
 
+_LOADED: set[str] = set()
+LIBRARY_SUFFIXES = (".so", ".dll", ".dylib")
+
+
+def load_extensions(specs: tuple[str, ...] | list[str] | None, command: str) -> None:
+    """``--extension`` values: OpenVINO extension libraries (``.so``/``.dll``/``.dylib``, C++),
+    or Python modules (a dotted name or a ``.py`` file) whose ``OPENVINO_EXTENSIONS`` lists
+    ``openvino.Op`` subclasses (or other extension objects); each is added to the Core."""
+    for spec in specs or ():
+        for item in (s.strip() for s in str(spec).split(",")):
+            if not item or item in _LOADED:
+                continue
+            ov_core = core(command)
+            if item.lower().endswith(LIBRARY_SUFFIXES):
+                if not Path(item).is_file():
+                    raise UsageError(f"--extension {item}: no such file")
+                try:
+                    ov_core.add_extension(item)
+                except RuntimeError as err:
+                    first = (str(err).strip().splitlines() or ["unknown error"])[0]
+                    raise UsageError(f"--extension {item}: OpenVINO cannot load it: {first}") from None
+            else:
+                for ext in _python_extensions(item):
+                    ov_core.add_extension(ext)
+            _LOADED.add(item)
+
+
+def _python_extensions(item: str) -> list[Any]:
+    """The ``OPENVINO_EXTENSIONS`` of a module named by dotted name or ``.py`` path."""
+    try:
+        if item.endswith(".py"):
+            path = Path(item)
+            if not path.is_file():
+                raise UsageError(f"--extension {item}: no such file")
+            spec = importlib.util.spec_from_file_location(f"tfconv_ext_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            module = importlib.import_module(item)
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a third party's module: report, no traceback
+        msg = f"--extension {item}: cannot import it: {type(err).__name__}: {err}"
+        raise UsageError(msg) from None
+    exts = getattr(module, "OPENVINO_EXTENSIONS", None)
+    if not exts:
+        msg = (f"--extension {item}: the module has no OPENVINO_EXTENSIONS list (the openvino.Op "
+               "subclasses to register); give a module that defines one, or an extension library")
+        raise UsageError(msg)
+    return list(exts)
+
+
 def check_ir(path: Path, what: str = "IR") -> Path:
     """``path`` is an OpenVINO IR ``.xml`` with its ``.bin`` next to it, or a clear error."""
     path = Path(path)
@@ -71,9 +124,18 @@ def read_ir(path: Path, command: str) -> Any:
     try:
         return core(command).read_model(str(path))
     except RuntimeError as err:
-        first = (str(err).strip().splitlines() or ["unknown error"])[0]
-        msg = f"OpenVINO cannot read the IR {path}: {first}"
+        msg = f"OpenVINO cannot read the IR {path}: {_reason(err)}"
+        if "unsupported opset" in str(err):
+            msg += ("; a custom layer needs its runtime extension: pass --extension (a Python "
+                    "module with OPENVINO_EXTENSIONS, or an extension library)")
         raise ModelFormatError(msg) from None
+
+
+def _reason(err: Exception) -> str:
+    """The informative line of an OpenVINO error (its first lines only say where it was raised)."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("Exception from", "Check '"))]
+    return (useful or lines or ["unknown error"])[-1 if useful else 0]
 
 
 def compile_model(model: Any, command: str, device: str = "CPU") -> Any:

@@ -408,6 +408,7 @@ def _prepare(kw: dict, own: dict) -> Run:
     config = build_config(dict(kw, output_dir=None, model_name=None))
     pm = _plugin_manager()
     runtime.openvino("validate")
+    runtime.load_extensions(own["extension"], "validate")
     if own["images"]:
         images.pillow("validate")
     if own["ir"]:
@@ -628,6 +629,8 @@ OWN_OPTIONS = [
     click.Option(["--bisect"], is_flag=True,
                  help="Name the first TF node whose IR counterpart diverges."),
     click.Option(["--device", "-d"], default="CPU", show_default=True, help="OpenVINO device."),
+    click.Option(["--extension"], multiple=True, metavar="EXT",
+                 help="OpenVINO extension for custom IR layers: a library (.so) or a Python module (dotted name or .py file) with an OPENVINO_EXTENSIONS list of openvino.Op classes; repeatable, or comma separated."),
 ]
 OWN = [o.name for o in OWN_OPTIONS]
 
