@@ -196,3 +196,13 @@ def test_the_ir_op_rule_comes_from_the_hook(lib):
     x = np.linspace(-4, 4, 9, dtype=np.float32)
     (y,) = irops.evaluate("SoftClip", {"limit": 2.0}, [x])
     np.testing.assert_allclose(y, 2.0 * np.tanh(x / 2.0), rtol=1e-6)
+
+
+def test_to_openvino_reads_the_custom_layer_with_the_callers_core(models, lib):
+    ir = tfconv.convert_model(models["frozen"], tensorflow_custom_layer_libraries=str(lib),
+                              soft_clip_as="custom_layer")
+    core = _core(extension=True)
+    model = tfconv.to_openvino(ir, core=core)
+    assert "SoftClip" in [op.get_type_name() for op in model.get_ordered_ops()]
+    (got,) = core.compile_model(model, "CPU", F32)([models["x"].transpose(0, 3, 1, 2)]).values()
+    assert rel_err(np.asarray(got), models["tf"]) <= 1e-4

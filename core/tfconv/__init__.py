@@ -5,7 +5,7 @@ import pluggy
 
 hookimpl = pluggy.HookimplMarker("tfconv")
 
-__all__ = ["hookimpl", "convert_model", "save_model"]
+__all__ = ["hookimpl", "convert_model", "save_model", "to_openvino"]
 
 
 def convert_model(model=None, **options):
@@ -18,3 +18,9 @@ def save_model(graph, path, **options):
     """Write ``graph`` (from :func:`convert_model`) as ``path`` (``dir/model.xml``) plus ``.bin``."""
     from .api import save_model as _save
     return _save(graph, path, **options)
+
+
+def to_openvino(graph, **options):
+    """``graph`` (from :func:`convert_model`) as an ``openvino.Model`` in memory, no files."""
+    from .api import to_openvino as _to_openvino
+    return _to_openvino(graph, **options)

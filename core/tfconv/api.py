@@ -179,3 +179,28 @@ def save_model(graph: Graph, path, *, target: str | None = None) -> list[Path]:
         changes["target"] = target
     config = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
     return pipeline.emit(pm, graph, config)  # type: ignore[arg-type]
+
+
+def to_openvino(graph: Graph, *, core=None, name: str | None = None):
+    """``graph`` (from :func:`convert_model`) as an ``openvino.Model``, without files:
+    ``openvino.compile_model`` takes it directly, ``openvino.save_model`` writes it. ``core`` is
+    the ``openvino.Core`` that reads it (pass one with your runtime extensions added when the IR
+    has custom layers); ``name`` defaults to the model's name."""
+    if not isinstance(graph, Graph) or graph.dialect != "ir":
+        msg = "tfconv.to_openvino: pass the graph tfconv.convert_model returned"
+        raise UsageError(msg)
+    pm = graph.meta.get("plugin_manager") or get_plugin_manager()
+    config = graph.meta.get("config") or ConvertConfig()
+    try:
+        import openvino  # noqa: F401 - only to say what is missing
+    except ImportError as err:
+        msg = f"tfconv.to_openvino needs the OpenVINO runtime ({err}); pip install openvino"
+        raise UsageError(msg) from err
+    if core is None:
+        import openvino as ov
+        core = ov.Core()
+    model = pm.hook.tfconv_to_openvino(graph=graph, name=name or config.name, core=core)
+    if model is None:
+        msg = "tfconv.to_openvino: no installed plugin builds OpenVINO models (install tfconv-ir-backend)"
+        raise UsageError(msg)
+    return model

@@ -107,6 +107,13 @@ def tfconv_register_emitters(registry: EmitterRegistry) -> None:
     is refused."""
 
 
+@hookspec(firstresult=True)
+def tfconv_to_openvino(graph: Graph, name: str, core: object) -> object | None:
+    """The IR ``graph`` as an ``openvino.Model`` in memory, named ``name``, read by the
+    ``openvino.Core`` ``core`` (whose extensions run custom layers); for ``tfconv.to_openvino``.
+    The first non-None result wins."""
+
+
 # -- command line ----------------------------------------------------------------------------
 
 

@@ -25,6 +25,12 @@ def tfconv_register_passes(registry: PassRegistry) -> None:
 
 
 @hookimpl
+def tfconv_to_openvino(graph, name, core):
+    from .in_memory import to_openvino
+    return to_openvino(graph, name, core)
+
+
+@hookimpl
 def tfconv_register_commands(cli) -> None:
     """validate, classify and detect (the OpenVINO runtime is imported only when they run)."""
     from .tools import register
