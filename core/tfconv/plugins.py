@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
 from importlib import metadata
 from typing import Iterable
 
@@ -18,9 +20,23 @@ BUILTIN_PLUGINS: tuple[str, ...] = ("tfconv.builtin.cleanup",)
 ENTRYPOINT_GROUP = "tfconv"
 
 
+# The plugin API this tfconv implements, and the API versions whose plugins it still loads. A
+# plugin declares the version it was written for as ``TFCONV_API = 1`` in its plugin module or
+# its top-level package; a plugin that declares none is taken to be written for API 1.
+PLUGIN_API = 1
+SUPPORTED_APIS = frozenset({1})
+
+log = logging.getLogger("tfconv.plugins")
+_WARNED: set[str] = set()
+
+
 def get_plugin_manager(*, autoload: bool = True, blocked: Iterable[str] = (),
                        extra: Iterable[str] = ()) -> pluggy.PluginManager:
-    """A fresh manager: built-ins, then installed plugins, then ``extra`` modules."""
+    """A fresh manager: built-ins, then installed plugins, then ``extra`` modules.
+
+    An installed plugin that cannot be used (it fails to import, declares an unsupported
+    ``TFCONV_API``, or implements a hook with a wrong name or signature) is skipped with one
+    warning naming its entry point, distribution and version."""
     pm = pluggy.PluginManager("tfconv")
     pm.add_hookspecs(hookspecs)
     for name in blocked:
@@ -28,10 +44,12 @@ def get_plugin_manager(*, autoload: bool = True, blocked: Iterable[str] = (),
     for modname in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(modname), name=modname)
     if autoload:
-        try:
-            pm.load_setuptools_entrypoints(ENTRYPOINT_GROUP)
-        except Exception as err:  # a broken third-party plugin must not look like our bug
-            raise PluginError(_broken_plugin_message(err)) from err
+        for dist in list(metadata.distributions()):  # pluggy's own order
+            for ep in dist.entry_points:
+                if ep.group != ENTRYPOINT_GROUP or pm.has_plugin(ep.name) or \
+                        pm.is_blocked(ep.name):
+                    continue
+                _load_entry_point(pm, ep, dist)
     for modname in extra:
         try:
             module = importlib.import_module(modname)
@@ -43,17 +61,49 @@ def get_plugin_manager(*, autoload: bool = True, blocked: Iterable[str] = (),
     return pm
 
 
-def _broken_plugin_message(err: Exception) -> str:
-    """Name the entry point that fails to import, with its distribution."""
-    for ep in metadata.entry_points(group=ENTRYPOINT_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:  # noqa: BLE001 - reported to the user
-            dist = ep.dist.name if ep.dist else "?"
-            return (f"plugin {ep.name!r} (distribution {dist}, entry point {ep.value}) failed to "
-                    f"load: {type(exc).__name__}: {exc}. Reinstall or uninstall it, or skip it "
-                    f"with TFCONV_DISABLE_PLUGINS={ep.name}")
-    return f"a tfconv plugin failed to load: {type(err).__name__}: {err}"
+def plugin_api(module: object) -> object:
+    """The ``TFCONV_API`` a plugin module (or its top-level package) declares; 1 when none."""
+    if hasattr(module, "TFCONV_API"):
+        return module.TFCONV_API
+    package = getattr(module, "__name__", "").split(".")[0]
+    top = sys.modules.get(package)
+    return getattr(top, "TFCONV_API", 1)
+
+
+def _load_entry_point(pm: pluggy.PluginManager, ep, dist) -> None:
+    """Register one installed plugin, or skip it with one warning saying why."""
+    who = (f"plugin {ep.name!r} (distribution {dist.metadata['Name']} {dist.version}, "
+           f"entry point {ep.value})")
+    try:
+        plugin = ep.load()
+    except Exception as err:  # noqa: BLE001 - a third party's bug: reported, never a traceback
+        _skip(who, f"it fails to import: {type(err).__name__}: {err}", ep.name)
+        return
+    api = plugin_api(plugin)
+    if api not in SUPPORTED_APIS:
+        _skip(who, f"it was written for tfconv plugin API {api!r}; this tfconv "
+              f"{_version('tfconv')} supports API {', '.join(map(str, sorted(SUPPORTED_APIS)))}",
+              ep.name)
+        return
+    try:
+        pm.register(plugin, name=ep.name)
+    except pluggy.PluginValidationError as err:
+        _skip(who, f"a hook implementation does not match its specification: {err}", ep.name)
+        return
+    unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if c.spec is None)
+    if unknown:
+        pm.unregister(plugin)
+        _skip(who, f"it implements hooks tfconv does not have: {', '.join(unknown)}", ep.name)
+        return
+    pm._plugin_distinfo.append((plugin, dist))  # what list_plugin_distinfo reports
+
+
+def _skip(who: str, why: str, name: str) -> None:
+    msg = (f"{who} skipped: {why}. Upgrade, fix or uninstall it, or silence this with "
+           f"TFCONV_DISABLE_PLUGINS={name}")
+    if msg not in _WARNED:  # one warning per process, however many plugin managers are made
+        _WARNED.add(msg)
+        log.warning("%s", msg)
 
 
 def _call_each(pm: pluggy.PluginManager, hook_name: str, registry) -> None:
