@@ -231,3 +231,37 @@ def test_input_reading_an_output_the_producer_lacks(tmp_path):
                           "node 'add' (AddV2) reads output 7 of 'bias' (Const), which has 1 "
                           "output(s); the graph is malformed")
     assert not out.exists()
+
+
+def test_unknown_attribute_on_a_known_op_is_reported(tmp_path):
+    """No silent drift: an attribute no translator reads is named in one WARNING, with the op
+    type, count and nodes (here a made-up ``leak`` on Relu); known attributes raise nothing."""
+    gd = proto.GraphDef()
+    gd.ParseFromString(small_graph(tmp_path / "g.pb").read_bytes())
+    plain = run("convert", tmp_path / "g.pb", "-o", tmp_path / "plain")
+    assert plain.returncode == 0 and "WARNING" not in plain.stderr, plain.stderr
+    for node in gd.node:
+        if node.op == "Relu":
+            node.attr["leak"].f = 0.1
+    (tmp_path / "odd.pb").write_bytes(gd.SerializeToString())
+    result = run("convert", tmp_path / "odd.pb", "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("[ WARNING ]")]
+    assert len(warnings) == 1 and "their values are ignored" in warnings[0]
+    assert "Relu.leak x1 (relu)" in warnings[0]
+
+
+@pytest.mark.parametrize("ref", ["bias:output:0", "bias:-1", "bias:x"])
+def test_input_that_is_not_a_tensor_name(tmp_path, ref):
+    """Found by the fuzzer: a function-body reference (``node:output:0``) in a graph was a
+    ValueError from int()."""
+    gd = proto.GraphDef()
+    gd.ParseFromString(small_graph(tmp_path / "g.pb").read_bytes())
+    for node in gd.node:
+        if node.name == "add":
+            node.input[1] = ref
+    (tmp_path / "bad.pb").write_bytes(gd.SerializeToString())
+    out = tmp_path / "out"
+    assert_one_line_error(run("convert", tmp_path / "bad.pb", "-o", out), 2,
+                          f"node 'add' (AddV2) has input {ref!r}, which is not a tensor name")
+    assert not out.exists()

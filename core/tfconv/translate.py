@@ -3,6 +3,7 @@ plugins, the :class:`NodeContext` a translator sees, and :func:`translate`.
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence, Union
@@ -12,6 +13,8 @@ import numpy as np
 from . import irops
 from .errors import ModelFormatError, PluginError, TfconvError, TranslationError, UnsupportedOpsError
 from .graph import Graph, Port
+
+log = logging.getLogger("tfconv")
 
 if TYPE_CHECKING:
     from .config import ConvertConfig
@@ -254,6 +257,61 @@ def scan_unsupported(src: Graph, table: dict[str, Entry], names: Iterable[str]) 
         raise UnsupportedOpsError(missing, src.dialect)
 
 
+class _ReadTracker(dict):
+    """A node's attrs while its translator runs: records which keys it looks at."""
+
+    def __init__(self, attrs: dict) -> None:
+        super().__init__(attrs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+# Attributes that never change a node's result (TF's GPU and bookkeeping flags), on any op.
+RESULT_NEUTRAL_ATTRS = frozenset({
+    "use_cudnn_on_gpu", "validate_shape", "use_locking", "container", "shared_name",
+    "allowed_devices", "debug_name", "message", "summarize", "use_inter_op_parallelism",
+    "grad_a", "grad_b", "grad_x", "grad_y",      # gradient hints
+    "exponential_avg_factor",                     # batch-norm training only
+    "N",                                          # the number of inputs, which the inputs say
+    "explicit_paddings",                          # read only (and only valid) with EXPLICIT padding
+})
+
+
+def unread_attributes(op_type: str, attrs: dict, read: set[str]) -> list[str]:
+    """Attributes of a translated node that its translator never looked at and that may matter:
+    not private (``_...``), not a type parameter (a dtype or list of dtypes), not neutral."""
+    out = []
+    for key, value in attrs.items():
+        if key in read or key.startswith("_") or key in RESULT_NEUTRAL_ATTRS:
+            continue
+        if isinstance(value, np.dtype) or (isinstance(value, list) and value and
+                                           all(isinstance(v, np.dtype) for v in value)):
+            continue
+        out.append(key)
+    return out
+
+
+def report_unread(ignored: dict[tuple[str, str], list[str]]) -> None:
+    """One WARNING naming every attribute no translator read (op type, count, node names)."""
+    parts = []
+    for (op_type, key), names in sorted(ignored.items()):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        parts.append(f"{op_type}.{key} x{len(names)} ({shown})")
+    log.warning("attributes the translators do not handle, so their values are ignored (the "
+                "IR may differ from TensorFlow if they are not the defaults): %s", "; ".join(parts))
+
+
 def _mapped_input(src: Graph, mapped: dict[Port, Port], name: str, port: Port) -> Port:
     """The IR port translating ``port``; a read of an output the producer does not have is a
     malformed model (TensorFlow: "Connecting to invalid output")."""
@@ -281,6 +339,7 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
     ir.meta.update(src.meta)
     builder = IRBuilder(ir)
     mapped: dict[Port, Port] = {}
+    ignored: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name in order:
         op = src.op(name)
         entry = table[op.type]
@@ -290,6 +349,8 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
             ctx.fail(f"expected {entry.inputs} inputs, got {len(ins)}")
         if entry.min_inputs is not None and len(ins) < entry.min_inputs:
             ctx.fail(f"expected at least {entry.min_inputs} inputs, got {len(ins)}")
+        original = op.attrs
+        op.attrs = tracked = _ReadTracker(original)
         try:
             result = entry.fn(ctx)
         except TfconvError:
@@ -297,6 +358,10 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
         except Exception as err:  # a translator bug or an unexpected graph: name the node
             shapes = [ir.info(p).shape for p in ins]
             raise TranslationError(name, op.type, f"{type(err).__name__}: {err}", shapes) from err
+        finally:
+            op.attrs = original
+        for key in unread_attributes(op.type, original, tracked.read):
+            ignored[(op.type, key)].append(name)
         outs = [result] if isinstance(result, Port) else list(result or [])
         for i, port in enumerate(outs):
             mapped[Port(name, i)] = port
@@ -304,6 +369,8 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
             for tensor in ([name, f"{name}:0"] if i == 0 else [f"{name}:{i}"]):
                 if tensor not in info.names:
                     info.names.append(tensor)
+    if ignored:
+        report_unread(ignored)
     for out in src.outputs:
         if out not in mapped:
             msg = f"output {out} was not produced by the translator of {out.node!r}"

@@ -36,6 +36,10 @@ def graph_from_graphdef(gd: proto.GraphDef, name: str) -> Graph:
             if ref.startswith("^"):
                 continue
             src, _, idx = ref.partition(":")
+            if idx and not idx.isdigit():
+                msg = (f"node {node.name!r} ({node.op}) has input {ref!r}, which is not a tensor "
+                       "name (node or node:port); the graph is malformed")
+                raise ModelFormatError(msg)
             port = Port(src, int(idx) if idx else 0)
             ports.append(port)
             n_out[src] = max(n_out.get(src, 1), port.index + 1)
