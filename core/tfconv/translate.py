@@ -285,15 +285,24 @@ RESULT_NEUTRAL_ATTRS = frozenset({
     "exponential_avg_factor",                     # batch-norm training only
     "N",                                          # the number of inputs, which the inputs say
     "explicit_paddings",                          # read only (and only valid) with EXPLICIT padding
+    "incompatible_shape_error", "validate_indices",  # change errors, not results
+    "sorted",                                     # TopK: the IR's TopK sorts anyway
 })
+# (op type, attribute) pairs that are hints only: a shape the inputs already carry.
+RESULT_NEUTRAL_OP_ATTRS = frozenset({("PlaceholderWithDefault", "shape"), ("EnsureShape", "shape")})
 
 
 def unread_attributes(op_type: str, attrs: dict, read: set[str]) -> list[str]:
     """Attributes of a translated node that its translator never looked at and that may matter:
-    not private (``_...``), not a type parameter (a dtype or list of dtypes), not neutral."""
+    not private (``_...``), not a type parameter (a dtype or list of dtypes), not neutral, and
+    not at a falsy value (False, 0, empty: TF's defaults for the flags translators read only
+    in some cases, such as ``half_pixel_centers`` beside ``align_corners``)."""
     out = []
     for key, value in attrs.items():
-        if key in read or key.startswith("_") or key in RESULT_NEUTRAL_ATTRS:
+        if key in read or key.startswith("_") or key in RESULT_NEUTRAL_ATTRS or \
+                (op_type, key) in RESULT_NEUTRAL_OP_ATTRS:
+            continue
+        if value is None or (not isinstance(value, np.ndarray) and not value):
             continue
         if isinstance(value, np.dtype) or (isinstance(value, list) and value and
                                            all(isinstance(v, np.dtype) for v in value)):
