@@ -28,7 +28,7 @@ demo: venv
 # TensorFlow; cached in .cache/custom_op per source and TF version (the tests reuse it).
 custom-op: venv
 	command -v g++ >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq g++)
-	$(PY) -m tfconv_custom_op.build .cache/custom_op
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m tfconv_custom_op.build .cache/custom_op
 
 test: venv custom-op
 	TFCONV_NO_SKIPS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

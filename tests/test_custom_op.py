@@ -5,6 +5,7 @@ as a custom IR layer that OpenVINO runs with the plugin's Python ``Op`` extensio
 compared with TensorFlow running the op from the library."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -125,15 +126,18 @@ def _check(xml: Path, models, mode: str) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["ir_ops", "custom_layer"])
 @pytest.mark.parametrize("form", ["frozen", "saved_model", "checkpoint"])
-def test_soft_clip_converts_and_matches_tensorflow(models, lib, form, mode, tmp_path):
+def test_soft_clip_converts_and_matches_tensorflow(models, lib, form, mode, tmp_path, caplog):
     if form == "checkpoint":  # frozen by TensorFlow, which must load the op library first
         graph, ckpt = models["checkpoint"]
         kw = {"input_checkpoint": ckpt, "output": ["logits"]}
         model = graph
     else:
         model, kw = models[form], {}
-    ir = tfconv.convert_model(model, tensorflow_custom_layer_libraries=str(lib),
-                              soft_clip_as=mode, **kw)
+    with caplog.at_level(logging.INFO, logger="tfconv"):
+        ir = tfconv.convert_model(model, tensorflow_custom_layer_libraries=str(lib),
+                                  soft_clip_as=mode, **kw)
+    if form == "checkpoint":
+        assert "V1 checkpoints are read with TensorFlow" in caplog.text
     xml = tmp_path / "m.xml"
     tfconv.save_model(ir, xml)
     _check(xml, models, mode)
