@@ -9,9 +9,11 @@ on random images) but fewer blocks (3 depthwise-separable blocks for V1's 13) an
 so the whole width x size matrix, in both layouts, takes about 15 s of CPU time. Each graph is converted as a user would (NCHW by default and with
 ``--disable_nhwc_to_nchw``) and checked three ways:
 
-* the IR keeps every FakeQuantize, with the levels of the TF graph's FakeQuant nodes, and the
-  weight FakeQuantizes stay Const -> FakeQuantize;
-* the network output equals TF's within one quantization step of the last FakeQuant;
+* with the backend's compress_fq_weights pass off, the IR keeps every FakeQuantize, with the
+  levels of the TF graph's FakeQuant nodes, and the weight FakeQuantizes stay Const ->
+  FakeQuantize (by default the weights become int8 levels + Convert + Multiply);
+* the network output, in both forms, equals TF's within one quantization step of the last
+  FakeQuant;
 * layer by layer (a second conversion with every FakeQuant's input and output as extra
   ``--output`` tensors, among them the input of the last FakeQuant): TF, fed with the IR's own
   upstream activations, gives each FakeQuant input within 1e-4 relative and each FakeQuant output
@@ -90,11 +92,19 @@ def compiled(xml: Path, layout: str):
     return run
 
 
+# The structure checks are of the FakeQuantize the translators emit: on constant convolution
+# weights the backend's compress_fq_weights pass turns it into int8 levels + Convert + Multiply,
+# so it is off for them; the "packed" IR (the default conversion) is checked on the outputs.
+KEEP_WEIGHT_FQ = {"disable_pass": "ir_backend.compress_fq_weights"}
+
+
 def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
     net = qn.net
     graph = net.graph
     fqs = activation_fqs(graph)
-    ir = convert(net, directory / "plain", layout, output=net.outputs[0].name)
+    ir = convert(net, directory / "plain", layout, output=net.outputs[0].name, **KEEP_WEIGHT_FQ)
+    packed = convert(net, directory / "packed", layout, output=net.outputs[0].name)
+    assert not [n for n, srcs in xml_fq_inputs(packed.xml) if srcs[0][0] == "Const"]
 
     # every FakeQuant is a FakeQuantize with its levels; weights stay Const -> FakeQuantize
     tf_levels = fq_levels(graph)
@@ -107,8 +117,10 @@ def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
     pre = [fq.inputs[0].name for fq in fqs]
     post = [fq.outputs[0].name for fq in fqs]
     probed = [t for t in pre if graph.get_tensor_by_name(t).op.type != "Placeholder"] + post
-    ir2 = convert(net, directory / "probe", layout, output=",".join([net.outputs[0].name, *probed]))
+    ir2 = convert(net, directory / "probe", layout, output=",".join([net.outputs[0].name, *probed]),
+                  **KEEP_WEIGHT_FQ)
     run, run2 = compiled(ir.xml, layout), compiled(ir2.xml, layout)
+    run_packed = compiled(packed.xml, layout)
     x_name = net.placeholders[0].name
 
     step = qn.step
@@ -128,6 +140,10 @@ def check_quantized(qn, directory: Path, layout: str, name: str) -> None:
                 f"degenerate reference: {np.unique(expected)}"
             err = np.abs(actual.astype(np.float64) - expected).max() / step
             assert err <= 1 + 1e-4, f"{layout}: output off by {err:.3g} steps"
+            worst = max(worst, err)
+            (actual,) = run_packed(x)
+            err = np.abs(actual.astype(np.float64) - expected).max() / step
+            assert err <= 1 + 1e-4, f"{layout}, int8 weights: output off by {err:.3g} steps"
             worst = max(worst, err)
 
             # layer by layer: TF computes each FakeQuant's input from the IR's upstream
@@ -209,7 +225,8 @@ def test_undefined_input_shape(tmp_path, input_name, layout):
     assert result.returncode == 2 and message.count("\n") == 1, message
 
     result = subprocess.run([str(TFCONV), "convert", str(qn.net.pb), "-o", str(out), "--input",
-                             input_name, "--input_shape", "[1,128,128,3]", *layout_flags],
+                             input_name, "--input_shape", "[1,128,128,3]", *layout_flags,
+                             "--disable_pass", KEEP_WEIGHT_FQ["disable_pass"]],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     xml = out / "model.xml"
@@ -225,9 +242,10 @@ def test_undefined_image_size(tmp_path, layout):
     dynamic) and runs at any image size; ``--input_shape`` makes them static."""
     qn = quantized_net(tmp_path / "pb", functools.partial(mobilenet_v1, width=0.25),
                        (1, 128, 128, 3), placeholder_shape=(None, None, None, 3))
-    dynamic = convert(qn.net, tmp_path / "dynamic", layout, output=qn.net.outputs[0].name)
+    dynamic = convert(qn.net, tmp_path / "dynamic", layout, output=qn.net.outputs[0].name,
+                      **KEEP_WEIGHT_FQ)
     static = convert(qn.net, tmp_path / "static", layout, output=qn.net.outputs[0].name,
-                     input="input", input_shape="[1,160,160,3]")
+                     input="input", input_shape="[1,160,160,3]", **KEEP_WEIGHT_FQ)
     hw = (2, 3) if layout == "nchw" else (1, 2)
     assert [dynamic.param_shapes()[0][i] for i in hw] == [None, None]
     assert static.param_shapes()[0] == ((1, 3, 160, 160) if layout == "nchw" else (1, 160, 160, 3))
