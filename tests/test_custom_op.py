@@ -175,11 +175,19 @@ def test_validate_and_classify_load_the_runtime_extension(models, lib, tmp_path)
     shown = subprocess.run([*TFCONV, "classify", xml, picture, "--top", "2", "--extension",
                             EXTENSION], capture_output=True, text=True, check=False)
     assert shown.returncode == 0, shown.stderr
-    assert "class" in shown.stdout.lower() or "0." in shown.stdout
+    assert "classid probability" in shown.stdout
+    assert len([ln for ln in shown.stdout.splitlines() if ln.strip()[:1].isdigit()]) == 2
     refused = subprocess.run([*TFCONV, "classify", xml, picture], capture_output=True, text=True,
                              check=False)
     assert refused.returncode == 2
-    assert "Traceback" not in refused.stderr and "SoftClip" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert "SoftClip" in refused.stderr and "unsupported opset: tfconv_custom_op" in refused.stderr
+    assert "pass --extension" in refused.stderr
+    # detect reads the IR with the extension too (this net has no detection outputs, which is
+    # the next thing detect checks).
+    read = subprocess.run([*TFCONV, "detect", xml, picture, "--out", tmp_path / "o.png",
+                           "--extension", EXTENSION], capture_output=True, text=True, check=False)
+    assert read.returncode == 2 and "has no detection outputs" in read.stderr, read.stderr
     bad = subprocess.run([*TFCONV, "classify", xml, picture, "--extension", "no_such_module_x"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
