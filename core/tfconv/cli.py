@@ -180,6 +180,12 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
     @click.option("--target", default="ir", show_default=True, help="Emitter target.")
     @click.option("--validate_each_pass", is_flag=True, help="Check the graph after every pass.")
     @click.option("--disable_pass", help="Pass names to skip, comma separated.")
+    @click.option("--transformations_config", type=click.Path(dir_okay=False),
+                  help="JSON recipes (legacy format) of sub-graphs that plugin replacers replace "
+                  "before translation.")
+    @click.option("--tensorflow_custom_operations_config_update", type=click.Path(dir_okay=False),
+                  help="Fill the inputs/outputs of the recipes in this JSON from the model, "
+                  "rewrite it and stop (nothing is converted).")
     def convert(**kw) -> None:
         """Convert a TensorFlow model to OpenVINO IR."""
         level = kw.get("log_level", "WARNING").upper()
@@ -187,6 +193,10 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
         setup_logging("ERROR" if silent else level)
         start = time.perf_counter()
         config = build_config(dict(kw))
+        if config.options.get("tensorflow_custom_operations_config_update"):
+            from .replacers import update_model_recipes
+            click.echo(update_model_recipes(pm, config))
+            return
         # Stage progress with timings on a terminal only (never on a pipe or with --silent).
         progress = pipeline.TerminalProgress(sys.stderr) if sys.stderr.isatty() and not silent else None
         try:

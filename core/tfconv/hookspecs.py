@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tfconv.graph import Graph
     from tfconv.irops import IROpRegistry
     from tfconv.passes import PassRegistry
+    from tfconv.replacers import ReplacerRegistry
     from tfconv.translate import TranslatorRegistry
 
 hookspec = pluggy.HookspecMarker("tfconv")
@@ -105,6 +106,17 @@ def tfconv_register_emitters(registry: EmitterRegistry) -> None:
     folder) and returns them. tfconv installs them into ``--output_dir`` all at once, and turns
     an ``OSError`` (full disk, no permission) into one clean message; a file written elsewhere
     is refused."""
+
+
+@hookspec
+def tfconv_register_replacers(registry: ReplacerRegistry) -> None:
+    """Contribute the code behind transformation-config ids (``--transformations_config``):
+    ``registry.add("my_plugin.Swish", replace)``, where ``replace(graph, match, config)`` gets
+    the source graph and a :class:`tfconv.replacers.SubgraphMatch` (matched node names, the
+    ports feeding it, its outputs, the recipe's ``custom_attributes``), adds the replacement
+    ops and returns one new port per match output (tfconv rewires and removes the match), or
+    ``None`` after doing its own surgery (``general`` recipes). A second plugin claiming an id
+    is an error unless one passes ``override=True``."""
 
 
 @hookspec(firstresult=True)

@@ -124,6 +124,7 @@ def transform(pm: pluggy.PluginManager, source: Graph, config: ConvertConfig,
               progress: Progress | None = None) -> Graph:
     """Source passes, translation and IR passes: the in-memory IR graph."""
     registry = plugins.passes(pm)
+    source.meta.setdefault("plugin_manager", pm)  # for passes that ask plugins (replacers)
     with _stage("source passes", progress):
         run_passes(registry, source, config, "source")
     with _stage("translate", progress):

@@ -14,9 +14,10 @@ from .emit import EmitterRegistry
 from .errors import PluginError
 from .irops import IROpRegistry
 from .passes import PassRegistry
+from .replacers import ReplacerRegistry
 from .translate import TranslatorRegistry
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("tfconv.builtin.cleanup",)
+BUILTIN_PLUGINS: tuple[str, ...] = ("tfconv.builtin.cleanup", "tfconv.builtin.transformations")
 ENTRYPOINT_GROUP = "tfconv"
 
 
@@ -139,6 +140,12 @@ def passes(pm: pluggy.PluginManager) -> PassRegistry:
 def emitters(pm: pluggy.PluginManager) -> EmitterRegistry:
     reg = EmitterRegistry()
     _call_each(pm, "tfconv_register_emitters", reg)
+    return reg
+
+
+def replacers(pm: pluggy.PluginManager) -> ReplacerRegistry:
+    reg = ReplacerRegistry()
+    _call_each(pm, "tfconv_register_replacers", reg)
     return reg
 
 

@@ -118,5 +118,6 @@ def test_emitter_conflict_and_unknown_target():
 def test_builtins_register_like_any_plugin(plugin_manager):
     names = [p.name for p in plugins.passes(plugin_manager)]
     assert "cleanup.remove_dead_ir" in names
-    assert all(p.plugin == "tfconv.builtin.cleanup" for p in plugins.passes(plugin_manager))
+    assert "transformations.apply_config" in names
+    assert {p.plugin for p in plugins.passes(plugin_manager)} == set(plugins.BUILTIN_PLUGINS)
     plugin_manager.check_pending()
