@@ -265,3 +265,44 @@ def test_input_that_is_not_a_tensor_name(tmp_path, ref):
     assert_one_line_error(run("convert", tmp_path / "bad.pb", "-o", out), 2,
                           f"node 'add' (AddV2) has input {ref!r}, which is not a tensor name")
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def tf1_saved_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sm")
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); import formatmodels as fm; "
+            "from pathlib import Path; fm.tf1_saved_model(Path(sys.argv[1]), ['serve'])")
+    subprocess.run([sys.executable, "-c", code, str(root / "sm"),
+                    str(Path(__file__).parent / "tf_frontend")], check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return root / "sm"
+
+
+@pytest.mark.parametrize("change, needle", [
+    ("name", "input 'images' names 'nope:0', which is not in the graph"),
+    ("dtype", "input 'images' is int32 in the signature but placeholder x is float32"),
+    ("shape", "input 'images' is [?,8,8,5] in the signature but placeholder x is [?,8,8,3]"),
+])
+def test_signature_that_does_not_match_its_graph(tf1_saved_model, tmp_path, change, needle):
+    """No silent drift: a SavedModel whose signature names a missing tensor, or declares another
+    type or shape than the placeholder, is refused (it used to convert silently)."""
+    import shutil
+    model = tmp_path / "sm"
+    shutil.copytree(tf1_saved_model, model)
+    sm = proto.SavedModel()
+    sm.ParseFromString((model / "saved_model.pb").read_bytes())
+    for sig in sm.meta_graphs[0].signature_def.values():
+        info = sig.inputs["images"]
+        if change == "name":
+            info.name = "nope:0"
+        elif change == "dtype":
+            info.dtype = 3
+        else:
+            info.tensor_shape.dim[-1].size = 5
+    (model / "saved_model.pb").write_bytes(sm.SerializeToString())
+    out = tmp_path / "out"
+    result = run("convert", model, "--saved_model_signature", "logits", "-o", out)
+    assert_one_line_error(result, 2, "signature 'logits' does not match its graph: " + needle)
+    assert not out.exists()
+    ok = run("convert", tf1_saved_model, "--saved_model_signature", "logits", "-o", tmp_path / "ok")
+    assert ok.returncode == 0, ok.stderr

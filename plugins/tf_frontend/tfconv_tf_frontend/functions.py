@@ -595,12 +595,49 @@ def freeze_meta_graph(path: Path, prefix: str, outputs: tuple[str, ...],
 # --- SavedModels ----------------------------------------------------------------------------
 
 
-def freeze_saved_model_v1(directory: Path, meta: Any, signature: Any) -> Frozen:
+def check_signature(graph_def: Any, signature: Any, key: str) -> None:
+    """The signature's inputs and outputs against the graph, as TensorFlow checks them when it
+    runs one: every tensor exists, each input is a placeholder of the signature's type, and its
+    declared shape agrees with the placeholder's (rank and known dims)."""
+    nodes = {n.name: n for n in graph_def.node}
+    problems = []
+    for kind, table in (("input", signature.inputs), ("output", signature.outputs)):
+        for name in sorted(table):
+            info = table[name]
+            node = nodes.get(_node_name(info.name))
+            if node is None:
+                problems.append(f"{kind} {name!r} names {info.name!r}, which is not in the graph")
+                continue
+            if kind != "input" or node.op not in ("Placeholder", "PlaceholderV2",
+                                                  "PlaceholderWithDefault"):
+                continue
+            want = node.attr["dtype"].type if "dtype" in node.attr else None
+            if info.dtype and want is not None and info.dtype != want:
+                problems.append(f"input {name!r} is {proto.dtype_name(info.dtype)} in the signature "
+                                f"but placeholder {node.name} is {proto.dtype_name(want)}")
+            if info.HasField("tensor_shape") and "shape" in node.attr:
+                sig_shape = proto.shape_to_python(info.tensor_shape)
+                ph_shape = proto.shape_to_python(node.attr["shape"].shape)
+                if sig_shape is not None and ph_shape is not None and (
+                        len(sig_shape) != len(ph_shape) or any(
+                            a is not None and b is not None and a != b
+                            for a, b in zip(sig_shape, ph_shape))):
+                    fmt = lambda s: "[" + ",".join("?" if d is None else str(d) for d in s) + "]"  # noqa: E731
+                    problems.append(f"input {name!r} is {fmt(sig_shape)} in the signature but "
+                                    f"placeholder {node.name} is {fmt(ph_shape)}")
+    if problems:
+        raise ModelFormatError(f"signature {key!r} does not match its graph: "
+                               + "; ".join(problems) + "; the SavedModel is inconsistent "
+                               "(TensorFlow cannot run this signature either)")
+
+
+def freeze_saved_model_v1(directory: Path, meta: Any, signature: Any, key: str = "") -> Frozen:
     """A TF1 SavedModel: the signature's tensors of the top-level graph."""
     in_keys, out_keys = sorted(signature.inputs), sorted(signature.outputs)
     inputs = [_node_name(signature.inputs[k].name) for k in in_keys]
     out_refs = [signature.outputs[k].name for k in out_keys]
     gd = meta.graph_def
+    check_signature(gd, signature, key)
     prefix = str(directory / "variables" / "variables")
     ckpt = open_checkpoint(prefix) if Path(prefix + ".index").is_file() else None
     keys, sliced = saver_keys(gd)
@@ -630,6 +667,7 @@ def freeze_saved_model_v2(directory: Path, meta: Any, signature_key: str) -> Fro
     captured variables read from the object graph and the checkpoint."""
     sig = meta.signature_def[signature_key]
     gd = meta.graph_def
+    check_signature(gd, sig, signature_key)
     nodes = {n.name: n for n in gd.node}
     out_keys = sorted(sig.outputs)
     calls = set()

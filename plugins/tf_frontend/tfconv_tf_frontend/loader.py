@@ -587,7 +587,7 @@ def _load_saved_model(path: Path, config: ConvertConfig) -> Graph:
         frozen = _without_tf(what, 2, functions.freeze_saved_model_v2, path, meta, key)
     else:
         frozen = _without_tf(what, 2, functions.freeze_saved_model_v1, path, meta,
-                             meta.signature_def[key])
+                             meta.signature_def[key], key)
     if frozen is None and tf2:
         frozen = _tf_call(what, freeze.freeze_saved_model_v2, path, tags, key)
     elif frozen is None:
