@@ -166,3 +166,27 @@ def test_broken_json_is_one_line(model, tmp_path):
         assert done.returncode == 2 and "not valid JSON" in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert cfg.read_text() == '[{"id": "x",', "a broken file was rewritten"
+
+
+@pytest.mark.parametrize("order", ["override first", "override last"])
+def test_replacer_override_wins_in_either_order(order):
+    from tfconv.errors import PluginError
+    from tfconv.replacers import ReplacerRegistry
+
+    def base(graph, match, config):
+        return None
+
+    def better(graph, match, config):
+        return None
+
+    registry = ReplacerRegistry()
+    adds = [("base", base, False), ("better", better, True)]
+    for plugin, fn, override in (adds if order == "override last" else adds[::-1]):
+        registry.current_plugin = plugin
+        registry.add("x.Id", fn, override=override)
+    entry = registry.get("x.Id", "test")
+    assert entry.replace is better and entry.plugin == "better"
+    registry.current_plugin = "third"
+    with pytest.raises(PluginError, match="registered by both"):
+        registry.add("y.Id", base)
+        registry.add("y.Id", better)

@@ -243,7 +243,8 @@ def _window_attrs(op: Op, strides_key: str = "strides") -> dict:
 
 @converts("Convolution")
 def _convolution(b, op, ins, infos, outs):
-    b.node("Conv", ins[:2], outs, base=op.name, dilations=[int(d) for d in op.attrs["dilations"]],
+    # ins[2], when present, is the bias build_model folded in (see conv_biases)
+    b.node("Conv", ins[:3], outs, base=op.name, dilations=[int(d) for d in op.attrs["dilations"]],
            **_window_attrs(op))
 
 
@@ -260,7 +261,7 @@ def _group_convolution(b, op, ins, infos, outs):
     else:
         target = b.const(np.array(shape, np.int64), f"{op.name}/weights_shape")
         weights = b.node("Reshape", [ins[1], target], base=op.name)[0]
-    b.node("Conv", [ins[0], weights], outs, base=op.name, group=int(w[0]),
+    b.node("Conv", [ins[0], weights, *ins[2:3]], outs, base=op.name, group=int(w[0]),
            dilations=[int(d) for d in op.attrs["dilations"]], **_window_attrs(op))
 
 
@@ -586,9 +587,18 @@ def build_model(graph: Graph, name: str = "model") -> onnx.ModelProto:
 
     problems: dict[str, list[str]] = {}
     consts: list[str] = []
+    biases = conv_biases(graph)
+    folded_adds = {add for add, _ in biases.values()}
     for n in order:
         op = graph.op(n)
-        if op.type == "Parameter":
+        if op.type == "Parameter" or n in folded_adds:
+            continue
+        if n in biases:  # Conv with its bias as ONNX's third input, writing the Add's output
+            add, bias = biases[n]
+            ports = graph.inputs(n)
+            ins = [name_of(p) for p in ports] + [b.const(bias, f"{n}/bias")]
+            CONVERTERS[op.type](b, op, ins, [graph.info(p) for p in ports],
+                                [name_of(Port(add, 0))])
             continue
         if op.type == "Const":
             consts.append(n)  # written below if a node reads it (converters may fold it)
@@ -619,6 +629,33 @@ def build_model(graph: Graph, name: str = "model") -> onnx.ModelProto:
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 9  # ONNX IR version 9 (opset 20's)
     return model
+
+
+def conv_biases(graph: Graph) -> dict[str, tuple[str, np.ndarray]]:
+    """Convolutions whose only reader adds a per-channel constant (``[1, C, 1, 1]``): the
+    bias becomes the ONNX Conv's third input and the Add disappears (``conv -> (add, bias)``)."""
+    from tfconv.graph import Port
+    found = {}
+    for op in graph.ops_of_type("Convolution", "GroupConvolution"):
+        readers = graph.consumers(Port(op.name, 0))
+        out = op.outputs[0].shape
+        if len(readers) != 1 or out is None or len(out) < 3 or out[1] is None or \
+                Port(op.name, 0) in graph.outputs:
+            continue
+        add, dst = readers[0]
+        if graph.op(add).type != "Add" or graph.op(add).attrs.get("auto_broadcast", "numpy") \
+                != "numpy":
+            continue
+        other = graph.inputs(add)[1 - dst]
+        value = graph.op(other.node).attrs.get("value") if graph.op(other.node).type == "Const" \
+            else None
+        if value is None or value.dtype != op.outputs[0].dtype or value.ndim > len(out):
+            continue
+        padded = (1,) * (len(out) - value.ndim) + tuple(value.shape)
+        if padded != (1, out[1]) + (1,) * (len(out) - 2):
+            continue
+        found[op.name] = (add, np.ascontiguousarray(value.reshape(-1)))
+    return found
 
 
 def _raise(found: dict[str, list[str]], why: str) -> None:
