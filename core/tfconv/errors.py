@@ -58,6 +58,15 @@ class UnsupportedOpsError(TfconvError):
         self.missing = {op: list(names) for op, names in sorted(missing.items())}
         counts = Counter({op: len(names) for op, names in self.missing.items()})
         total = sum(counts.values())
+        if len(counts) == 1:  # the common case (one custom op): one line with the fix
+            ((op, names),) = self.missing.items()
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            super().__init__(
+                f"unsupported {dialect} op type {op} x{len(names)}: {shown}; no installed plugin "
+                f"translates it; `tfconv plugin new my_ops --op {op}` writes a plugin for it "
+                "(tfconv_register_translators, see docs/plugins.md), or cut the model around it "
+                "with --input/--output")
+            return
         lines = [
             f"{len(counts)} unsupported {dialect} op type(s) in {total} node(s); "
             "no installed plugin translates them:"
