@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -425,28 +425,66 @@ BundleEntryProto: Any = _cls("BundleEntryProto")
 # --- dtypes --------------------------------------------------------------------------
 
 
-def _numpy_dtypes() -> dict[int, np.dtype]:
-    """DataType number -> numpy dtype, for every type numpy (plus ml_dtypes if present) can hold."""
-    base: dict[int, Any] = {
+class _DtypeTable(Mapping[int, np.dtype]):
+    """DataType number -> numpy dtype, for every type numpy (plus ml_dtypes if present) can hold.
+
+    The numpy types are known at once; ``ml_dtypes`` (bfloat16, float8, int4...), whose import
+    costs about half a second, is imported only when one of its types is looked up, listed or
+    iterated over: a float32 model never pays for it."""
+
+    _NUMPY: dict[int, Any] = {
         1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
         7: np.object_, 8: np.complex64, 9: np.int64, 10: np.bool_, 11: np.int8, 12: np.uint8,
         13: np.int32, 15: np.int16, 16: np.uint16, 17: np.uint16, 18: np.complex128,
         19: np.float16, 20: np.object_, 21: np.object_, 22: np.uint32, 23: np.uint64,
     }
-    try:
-        ml_dtypes: Any = importlib.import_module("ml_dtypes")
-    except ImportError:  # pragma: no cover - ml_dtypes ships with numpy-based ML stacks
-        ml_dtypes = None
-    if ml_dtypes is not None:
-        for number, _, short in _BASE_TYPES:
-            if number not in base and hasattr(ml_dtypes, short):
-                base[number] = getattr(ml_dtypes, short)
-    table = {k: np.dtype(v) for k, v in base.items()}
-    table.update({k + _REF: v for k, v in table.items()})
-    return table
+
+    def __init__(self) -> None:
+        self._table = self._with_refs({k: np.dtype(v) for k, v in self._NUMPY.items()})
+        self._complete = False
+
+    @staticmethod
+    def _with_refs(table: dict[int, np.dtype]) -> dict[int, np.dtype]:
+        table.update({k + _REF: v for k, v in table.items()})
+        return table
+
+    def _complete_table(self) -> dict[int, np.dtype]:
+        """The table with the ml_dtypes types added (imported on the first call)."""
+        if not self._complete:
+            self._complete = True
+            try:
+                ml_dtypes: Any = importlib.import_module("ml_dtypes")
+            except ImportError:  # pragma: no cover - ml_dtypes ships with numpy-based ML stacks
+                return self._table
+            extra = {number: np.dtype(getattr(ml_dtypes, short))
+                     for number, _, short in _BASE_TYPES
+                     if number not in self._NUMPY and hasattr(ml_dtypes, short)}
+            self._table.update(self._with_refs(extra))
+        return self._table
+
+    def __getitem__(self, enum: int) -> np.dtype:
+        found = self._table.get(enum)
+        if found is None:
+            return self._complete_table()[enum]
+        return found
+
+    def get(self, enum: int, default: Any = None) -> Any:  # type: ignore[override]
+        found = self._table.get(enum)
+        if found is None and not self._complete and _base_type(enum) in _SHORT_NAMES:
+            found = self._complete_table().get(enum)
+        return default if found is None else found
+
+    def __contains__(self, enum: object) -> bool:
+        return self.get(enum) is not None  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._complete_table())
+
+    def __len__(self) -> int:
+        return len(self._complete_table())
 
 
-DTYPES: dict[int, np.dtype] = _numpy_dtypes()
+DTYPES: Mapping[int, np.dtype] = _DtypeTable()
 
 
 def dtype_name(enum: int) -> str:
