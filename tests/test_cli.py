@@ -190,3 +190,18 @@ def test_translation_failure_names_node_op_and_input_shapes(tmp_path):
     result = run("convert", pb, "-o", tmp_path / "ir")
     assert_clean_failure(result, "'cat'", "ConcatV2", "[?,4], [?,4], []")
     assert not (tmp_path / "ir").exists()
+
+
+def test_timings_prints_one_line_with_every_stage_and_peak_memory(tmp_path):
+    pb = small_graph(tmp_path / "m.pb")
+    result = run("convert", pb, "-o", tmp_path / "ir", "--silent", "--timings")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[ TIMINGS ]")]
+    assert len(lines) == 1, result.stderr
+    fields = dict(item.split("=") for item in lines[0].split()[3:])
+    assert list(fields) == ["startup", "load", "source_passes", "translate", "IR_passes", "write",
+                            "total", "peak_rss_mib"]
+    stages = sum(float(v) for k, v in fields.items() if k not in ("total", "peak_rss_mib"))
+    assert 0 < stages <= float(fields["total"]) + 0.002
+    assert float(fields["peak_rss_mib"]) > 10

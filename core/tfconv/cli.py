@@ -2,19 +2,22 @@
 turns errors into exit codes."""
 from __future__ import annotations
 
-import logging
-import os
-import sys
 import time
-from pathlib import Path
 
-import click
-import pluggy
+_IMPORTED = time.perf_counter()  # --timings counts start-up (imports, plugin discovery) from here
 
-from . import pipeline, plugins
-from .config import (ConvertConfig, build_preprocessing, check_model_name, merge_input_shapes,
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+import pluggy  # noqa: E402
+
+from . import pipeline, plugins  # noqa: E402
+from .config import (ConvertConfig, build_preprocessing, check_model_name, merge_input_shapes,  # noqa: E402
                      parse_inputs)
-from .errors import TfconvError, UsageError
+from .errors import TfconvError, UsageError  # noqa: E402
 
 log = logging.getLogger("tfconv")
 
@@ -180,6 +183,8 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
     @click.option("--target", default="ir", show_default=True, help="Emitter target.")
     @click.option("--validate_each_pass", is_flag=True, help="Check the graph after every pass.")
     @click.option("--disable_pass", help="Pass names to skip, comma separated.")
+    @click.option("--timings", is_flag=True, help="Print one line on stderr with each stage's "
+                  "seconds and the peak memory (even with --silent).")
     @click.option("--transformations_config", type=click.Path(dir_okay=False),
                   help="JSON recipes (legacy format) of sub-graphs that plugin replacers replace "
                   "before translation.")
@@ -192,20 +197,24 @@ def make_cli(pm: pluggy.PluginManager) -> click.Group:
         silent = kw.get("silent") is not None and _bool(kw["silent"])
         setup_logging("ERROR" if silent else level)
         start = time.perf_counter()
+        timings = kw.pop("timings", False)
         config = build_config(dict(kw))
         if config.options.get("tensorflow_custom_operations_config_update"):
             from .replacers import update_model_recipes
             click.echo(update_model_recipes(pm, config))
             return
         # Stage progress with timings on a terminal only (never on a pipe or with --silent).
-        progress = pipeline.TerminalProgress(sys.stderr) if sys.stderr.isatty() and not silent else None
+        terminal = pipeline.TerminalProgress(sys.stderr) if sys.stderr.isatty() and not silent else None
+        progress = pipeline.Timings(terminal, startup=start - _IMPORTED) if timings else terminal
         try:
             ir, files = pipeline.convert(pm, config, progress)
         finally:
-            if progress is not None:
-                progress.close()
+            if terminal is not None:
+                terminal.close()
         if not silent:
             report(ir, files, time.perf_counter() - start)
+        if timings:
+            click.echo(progress.line(), err=True)
 
     @cli.command("plugins")
     def plugins_cmd() -> None:

@@ -161,6 +161,56 @@ def convert(pm: pluggy.PluginManager, config: ConvertConfig,
     return ir, files
 
 
+class Timings:
+    """A ``progress=`` that records each stage's seconds, optionally passing them on to another
+    progress; :meth:`line` is the one-line summary ``tfconv convert --timings`` prints."""
+
+    def __init__(self, inner: Progress | None = None, *, startup: float | None = None) -> None:
+        self.inner = inner
+        self.began = time.perf_counter()
+        # ``startup``: seconds spent before this object was made (imports, plugin discovery)
+        self.seconds: dict[str, float] = {} if startup is None else {"startup": startup}
+        if startup is not None:
+            self.began -= startup
+
+    def start(self, stage: str) -> None:
+        start = getattr(self.inner, "start", None)
+        if start is not None:
+            start(stage)
+
+    def __call__(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        if self.inner is not None:
+            self.inner(stage, seconds)
+
+    def failed(self, stage: str) -> None:
+        failed = getattr(self.inner, "failed", None)
+        if failed is not None:
+            failed(stage)
+
+    def line(self) -> str:
+        """``[ TIMINGS ] startup=0.2 load=0.123 source_passes=0.004 ... total=0.301 peak_rss_mib=87``:
+        seconds per stage (every stage of :data:`STAGES`, 0 when it did not run; ``startup``
+        first when given), the total, and the process's peak resident memory."""
+        fields = [f"startup={self.seconds['startup']:.3f}"] if "startup" in self.seconds else []
+        fields += [f"{stage.replace(' ', '_')}={self.seconds.get(stage, 0.0):.3f}" for stage in STAGES]
+        fields += [f"{stage.replace(' ', '_')}={secs:.3f}" for stage, secs in self.seconds.items()
+                   if stage not in STAGES and stage != "startup"]
+        fields.append(f"total={time.perf_counter() - self.began:.3f}")
+        fields.append(f"peak_rss_mib={peak_rss_mib():.0f}")
+        return "[ TIMINGS ] " + " ".join(fields)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (0 where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 class TerminalProgress:
     """Stage progress on a terminal: ``[ PROGRESS ] 2/5 source passes ...`` while a stage
     runs, replaced by its time when it ends. Log lines printed meanwhile start on a fresh
