@@ -1,7 +1,11 @@
-"""``tfconv freeze``: checkpoint, MetaGraph or SavedModel -> frozen GraphDef file."""
+"""``tfconv freeze`` (checkpoint, MetaGraph or SavedModel -> frozen GraphDef file) and
+``tfconv ops --compare`` (op coverage against the peers' lists in ``peer_ops.py``)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -87,8 +91,94 @@ def write_atomically(data: bytes, dest: Path, sources: list[Path]) -> None:
         raise
 
 
+def coverage(ours: set[str]) -> list[tuple[str, bool, bool, bool, str]]:
+    """``(op, tfconv, mo, ovc, reason)`` for every op type that tfconv or a peer converts."""
+    from .peer_ops import MO, NOT_TRANSLATED, OVC
+    rows = []
+    for op in sorted(ours | MO | OVC, key=lambda o: (o.lower(), o)):
+        reason = "" if op in ours else NOT_TRANSLATED.get(op, "")
+        rows.append((op, op in ours, op in MO, op in OVC, reason))
+    return rows
+
+
+def compare_text(ours: set[str]) -> str:
+    """The ``tfconv ops --compare`` report: one line per op type, then the totals."""
+    from .peer_ops import MO, OVC
+    rows = coverage(ours)
+    yes = {True: "yes", False: "-"}
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'TF op type':<{width}}tfconv  mo   ovc  why tfconv does not translate it",
+             f"{'':-<{width - 2}}  ------  ---  ---  ---"]
+    lines += [f"{op:<{width}}{yes[t]:<8}{yes[m]:<5}{yes[o]:<5}{reason}".rstrip()
+              for op, t, m, o, reason in rows]
+    union = MO | OVC
+    on_purpose = [r for r in rows if not r[1] and r[4]]
+    missing = [r[0] for r in rows if not r[1] and not r[4]]
+    lines += [
+        "",
+        f"tfconv translates {len(ours)} op types: {len(ours & union)} of the {len(union)} that "
+        f"mo or ovc converts (mo {len(ours & MO)}/{len(MO)}, ovc {len(ours & OVC)}/{len(OVC)}), "
+        f"{len(ours - union)} that neither does",
+        f"not translated on purpose: {len(on_purpose)} ("
+        + ", ".join(f"{n} {why}" for why, n in _count(r[4] for r in on_purpose))
+        + ")",
+        f"not translated yet: {len(missing)}" + (f" ({', '.join(missing)})" if missing else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _count(reasons) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in reasons:
+        key = re.split("[:;]", r)[0]
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def not_translated_markdown() -> str:
+    """The docs/supported_ops.md section on the peers' ops that tfconv leaves out on purpose."""
+    from .peer_ops import NOT_TRANSLATED
+    lines = ["", "## Converted by mo or ovc, not translated by tfconv on purpose", "",
+             "`tfconv ops --compare` prints the whole comparison with both peers' lists.", "",
+             "| TF op type | reason |", "| --- | --- |"]
+    lines += [f"| {op} | {why} |" for op, why in sorted(NOT_TRANSLATED.items(),
+                                                        key=lambda kv: (kv[1], kv[0]))]
+    return "\n".join(lines)
+
+
+def _extend_ops_command(cli) -> None:
+    """Add ``--compare`` to the core ``tfconv ops`` command, and the deliberate omissions to
+    its ``--markdown`` output (docs/supported_ops.md)."""
+    import click
+    command = cli.commands.get("ops")
+    if command is None or any(p.name == "compare" for p in command.params):
+        return
+    original = command.callback
+    command.params.append(click.Option(
+        ["--compare"], is_flag=True,
+        help="Coverage against the legacy Model Optimizer's and ovc's TF op lists, op by op."))
+
+    def callback(dialect: str, markdown: bool, compare: bool = False, **kw) -> None:
+        if compare:
+            if dialect != "tf":
+                raise click.UsageError("--compare is for --dialect tf (the peers' lists are TF ops)")
+            # what plain ``tfconv ops`` lists (the CLI's own plugin manager): "op<TAB>plugin"
+            listing = io.StringIO()
+            with contextlib.redirect_stdout(listing):
+                original(dialect=dialect, markdown=False, **kw)
+            ours = {line.split("\t")[0] for line in listing.getvalue().splitlines() if line}
+            click.echo(compare_text(ours))
+            return
+        original(dialect=dialect, markdown=markdown, **kw)
+        if markdown and dialect == "tf":
+            click.echo(not_translated_markdown())
+    command.callback = callback
+
+
 def register(cli) -> None:
     import click
+
+    _extend_ops_command(cli)
 
     @cli.command("freeze")
     @click.option("--input_model", "-m", help="Inference graph (.pb/.pbtxt), with --input_checkpoint.")
