@@ -840,3 +840,52 @@ def _one_hot(attrs, ins, values):
     out = list(x)
     out.insert(norm_axis(attrs["axis"], len(x) + 1), depth[0] if depth else None)
     return [(tuple(out), ins[2].dtype)]
+
+
+# -- detection (NonMaxSuppression, NonZero, ROIPooling, GatherND) -------------------------------
+# Data-dependent output sizes are dynamic dims (None), as OpenVINO infers them.
+
+
+@rule("NonMaxSuppression", version="opset9")
+def _non_max_suppression(attrs, ins, values):
+    # selected_indices[M, 3] and selected_scores[M, 3] (batch, class, box / score); valid[1]
+    index = np.dtype(attrs.get("output_type", "int64"))
+    return [((None, 3), index), ((None, 3), ins[1].dtype), ((1,), index)]
+
+
+def _non_zero_eval(attrs, v):
+    return [np.array(np.nonzero(v[0]), dtype=attrs.get("output_type", "int64"))
+            .reshape(np.ndim(v[0]), -1)]
+
+
+@rule("NonZero", version="opset3", evaluate=_non_zero_eval)
+def _non_zero(attrs, ins, values):
+    x = ins[0].shape
+    return [(None if x is None else (len(x), None), np.dtype(attrs.get("output_type", "int64")))]
+
+
+@rule("ROIPooling", version="opset2")
+def _roi_pooling(attrs, ins, values):
+    # feature[N, C, H, W], rois[R, 5] -> [R, C, pooled_h, pooled_w]
+    x, rois = ins[0].shape, ins[1].shape
+    ph, pw = attrs["output_size"]
+    return [((None if rois is None else rois[0], None if x is None else x[1], ph, pw),
+             ins[0].dtype)]
+
+
+def _gather_nd_eval(attrs, v):
+    if attrs.get("batch_dims", 0):
+        return None  # type: ignore[return-value]
+    data, idx = v[0], np.asarray(v[1]).astype(np.int64)
+    idx = np.where(idx < 0, idx + np.array(data.shape[:idx.shape[-1]]), idx)
+    return [data[tuple(np.moveaxis(idx, -1, 0))]]
+
+
+@rule("GatherND", version="opset8", evaluate=_gather_nd_eval)
+def _gather_nd(attrs, ins, values):
+    # opset8 keeps the batch dims: out = idx[:-1] + data[batch_dims + idx[-1]:]
+    x, idx = ins[0].shape, ins[1].shape
+    bd = attrs.get("batch_dims", 0)
+    if x is None or idx is None or idx[-1] is None:
+        return [(None, ins[0].dtype)]
+    return [((*idx[:-1], *x[bd + idx[-1]:]), ins[0].dtype)]

@@ -8,4 +8,4 @@ from tfconv.translate import OpTable
 
 TABLE = OpTable("tf")
 
-from . import control, elementwise, math, nn, quant, reduce, shape  # noqa: E402,F401  (fill TABLE)
+from . import control, detection, elementwise, math, nn, quant, reduce, shape  # noqa: E402,F401  (fill TABLE)

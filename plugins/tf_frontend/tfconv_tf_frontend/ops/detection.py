@@ -1,0 +1,241 @@
+"""Detection ops: non-max suppression, CropAndResize, Where (coordinates of true elements) and
+Assert. Every translator here works with dynamic shapes: the boxes, the image size and the number
+of selected detections may all be unknown until run time."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import TABLE
+from ._util import const_ints, ints, text
+
+if TYPE_CHECKING:
+    from tfconv.graph import Port
+    from tfconv.translate import NodeContext, Outputs
+
+F32 = np.float32
+
+
+def _float(ctx: NodeContext, x: Port) -> Port:
+    """``x`` as float32 (TF lets boxes and scores be half or double; the IR op wants f32)."""
+    if ctx.dtype(x) == np.dtype(F32):
+        return x
+    return ctx.emit("Convert", x, destination_type="float32")
+
+
+def _scalar(ctx: NodeContext, x: Port) -> Port:
+    """A 0-d view of a scalar or one-element input (TF accepts both for NMS limits)."""
+    if ctx.rank(x) == 0:
+        return x
+    return ctx.emit("Reshape", x, ints(ctx, [], "scalar"), special_zero=False)
+
+
+def _iou_threshold(ctx: NodeContext, iou: Port) -> Port:
+    # TF suppresses a box when IoU > threshold; OpenVINO when IoU >= threshold. The next float32
+    # up gives TF's rule exactly for a constant threshold (in OD API graphs it always is).
+    value = ctx.value(iou)
+    if value is not None:
+        t = np.float32(np.asarray(value, F32).reshape(-1)[0])
+        return ctx.const(np.nextafter(t, np.float32(np.inf)), name="iou_threshold")
+    # A computed threshold: one ulp up, x * (1 + 2^-23) (exact up to one ulp on ties).
+    iou = _scalar(ctx, _float(ctx, iou))
+    return ctx.emit("Multiply", iou, ctx.const(np.float32(1 + 2 ** -23), name="ulp"))
+
+
+def non_max_suppression(ctx: NodeContext, boxes: Port, scores: Port, max_size: Port, iou: Port,
+                        threshold: Port | None, sigma: Port | None) -> tuple[Port, Port, Port]:
+    """TF's single-class NMS as IR NonMaxSuppression on one batch and one class.
+
+    Returns (selected indices int32 [M], their scores [M], valid count int32 [1])."""
+    # TF: NMS(boxes[N,4], scores[N], max_output_size, iou, score_threshold, soft_nms_sigma)
+    # IR: NonMaxSuppression(boxes[1,N,4], scores[1,1,N], max, iou, score_threshold, sigma)
+    #       -> selected_indices[M,3] (batch, class, box), selected_scores[M,3], valid[1]
+    # Both order the selection by score (soft-NMS: by updated score), ties by lower index; both
+    # keep scores > threshold; corner boxes may be flipped ([y2,x2,y1,x1]) in both.
+    b = ctx.emit("Unsqueeze", _float(ctx, boxes), ints(ctx, [0], "batch_axis"))
+    s = ctx.emit("Unsqueeze", _float(ctx, scores), ints(ctx, [0, 1], "batch_class_axes"))
+    if threshold is None:  # V1/V2: no threshold at all
+        threshold = ctx.const(np.float32(-np.inf), name="score_threshold")
+    else:
+        threshold = _scalar(ctx, _float(ctx, threshold))
+    if sigma is None:
+        sigma = ctx.const(np.float32(0), name="soft_nms_sigma")
+    else:
+        sigma = _scalar(ctx, _float(ctx, sigma))
+    selected, selected_scores, valid = ctx.emit(
+        "NonMaxSuppression", b, s, _scalar(ctx, max_size), _iou_threshold(ctx, iou), threshold,
+        sigma, box_encoding="corner", sort_result_descending=True, output_type="int32")
+    column, axis = ints(ctx, 2, "box_column"), ints(ctx, 1, "axis")
+    indices = ctx.emit("Gather", selected, column, axis, batch_dims=0, name="selected_indices")
+    picked = ctx.emit("Gather", selected_scores, column, axis, batch_dims=0, name="selected_scores")
+    if ctx.dtype(scores) != np.dtype(F32):
+        picked = ctx.emit("Convert", picked, destination_type=np.dtype(ctx.dtype(scores)).name)
+    return indices, picked, valid
+
+
+def _padded(ctx: NodeContext, x: Port, max_size: Port, valid: Port) -> Port:
+    # TF pads selected_indices (and scores) with zeros up to max_output_size.
+    size = ctx.emit("Convert", ctx.emit("Reshape", max_size, ints(ctx, [1], "one"),
+                                        special_zero=False), destination_type="int64")
+    end = ctx.emit("Subtract", size, ctx.emit("Convert", valid, destination_type="int64"))
+    zero = ctx.const(np.zeros((), ctx.dtype(x)), name="pad_value")
+    return ctx.emit("Pad", x, ints(ctx, [0], "pads_begin"), end, zero, pad_mode="constant",
+                    name="padded")
+
+
+@TABLE.register("NonMaxSuppression", inputs=3)
+def non_max_suppression_v1(ctx: NodeContext) -> Outputs:
+    # TF: NonMaxSuppression(boxes, scores, max_output_size, iou_threshold: attr)
+    boxes, scores, max_size = ctx.inputs()
+    iou = ctx.const(np.float32(ctx.attr("iou_threshold", 0.5)), name="iou")
+    return non_max_suppression(ctx, boxes, scores, max_size, iou, None, None)[0]
+
+
+@TABLE.register("NonMaxSuppressionV2", inputs=4)
+def non_max_suppression_v2(ctx: NodeContext) -> Outputs:
+    boxes, scores, max_size, iou = ctx.inputs()
+    return non_max_suppression(ctx, boxes, scores, max_size, iou, None, None)[0]
+
+
+@TABLE.register("NonMaxSuppressionV3", inputs=5)
+def non_max_suppression_v3(ctx: NodeContext) -> Outputs:
+    boxes, scores, max_size, iou, threshold = ctx.inputs()
+    return non_max_suppression(ctx, boxes, scores, max_size, iou, threshold, None)[0]
+
+
+@TABLE.register("NonMaxSuppressionV4", inputs=5)
+def non_max_suppression_v4(ctx: NodeContext) -> Outputs:
+    # TF: selected_indices, valid_outputs = V4(boxes, scores, max, iou, score_threshold,
+    #                                          pad_to_max_output_size)
+    boxes, scores, max_size, iou, threshold = ctx.inputs()
+    indices, _, valid = non_max_suppression(ctx, boxes, scores, max_size, iou, threshold, None)
+    if ctx.attr("pad_to_max_output_size", False):
+        indices = _padded(ctx, indices, max_size, valid)
+    return indices, ctx.emit("Squeeze", valid, ints(ctx, [0], "axis"), name="valid_outputs")
+
+
+@TABLE.register("NonMaxSuppressionV5", inputs=6)
+def non_max_suppression_v5(ctx: NodeContext) -> Outputs:
+    # TF: selected_indices, selected_scores, valid_outputs = V5(boxes, scores, max, iou,
+    #                                          score_threshold, soft_nms_sigma, pad_to_max)
+    # Soft-NMS (sigma > 0) is OpenVINO's: both rescale by exp(-0.5 * iou^2 / sigma) and stop
+    # hard suppression.
+    boxes, scores, max_size, iou, threshold, sigma = ctx.inputs()
+    indices, picked, valid = non_max_suppression(ctx, boxes, scores, max_size, iou, threshold,
+                                                 sigma)
+    if ctx.attr("pad_to_max_output_size", False):
+        indices = _padded(ctx, indices, max_size, valid)
+        picked = _padded(ctx, picked, max_size, valid)
+    return indices, picked, ctx.emit("Squeeze", valid, ints(ctx, [0], "axis"),
+                                     name="valid_outputs")
+
+
+# -- CropAndResize ---------------------------------------------------------------------------
+
+
+def _sample_positions(ctx: NodeContext, c1: Port, c2: Port, size_m1: Port, n: int,
+                      axis: str) -> Port:
+    """TF's sampling positions along one axis: [B, n] (or [B, 1] for n == 1)."""
+    # TF: in = c1*(size-1) + i * ((c2-c1)*(size-1)/(n-1))   (n > 1)
+    #     in = 0.5*(c1+c2)*(size-1)                         (n == 1)
+    if n == 1:
+        mid = ctx.emit("Multiply", ctx.emit("Add", c1, c2), ctx.const(F32(0.5), name="half"))
+        return ctx.emit("Multiply", mid, size_m1, name=f"{axis}_in")
+    step = ctx.emit("Divide", ctx.emit("Multiply", ctx.emit("Subtract", c2, c1), size_m1),
+                    ctx.const(F32(n - 1), name=f"{axis}_steps"), name=f"{axis}_scale")
+    grid = ctx.const(np.arange(n, dtype=F32)[None, :], name=f"{axis}_grid")
+    return ctx.emit("Add", ctx.emit("Multiply", c1, size_m1), ctx.emit("Multiply", grid, step),
+                    name=f"{axis}_in")
+
+
+def _inside(ctx: NodeContext, pos: Port, size_m1: Port) -> Port:
+    zero = ctx.const(F32(0), name="zero")
+    return ctx.emit("LogicalAnd", ctx.emit("GreaterEqual", pos, zero),
+                    ctx.emit("LessEqual", pos, size_m1))
+
+
+def _index(ctx: NodeContext, pos: Port, size_m1: Port, rounding: str) -> Port:
+    """An in-range int64 index from a float position (out-of-range ones are masked later)."""
+    if rounding == "round":  # TF nearest uses roundf: half away from zero
+        pos = ctx.emit("Round", pos, mode="half_away_from_zero")
+    else:
+        pos = ctx.emit("Floor" if rounding == "floor" else "Ceiling", pos)
+    pos = ctx.emit("Minimum", ctx.emit("Maximum", pos, ctx.const(F32(0), name="zero")), size_m1)
+    return ctx.emit("Convert", pos, destination_type="int64")
+
+
+@TABLE.register("CropAndResize", inputs=4)
+def crop_and_resize(ctx: NodeContext) -> Outputs:
+    # TF: crops[B, ch, cw, C] = CropAndResize(image[N,H,W,C], boxes[B,4] (y1,x1,y2,x2 normalised,
+    #     possibly flipped or outside [0,1]), box_ind[B], crop_size=[ch, cw]), float32
+    # IR: flat = Reshape(image, [N*H*W, C]); each sample is Gather(flat, (b*H + y)*W + x), blended
+    #     in TF's order (top = tl + (tr-tl)*xl; bottom likewise; top + (bottom-top)*yl); samples
+    #     outside [0, H-1] x [0, W-1] take extrapolation_value. (ROIPooling/ROIAlign cannot
+    #     express flipped boxes, extrapolation or TF's ch == 1 rule.)
+    image, boxes, box_ind, _ = ctx.inputs()
+    method = text(ctx, "method", "bilinear")
+    ctx.require(method in ("bilinear", "nearest"), f"unsupported method {method!r}")
+    ch, cw = const_ints(ctx, 3, "crop_size")
+    ctx.require(ch > 0 and cw > 0, "crop_size must be positive")
+    extrapolation = float(ctx.attr("extrapolation_value", 0.0))
+    image = _float(ctx, image)
+    shape = ctx.emit("ShapeOf", image, output_type="int64")
+    dims = ctx.emit("Split", shape, ints(ctx, 0, "axis"), num_splits=4, name="dims")
+    h, w = dims[1], dims[2]
+    hm1, wm1 = (ctx.emit("Convert", ctx.emit("Subtract", d, ints(ctx, [1], "one")),
+                         destination_type="float32") for d in (h, w))
+    y1, x1, y2, x2 = ctx.emit("Split", _float(ctx, boxes), ints(ctx, 1, "axis"), num_splits=4,
+                              name="corners")  # each [B, 1]
+    in_y = _sample_positions(ctx, y1, y2, hm1, ch, "y")  # [B, ch|1]
+    in_x = _sample_positions(ctx, x1, x2, wm1, cw, "x")  # [B, cw|1]
+    in_y = ctx.emit("Unsqueeze", in_y, ints(ctx, [2], "axis"))  # [B, ch, 1]
+    in_x = ctx.emit("Unsqueeze", in_x, ints(ctx, [1], "axis"))  # [B, 1, cw]
+    # flat row of the sampled image: b*H (per box) -> [B, 1, 1]
+    b = ctx.emit("Convert", box_ind, destination_type="int64")
+    base = ctx.emit("Reshape", ctx.emit("Multiply", b, h), ints(ctx, [-1, 1, 1], "box_shape"),
+                    special_zero=False)
+    channels = ctx.emit("Concat", ints(ctx, [-1], "rows"), dims[3], axis=0)
+    flat = ctx.emit("Reshape", image, channels, special_zero=False, name="pixels")
+    axis0 = ints(ctx, 0, "axis")
+
+    def sample(y: Port, x: Port) -> Port:  # [B, ch, cw, C]
+        at = ctx.emit("Add", ctx.emit("Multiply", ctx.emit("Add", base, y), w), x)
+        return ctx.emit("Gather", flat, at, axis0, batch_dims=0)
+
+    if method == "nearest":
+        out = sample(_index(ctx, in_y, hm1, "round"), _index(ctx, in_x, wm1, "round"))
+    else:
+        top, bottom = _index(ctx, in_y, hm1, "floor"), _index(ctx, in_y, hm1, "ceil")
+        left, right = _index(ctx, in_x, wm1, "floor"), _index(ctx, in_x, wm1, "ceil")
+        last = ints(ctx, [-1], "channel_axis")
+        y_lerp = ctx.emit("Unsqueeze", ctx.emit("Subtract", in_y, ctx.emit("Floor", in_y)), last)
+        x_lerp = ctx.emit("Unsqueeze", ctx.emit("Subtract", in_x, ctx.emit("Floor", in_x)), last)
+
+        def blend(a: Port, b_: Port, t: Port) -> Port:
+            return ctx.emit("Add", a, ctx.emit("Multiply", ctx.emit("Subtract", b_, a), t))
+
+        upper = blend(sample(top, left), sample(top, right), x_lerp)
+        lower = blend(sample(bottom, left), sample(bottom, right), x_lerp)
+        out = blend(upper, lower, y_lerp)
+    inside = ctx.emit("LogicalAnd", _inside(ctx, in_y, hm1), _inside(ctx, in_x, wm1))
+    inside = ctx.emit("Unsqueeze", inside, ints(ctx, [-1], "channel_axis"))
+    fill = ctx.const(F32(extrapolation), name="extrapolation_value")
+    return ctx.emit("Select", inside, out, fill, auto_broadcast="numpy", name="")
+
+
+# -- Where and Assert --------------------------------------------------------------------------
+
+
+@TABLE.register("Where", inputs=1)
+def where(ctx: NodeContext) -> Outputs:
+    # TF: coords[num_true, rank] int64 = Where(x)     IR: Transpose(NonZero(x), [1, 0])
+    coords = ctx.emit("NonZero", ctx.input(0), output_type="int64")
+    return ctx.emit("Transpose", coords, ints(ctx, [1, 0], "perm"))
+
+
+@TABLE.register("Assert")
+def assert_(ctx: NodeContext) -> Outputs:
+    # No data outputs; graphs use it only as a control input (control edges are not translated),
+    # so it is dropped and never blocks anything.
+    return ()

@@ -1,0 +1,181 @@
+"""detection.py translators vs real TF: NonMaxSuppression V1-V5, CropAndResize, Where, Assert.
+
+Every case runs with dynamic-shape placeholders (the box count, the image size and the number of
+selected boxes are unknown to the converter), as in Object Detection API graphs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optest import check, convert, rng_for, tf
+
+raw = tf.raw_ops
+I32 = np.int32
+F32 = np.float32
+
+
+def case(id_, build, *arrays, **kw):
+    return pytest.param(build, arrays, kw, id=id_)
+
+
+def boxes(n: int, key: str, flip: float = 0.0) -> np.ndarray:
+    """``n`` random boxes [y1, x1, y2, x2] in [0, 1]; a ``flip`` share has swapped corners."""
+    r = rng_for(f"boxes{key}{n}")
+    lo = r.uniform(0, 0.7, (n, 2))
+    hi = lo + r.uniform(0.05, 0.4, (n, 2))
+    out = np.concatenate([lo, hi], 1)
+    flipped = r.random(n) < flip
+    out[flipped] = out[flipped][:, [2, 3, 0, 1]]
+    return out.astype(F32)
+
+
+def scores(n: int, key: str, decimals: int | None = None) -> np.ndarray:
+    s = rng_for(f"scores{key}{n}").random(n)
+    return (s if decimals is None else np.round(s, decimals)).astype(F32)
+
+
+B40, S40 = boxes(40, "a", flip=0.3), scores(40, "a")
+S40_TIES = scores(40, "t", decimals=1)  # many equal scores, some equal to the 0.3 threshold
+B6 = boxes(6, "b")
+DYN_NMS = {"shapes": [(None, 4), (None,)]}
+EXACT = np.array([[0, 0, 1, 1], [0, 0, 1, 2], [2, 2, 3, 3], [3, 3, 2, 2]], F32)  # IoU 0.5, 1.0
+EXACT_S = np.array([0.9, 0.8, 0.7, 0.6], F32)
+
+
+def v3(max_size, iou, threshold):
+    return lambda b, s: raw.NonMaxSuppressionV3(boxes=b, scores=s, max_output_size=max_size,
+                                                iou_threshold=iou, score_threshold=threshold)
+
+
+def v4(max_size, iou, threshold, pad):
+    return lambda b, s: list(raw.NonMaxSuppressionV4(
+        boxes=b, scores=s, max_output_size=max_size, iou_threshold=iou,
+        score_threshold=threshold, pad_to_max_output_size=pad))
+
+
+def v5(max_size, iou, threshold, sigma, pad=False):
+    return lambda b, s: list(raw.NonMaxSuppressionV5(
+        boxes=b, scores=s, max_output_size=max_size, iou_threshold=iou,
+        score_threshold=threshold, soft_nms_sigma=sigma, pad_to_max_output_size=pad))
+
+
+NMS_CASES = [
+    case("V1", lambda b, s: raw.NonMaxSuppression(boxes=b, scores=s, max_output_size=10,
+                                                 iou_threshold=0.5), B40, S40, **DYN_NMS),
+    case("V2", lambda b, s: raw.NonMaxSuppressionV2(boxes=b, scores=s, max_output_size=10,
+                                                   iou_threshold=0.4), B40, S40, **DYN_NMS),
+    case("V2-negative-scores", lambda b, s: raw.NonMaxSuppressionV2(
+        boxes=b, scores=-s, max_output_size=10, iou_threshold=0.4), B40, S40, **DYN_NMS),
+    case("V2-max-above-count", lambda b, s: raw.NonMaxSuppressionV2(
+        boxes=b, scores=s, max_output_size=100, iou_threshold=0.7), B6, scores(6, "b"),
+         **DYN_NMS),
+    case("V3-threshold-ties", v3(20, 0.5, 0.3), B40, S40_TIES, **DYN_NMS),
+    case("V3-all-below-threshold", v3(20, 0.5, 2.0), B40, S40, **DYN_NMS),
+    case("V3-max-zero", v3(0, 0.5, 0.0), B40, S40, **DYN_NMS),
+    case("V3-no-boxes", v3(5, 0.5, 0.0), np.zeros((0, 4), F32), np.zeros((0,), F32), **DYN_NMS),
+    case("V3-iou-equal-threshold", v3(10, 0.5, 0.0), EXACT, EXACT_S, **DYN_NMS),
+    case("V3-iou-one", v3(10, 1.0, 0.0), EXACT, EXACT_S, **DYN_NMS),
+    case("V3-all-flipped", v3(15, 0.3, 0.1), boxes(30, "f", flip=1.0), scores(30, "f"),
+         **DYN_NMS),
+    case("V4-unpadded", v4(8, 0.5, 0.2, False), B40, S40, **DYN_NMS),
+    case("V4-padded", v4(30, 0.3, 0.6, True), B40, S40, **DYN_NMS),
+    case("V4-padded-empty", v4(7, 0.5, 5.0, True), B40, S40, **DYN_NMS),
+    case("V5-hard", v5(12, 0.5, 0.1, 0.0), B40, S40_TIES, **DYN_NMS),
+    case("V5-hard-padded", v5(50, 0.5, 0.1, 0.0, True), B40, S40, **DYN_NMS),
+    case("V5-soft", v5(12, 0.5, 0.2, 0.5), B40, S40, **DYN_NMS),
+    case("V5-soft-threshold", v5(40, 0.3, 0.5, 0.1), B40, S40, **DYN_NMS),
+]
+
+
+@pytest.mark.parametrize(("build", "arrays", "kw"), NMS_CASES)
+def test_non_max_suppression(build, arrays, kw):
+    check(build, *arrays, **kw)
+
+
+def test_non_max_suppression_computed_limits():
+    # max_output_size, iou and score thresholds fed at run time (not constants)
+    def build(b, s, m, iou, t):
+        return list(raw.NonMaxSuppressionV5(boxes=b, scores=s, max_output_size=m,
+                                            iou_threshold=iou, score_threshold=t,
+                                            soft_nms_sigma=0.0, pad_to_max_output_size=True))
+    out = check(build, B40, S40, np.array(9, I32), np.array(0.45, F32), np.array(0.25, F32),
+                shapes=[(None, 4), (None,), (), (), ()])
+    assert out.types["NonMaxSuppression"] == 1
+
+
+def test_non_max_suppression_is_one_ir_op():
+    out = check(v3(20, 0.5, 0.3), B40, S40, **DYN_NMS)
+    nms = next(op for op in out.ir if op.type == "NonMaxSuppression")
+    assert nms.attrs["box_encoding"] == "corner"
+    assert out.types["Loop"] == 0 and out.types["TopK"] == 0
+
+
+# -- CropAndResize -----------------------------------------------------------------------------
+
+IMAGES = rng_for("images").uniform(-1, 1, (2, 7, 9, 3)).astype(F32)
+CROP_BOXES = np.array([
+    [0.1, 0.2, 0.8, 0.9],     # inside
+    [0.0, 0.0, 1.0, 1.0],     # the whole image: samples on the last row/column
+    [0.9, 0.7, 0.2, 0.1],     # flipped
+    [-0.3, 0.5, 0.6, 1.4],    # partly outside: extrapolated rows and columns
+    [1.2, -0.5, 1.5, -0.1],   # wholly outside
+    [0.33, 0.25, 0.33, 0.75],  # zero height
+], F32)
+BOX_IND = np.array([0, 1, 1, 0, 1, 0], I32)
+DYN_CROP = {"shapes": [(None, None, None, 3), (None, 4), (None,)]}
+
+
+def crop(size, method="bilinear", extrapolation=0.0):
+    return lambda im, b, i: raw.CropAndResize(image=im, boxes=b, box_ind=i, crop_size=size,
+                                              method=method, extrapolation_value=extrapolation)
+
+
+CROP_CASES = [
+    case(f"{method}-{h}x{w}", crop([h, w], method, 0.25), IMAGES, CROP_BOXES, BOX_IND, **DYN_CROP)
+    for method in ("bilinear", "nearest") for h, w in ((4, 5), (1, 1), (1, 6), (3, 1))
+] + [
+    case("bilinear-upsample", crop([14, 18]), IMAGES, CROP_BOXES, BOX_IND, **DYN_CROP),
+    case("bilinear-uint8", crop([3, 3]), rng_for("u8").integers(0, 255, (2, 5, 6, 3)).astype(
+        np.uint8), CROP_BOXES, BOX_IND, **DYN_CROP),
+    case("bilinear-no-boxes", crop([2, 2]), IMAGES, np.zeros((0, 4), F32), np.zeros(0, I32),
+         **DYN_CROP),
+    case("bilinear-random", crop([7, 7], extrapolation=-1.0), IMAGES,
+         rng_for("rb").uniform(-0.2, 1.2, (20, 4)).astype(F32),
+         rng_for("ri").integers(0, 2, 20).astype(I32), **DYN_CROP),
+]
+
+
+@pytest.mark.parametrize(("build", "arrays", "kw"), CROP_CASES)
+def test_crop_and_resize(build, arrays, kw):
+    check(build, *arrays, **kw)
+
+
+# -- Where and Assert ----------------------------------------------------------------------------
+
+MASK = rng_for("mask").random((4, 5, 3)) < 0.4
+
+
+@pytest.mark.parametrize(("build", "arrays", "kw"), [
+    case("bool-3d", tf.where, MASK, shapes=[(None, None, 3)]),
+    case("bool-all-false", tf.where, np.zeros((3, 4), bool), shapes=[(None, None)]),
+    case("bool-all-true", tf.where, np.ones((2, 3), bool), shapes=[(None, None)]),
+    case("float", lambda x: [tf.where(x > 0.5), raw.Where(condition=x)],
+         rng_for("wf").random((6, 4)).round(1).astype(F32) * (rng_for("wz").random((6, 4)) > 0.5)),
+    case("vector", lambda x: raw.Where(condition=x), MASK[:, 0, 0], shapes=[(None,)]),
+    case("Select-3-input", lambda c, x: tf.compat.v1.where(c, x, -x), MASK[:, :, 0],
+         rng_for("sx").random((4, 5)).astype(F32), shapes=[(None, 5), (None, 5)]),
+])
+def test_where(build, arrays, kw):
+    check(build, *arrays, **kw)
+
+
+def test_assert_is_dropped_and_never_blocks():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, (None,), name="x")
+        check_op = tf.debugging.Assert(tf.reduce_all(x > -10.0), [x], name="check")
+        with tf.control_dependencies([check_op]):
+            tf.identity(x * 2.0, name="y")
+    ir = convert(graph.as_graph_def().SerializeToString(), ["y:0"])
+    assert "Assert" not in {op.type for op in ir}
