@@ -916,6 +916,59 @@ def _(b):
     return [x], y, [ref]
 
 
+# -- detection ops (data-dependent output sizes) --------------------------------------------------
+
+
+@case("NonMaxSuppression")
+def _(b):
+    boxes = np.array([[[0, 0, 1, 1], [0, 0, 1, 1.1], [2, 2, 3, 3], [3, 3, 2, 2.5]]], np.float32)
+    scores = np.array([[[0.9, 0.8, 0.7, 0.6], [0.1, 0.5, 0.2, 0.3]]], np.float32)
+    outs = b.emit("NonMaxSuppression", [
+        param(b, "boxes", (1, None, 4)), param(b, "scores", (1, 2, None)),
+        b.const(np.int64(3), "max"), b.const(np.float32(0.5), "iou"),
+        b.const(np.float32(0.15), "score"), b.const(np.float32(0), "sigma")], "nms",
+        {"box_encoding": "corner", "sort_result_descending": True, "output_type": "int32"})
+    # class 0 keeps boxes 0 and 2 (1 and the flipped 3 overlap them: IoU 0.91, 0.5); class 1
+    # drops box 0 (score 0.1), keeps 1 and 3, and 3 suppresses 2 (IoU 0.5 >= 0.5); by score
+    idx = np.array([[0, 0, 0], [0, 0, 2], [0, 1, 1], [0, 1, 3]], np.int32)
+    sel = np.array([[0, 0, 0.9], [0, 0, 0.7], [0, 1, 0.5], [0, 1, 0.3]], np.float32)
+    return [boxes, scores], outs, [idx, sel, np.array([4], np.int32)]
+
+
+@case("NonZero")
+def _(b):
+    x = rand(3, 4) > 0.5
+    y = b.emit("NonZero", [param(b, "x", (None, 4), "bool")], "nz", {"output_type": "int64"})
+    return [x], y, [np.array(np.nonzero(x), np.int64)]
+
+
+@case("GatherND")
+def _(b):
+    x = rand(3, 4, 2)
+    idx = np.array([[[0, 1], [2, 3]], [[1, 0], [2, 2]]], np.int64)
+    y = b.emit("GatherND", [param(b, "x", (None, 4, 2)), b.const(idx, "indices")], "gnd",
+               {"batch_dims": 0})
+    return [x], y, [x[idx[..., 0], idx[..., 1]]]
+
+
+@case("ROIPooling")
+def _(b):
+    x = rand(1, 2, 6, 8)
+    rois = np.array([[0, 0.0, 0.0, 1.0, 1.0], [0, 0.25, 0.5, 0.75, 1.0]], np.float32)
+    y = b.emit("ROIPooling", [param(b, "x", x.shape), param(b, "rois", (None, 5))], "roi",
+               {"output_size": [1, 1], "spatial_scale": 1.0, "method": "bilinear"})
+    # bilinear, 1x1: the sample at the box centre in [0, H-1] x [0, W-1] coordinates
+    def at(r):
+        yy, xx = 0.5 * (r[2] + r[4]) * 5, 0.5 * (r[1] + r[3]) * 7
+        y0, x0 = int(np.floor(yy)), int(np.floor(xx))
+        y1, x1 = min(y0 + 1, 5), min(x0 + 1, 7)
+        dy, dx = yy - y0, xx - x0
+        f = x[0]
+        return ((f[:, y0, x0] * (1 - dx) + f[:, y0, x1] * dx) * (1 - dy)
+                + (f[:, y1, x0] * (1 - dx) + f[:, y1, x1] * dx) * dy)
+    return [x, rois], y, [np.stack([at(r) for r in rois])[:, :, None, None]]
+
+
 # Types in irops.RULES without a case here: the sources and sinks themselves.
 NOT_CASES = {"Parameter", "Const", "Result"}
 
