@@ -1,0 +1,176 @@
+"""Conversion passes of the od_api plugin (source stage, TF dialect).
+
+They run only when ``--tensorflow_object_detection_api_pipeline_config`` is given and the graph
+is recognised as an Object Detection API export; otherwise each is a no-op.
+
+* ``od_api.select_outputs``: without ``--output``, the IR returns the exporter's outputs with
+  TensorFlow's names and order: ``detection_boxes``, ``detection_scores``,
+  ``detection_classes``, ``num_detections`` (+ ``detection_masks`` when the model has masks).
+  A SavedModel's signature decides what else is returned: its other outputs
+  (``raw_detection_boxes``, ``raw_detection_scores``, ``detection_multiclass_scores``) follow
+  in signature order. A frozen graph or MetaGraph returns the standard ones only (name the
+  others with ``--output`` to get them).
+* ``od_api.set_image_input``: the image Placeholder (uint8 ``[-1,-1,-1,3]``) gets batch 1 unless
+  ``--input_shape``/``--input NAME[...]``/``--batch`` set its shape; height and width stay
+  dynamic (the resize happens inside the IR, whatever the image size).
+* ``od_api.replace_preprocessor``: the Preprocessor's per-image ``map_fn`` loop becomes
+  batch-wide resize ops (:mod:`.preprocessor`).
+* ``od_api.pack_detection_output``: with ``--od_output detection_output``, the detections are
+  packed into one ``[1,1,N,7]`` tensor ``detection_output`` in the Inference Engine's
+  DetectionOutput layout (image_id, label, confidence, xmin, ymin, xmax, ymax; rows past
+  ``num_detections`` have image_id -1), the single IR output.
+
+All run before the dead-code cleanup (what they disconnect disappears) and before the
+while-frame collapse of tf_frontend (the Preprocessor loop is gone before it looks).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from tfconv.errors import UsageError
+from tfconv.graph import Graph, Port
+from tfconv.passes import graph_pass
+
+from . import preprocessor
+from .tfops import F32, I32, TfOps
+
+log = logging.getLogger("tfconv.od_api")
+
+PIPELINE_OPTION = "tensorflow_object_detection_api_pipeline_config"
+OD_OUTPUT_OPTION = "od_output"
+DEAD_CLEANUP = "cleanup.remove_dead_source"
+COLLAPSE_WHILE = "tf_frontend.collapse_while_frames"
+EARLY = ["tf_frontend.remove_training_ops", "tf_frontend.fold_constant_switches"]
+
+# The exporter's output tensors (object_detection/exporter.py), in its order.
+STANDARD_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+MASKS = "detection_masks"
+DETECTION_OUTPUT = "detection_output"
+IMAGE_INPUT = "image_tensor"
+
+
+def active(graph: Graph, config) -> bool:
+    """The flag is given and the graph is an OD API export (recognised once per graph)."""
+    if not config.options.get(PIPELINE_OPTION):
+        return False
+    if "od_api_recognised" not in graph.meta:
+        graph.meta["od_api_recognised"] = _recognise(graph)
+    return bool(graph.meta["od_api_recognised"])
+
+
+def _recognise(graph: Graph) -> bool:
+    try:
+        from .recognize import recognize  # the front's structural recognition
+    except ImportError:
+        return bool(preprocessor.find_loops(graph)) or all(n in graph for n in STANDARD_OUTPUTS)
+    return recognize(graph) is not None
+
+
+def image_input(graph: Graph) -> str | None:
+    """The image Placeholder: ``image_tensor``, else the only 4-D uint8 graph input."""
+    inputs = list(graph.meta.get("inputs", []))
+    if IMAGE_INPUT in inputs:
+        return IMAGE_INPUT
+    images = [n for n in inputs if graph.op(n).attrs.get("dtype") == np.dtype(np.uint8)
+              and len(graph.op(n).attrs.get("shape") or ()) == 4]
+    return images[0] if len(images) == 1 else None
+
+
+def _shape_given(config, name: str, n_inputs: int) -> bool:
+    if config.batch is not None:
+        return True
+    for spec in config.inputs:
+        if spec.shape is not None and (spec.name == name or (spec.name is None and n_inputs == 1)):
+            return True
+    return False
+
+
+@graph_pass("od_api.select_outputs", stage="source", after=EARLY, before=[DEAD_CLEANUP, COLLAPSE_WHILE])
+def select_outputs(graph: Graph, config) -> None:
+    if config.outputs or not active(graph, config):
+        return
+    missing = [n for n in STANDARD_OUTPUTS if n not in graph]
+    if missing:
+        msg = (f"the Object Detection API graph has no {', '.join(missing)} node(s), which the "
+               "exporter names; name the outputs with --output")
+        raise UsageError(msg)
+    names = list(STANDARD_OUTPUTS) + ([MASKS] if MASKS in graph else [])
+    chosen = [Port(n, 0) for n in names]
+    if "SavedModel" in str(graph.meta.get("source_format", "")):
+        chosen += [p for p in graph.outputs if p not in chosen and p.index == 0
+                   and graph.op(p.node).type == "Identity"]
+    dropped = [p for p in graph.outputs if p not in chosen]
+    graph.outputs = chosen
+    log.info("OD API outputs: %s%s", ", ".join(p.node for p in chosen),
+             f" ({len(dropped)} other sink(s) dropped)" if dropped else "")
+
+
+@graph_pass("od_api.set_image_input", stage="source", after=EARLY, before=[DEAD_CLEANUP, COLLAPSE_WHILE])
+def set_image_input(graph: Graph, config) -> None:
+    if not active(graph, config):
+        return
+    name = image_input(graph)
+    if name is None:
+        return
+    op = graph.op(name)
+    shape = op.attrs.get("shape")
+    if _shape_given(config, name, len(graph.meta.get("inputs", []))) or shape is None \
+            or len(shape) != 4 or shape[0] is not None:
+        return
+    op.attrs["shape"] = (1, *shape[1:])
+    op.outputs[0].shape = op.attrs["shape"]
+    log.info("OD API image input %s: batch 1 (set --batch or --input_shape for another)", name)
+
+
+@graph_pass("od_api.replace_preprocessor", stage="source",
+            after=[*EARLY, "od_api.select_outputs"], before=[DEAD_CLEANUP, COLLAPSE_WHILE])
+def replace_preprocessor(graph: Graph, config) -> None:
+    if not active(graph, config):
+        return
+    for loop in preprocessor.find_loops(graph):
+        done = preprocessor.replace(graph, loop)
+        log.info("OD API Preprocessor loop %s replaced by a batch-wide resize: %s", loop.frame,
+                 ", ".join(f"{k}={v}" for k, v in done.items()))
+
+
+@graph_pass("od_api.pack_detection_output", stage="source",
+            after=[*EARLY, "od_api.select_outputs"], before=[DEAD_CLEANUP, COLLAPSE_WHILE])
+def pack_detection_output(graph: Graph, config) -> None:
+    layout = config.options.get(OD_OUTPUT_OPTION)
+    if not layout or layout == "tf" or not active(graph, config):
+        return
+    if layout != DETECTION_OUTPUT:
+        msg = f"--od_output takes {DETECTION_OUTPUT} (or tf, the default), not {layout!r}"
+        raise UsageError(msg)
+    if config.outputs:
+        msg = f"--od_output {DETECTION_OUTPUT} chooses the output; drop --output"
+        raise UsageError(msg)
+    graph.outputs = [pack(graph)]
+    log.info("OD API detections packed into %s [1,1,N,7] (image_id, label, confidence, "
+             "xmin, ymin, xmax, ymax)", DETECTION_OUTPUT)
+
+
+def pack(graph: Graph) -> Port:
+    """``detection_output`` [1,1,N,7] from the exporter's four outputs (batch 1)."""
+    b = TfOps(graph, DETECTION_OUTPUT)
+    boxes, scores, classes, num = (Port(n, 0) for n in STANDARD_OUTPUTS)
+    n = b.element(b.shape(scores, "Shape"), 1, "N")
+    rows = b.cast(b.op("Range", "Range", [b.const(np.int32(0), "start"), n,
+                                          b.const(np.int32(1), "delta")], I32, (None,),
+                       Tidx=I32), F32, "row")
+    valid = b.binary("Less", b.expand_dims(rows, 0, "rows"), b.expand_dims(num, 1, "num"), "valid")
+    image_id = b.op("SelectV2", "image_id", [valid, b.const(np.float32(0), "zero"),
+                                             b.const(np.float32(-1), "minus_one")], F32)
+    xyxy = b.op("GatherV2", "xyxy", [boxes, b.const(np.array([1, 0, 3, 2], np.int32), "order"),
+                                     b.const(np.int32(2), "axis")], F32, batch_dims=0,
+                Taxis=I32, Tindices=I32)
+    columns = [b.expand_dims(t, 2, f"{label}_column") for t, label in
+               ((image_id, "image_id"), (classes, "label"), (scores, "confidence"))]
+    packed = b.concat([*columns, xyxy], 2, "rows_7")
+    return b.identity(b.expand_dims(packed, 1, "packed"), DETECTION_OUTPUT) \
+        if DETECTION_OUTPUT not in graph else b.expand_dims(packed, 1, "packed")
+
+
+ALL_PASSES = [select_outputs, set_image_input, replace_preprocessor, pack_detection_output]

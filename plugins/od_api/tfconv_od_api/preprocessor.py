@@ -1,0 +1,245 @@
+"""The OD API Preprocessor's per-image ``map_fn`` loop, replaced by batch-wide TF ops.
+
+The exporter's ``Preprocessor`` scope runs ``tf.map_fn`` over the batch: a TensorArray is
+scattered from the (cast, sometimes already normalised) image batch, a while loop reads one
+image per iteration, resizes it and writes two TensorArrays, the resized image and its true
+shape ``[h, w, c]``, which two ``TensorArrayGatherV3`` ops stack into ``[B, H', W', C]`` and
+``[B, 3]``. Every image of one input tensor has the same size, so the loop computes the same
+resize for all of them; this module finds the loop by structure (the TensorArrayScatterV3
+under ``Preprocessor/``, the reads and writes of its frame) and computes both results once
+for the whole batch with plain TF ops:
+
+* ``fixed_shape_resizer``: the body resizes to a constant size; the new ops resize ``X`` to
+  that size with the body's resize op type and attributes, and the true shape is the body's
+  constant ``[height, width, c]``.
+* ``keep_aspect_ratio_resizer`` (``resize_to_range``): the body is a ``cond`` on
+  ``h < w`` whose branches resize with ``preserve_aspect_ratio`` to the target
+  ``(min, max)`` (true branch) or ``(max, min)`` (false branch). The new ops compute, in
+  float32 as TF does, ``scale = min(th / h, tw / w)``, ``new_h = round_half_even(scale * h)``,
+  ``new_w = round_half_even(scale * w)``, resize to ``(new_h, new_w)`` and give the true shape
+  ``[new_h, new_w, c]``. The two target sizes are read from the body's constants, the branch
+  of each from the port of the ``Switch`` its image passes through.
+
+Anything else in the body (``pad_to_max_dimension``, an older export's min/max-dimension
+arithmetic, a cast after the resize) is refused with one error naming the loop, rather than
+converted into something that might differ from TensorFlow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfconv.errors import TfconvError
+from tfconv.graph import Graph, Op, Port
+
+from .tfops import F32, I32, TfOps
+
+SCOPE = "Preprocessor"
+RESIZE_OPS = ("ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea")
+# Ops a resized image may pass through between the resize and the TensorArray write.
+PASS_OPS = ("Squeeze", "Identity", "Merge", "Switch")
+RESIZE_ATTRS = ("align_corners", "half_pixel_centers")
+
+
+class PreprocessorError(TfconvError):
+    """The Preprocessor loop has a body this module does not reproduce."""
+
+
+@dataclass
+class Loop:
+    """One Preprocessor map_fn loop."""
+
+    scatter: Op            # TensorArrayScatterV3: its value input is the image batch
+    frame: str             # the while scope, e.g. "Preprocessor/map/while"
+    image_gather: Op       # TensorArrayGatherV3 of the resized images
+    shape_gather: Op | None  # TensorArrayGatherV3 of the true shapes, if the model has it
+    image_write: Op
+    shape_write: Op | None
+
+
+def _const(graph: Graph, port: Port) -> np.ndarray | None:
+    op = graph.op(port.node)
+    while op.type in ("Identity", "Enter") and graph.inputs(op.name):
+        op = graph.op(graph.inputs(op.name)[0].node)
+    return op.value
+
+
+def _through(graph: Graph, port: Port, types: tuple[str, ...]) -> Op:
+    """The first producer above ``port`` (following input 0) whose type is not in ``types``."""
+    op = graph.op(port.node)
+    while op.type in types and graph.inputs(op.name):
+        op = graph.op(graph.inputs(op.name)[0].node)
+    return op
+
+
+def find_loops(graph: Graph) -> list[Loop]:
+    """Every Preprocessor map_fn loop: scatter -> while frame -> gathers."""
+    found = []
+    handles: dict[str, list[Op]] = {}  # TensorArray handle -> its ops reading it as input 0
+    for op in graph:
+        if op.type in ("TensorArrayWriteV3", "TensorArrayGatherV3", "TensorArrayReadV3"):
+            handle = _through(graph, graph.inputs(op.name)[0], ("Enter", "Identity"))
+            handles.setdefault(handle.name, []).append(op)
+    for scatter in graph.ops_of_type("TensorArrayScatterV3"):
+        if not scatter.name.startswith(SCOPE + "/"):
+            continue
+        ta = _through(graph, graph.inputs(scatter.name)[0], ("Enter", "Identity"))
+        reads = [r for r in handles.get(ta.name, ()) if r.type == "TensorArrayReadV3"]
+        if len(reads) != 1:
+            continue
+        frame = reads[0].name.rsplit("/", 1)[0]
+        writes = [w for w in graph.ops_of_type("TensorArrayWriteV3")
+                  if w.name.startswith(frame + "/")]
+        pairs = []  # (write, gather)
+        for write in writes:
+            out_ta = _through(graph, graph.inputs(write.name)[0], ("Enter", "Identity"))
+            gathers = [g for g in handles.get(out_ta.name, ()) if g.type == "TensorArrayGatherV3"]
+            if len(gathers) == 1:
+                pairs.append((write, gathers[0]))
+        image = [(w, g) for w, g in pairs if not _is_shape_value(graph, graph.inputs(w.name)[2])]
+        shape = [(w, g) for w, g in pairs if _is_shape_value(graph, graph.inputs(w.name)[2])]
+        if len(image) != 1 or len(shape) > 1:
+            continue
+        found.append(Loop(scatter, frame, image[0][1], shape[0][1] if shape else None,
+                          image[0][0], shape[0][0] if shape else None))
+    return found
+
+
+def _is_shape_value(graph: Graph, port: Port) -> bool:
+    """The true-shape write's value: a constant ``[h, w, c]`` or a ``Shape`` op."""
+    op = _through(graph, port, ("Identity",))
+    return op.type in ("Const", "Shape")
+
+
+def _resizes(graph: Graph, loop: Loop) -> list[Op]:
+    prefix = loop.frame + "/"
+    return [op for op in graph if op.type in RESIZE_OPS and op.name.startswith(prefix)]
+
+
+def _fail(loop: Loop, why: str) -> PreprocessorError:
+    return PreprocessorError(
+        f"the OD API Preprocessor loop {loop.frame!r} {why}; tfconv reproduces the "
+        "fixed_shape_resizer and keep_aspect_ratio_resizer (without pad_to_max_dimension) "
+        "bodies of the Object Detection API exporter")
+
+
+def _check_body(graph: Graph, loop: Loop, resizes: list[Op]) -> None:
+    prefix = loop.frame + "/"
+    pads = [op.name for op in graph if op.name.startswith(prefix)
+            and op.type in ("Pad", "PadV2", "MirrorPad")]
+    if pads:
+        raise _fail(loop, f"pads the resized image ({pads[0]}): pad_to_max_dimension is not "
+                    "supported yet")
+    producer = _through(graph, graph.inputs(loop.image_write.name)[2], PASS_OPS)
+    if producer.type not in RESIZE_OPS:
+        raise _fail(loop, f"writes {producer.name} ({producer.type}), not the output of a resize")
+    kinds = {(op.type, tuple(bool(op.attrs.get(a, False)) for a in RESIZE_ATTRS))
+             for op in resizes}
+    if len(kinds) != 1:
+        raise _fail(loop, f"resizes in {len(kinds)} different ways")
+
+
+def _branch(graph: Graph, resize: Op) -> bool | None:
+    """True when the resize's image comes through the branch taken for height < width
+    (False: the other one; None: no such cond): the Switch port, and its predicate."""
+    port = graph.inputs(resize.name)[0]
+    for _ in range(16):
+        op = graph.op(port.node)
+        if op.type == "Switch":
+            taken = port.index == 1
+            pred = _through(graph, graph.inputs(op.name)[1], ("Identity",))
+            dims = [_dim_of(graph, p) for p in graph.inputs(pred.name)]
+            if pred.type in ("Less", "LessEqual") and dims == [0, 1]:
+                return taken
+            if pred.type in ("Greater", "GreaterEqual") and dims == [1, 0]:
+                return taken
+            return None
+        ins = graph.inputs(op.name)
+        if not ins or op.type not in ("ExpandDims", "Identity", "Squeeze", "Cast"):
+            return None
+        port = ins[0]
+    return None
+
+
+def _dim_of(graph: Graph, port: Port) -> int | None:
+    """``i`` when ``port`` is ``tf.shape(image)[i]`` (a shrinking StridedSlice of a Shape)."""
+    op = graph.op(port.node)
+    if op.type != "StridedSlice" or graph.op(graph.inputs(op.name)[0].node).type != "Shape":
+        return None
+    begin = _const(graph, graph.inputs(op.name)[1])
+    return None if begin is None or begin.size != 1 else int(begin.reshape(-1)[0])
+
+
+def _target(graph: Graph, loop: Loop, resize: Op) -> np.ndarray:
+    """The ``[2]`` target size constant a preserve_aspect_ratio resize computes from."""
+    size = graph.inputs(resize.name)[1]
+    consts = []
+    for name in sorted(graph.ancestors([size.node])):
+        op = graph.op(name)
+        value = op.value
+        if value is not None and value.shape == (2,) and value.dtype.kind == "i" \
+                and op.name.startswith(loop.frame + "/") and np.all(value > 0):
+            consts.append(value)
+    ops = {graph.op(n).type for n in graph.ancestors([size.node])}
+    if len(consts) != 1 or not {"Minimum", "Round"} <= ops:
+        raise _fail(loop, f"computes the size of {resize.name} in a way not recognised as "
+                    "resize_to_range (no min(target/size) scale with rounding)")
+    return consts[0].astype(np.int32)
+
+
+def replace(graph: Graph, loop: Loop) -> dict[str, object]:
+    """Replace ``loop`` by batch-wide ops; returns what was done (for the log)."""
+    resizes = _resizes(graph, loop)
+    if not resizes:
+        raise _fail(loop, "has no resize op")
+    _check_body(graph, loop, resizes)
+    kind = resizes[0].type
+    attrs = {a: bool(resizes[0].attrs.get(a, False)) for a in RESIZE_ATTRS}
+    x = graph.inputs(loop.scatter.name)[2]
+    b = TfOps(graph, f"{SCOPE}/resize")
+    shape = b.shape(x, "Shape")
+    batch = b.slice1(shape, 0, 1, "batch")
+    sizes = [_const(graph, graph.inputs(r.name)[1]) for r in resizes]
+    if len(resizes) == 1 and sizes[0] is not None:
+        height, width = (int(v) for v in sizes[0].reshape(-1)[:2])
+        size = b.const(np.array([height, width], np.int32), "size")
+        channels = b.slice1(shape, 3, 4, "channels")
+        true_shape = b.concat([b.const(np.array([height, width], np.int32), "hw"), channels], 0,
+                              "true_shape")
+        done = {"resizer": "fixed_shape", "size": (height, width)}
+    else:
+        if len(resizes) != 2:
+            raise _fail(loop, f"has {len(resizes)} resize ops with computed sizes, not the two "
+                        "branches of resize_to_range")
+        branches = {_branch(graph, r): _target(graph, loop, r) for r in resizes}
+        if set(branches) != {True, False}:
+            raise _fail(loop, "does not choose its resize with a cond on the image's height < width")
+        h = b.element(shape, 1, "height")
+        w = b.element(shape, 2, "width")
+        pred = b.binary("Less", h, w, "height_lt_width")
+        target = b.op("SelectV2", "target", [pred, b.const(branches[True], "target_if_wide"),
+                                               b.const(branches[False], "target_if_tall")])
+        target_f = b.cast(target, F32, "target_f")
+        th, tw = b.element(target_f, 0, "target_h"), b.element(target_f, 1, "target_w")
+        hf, wf = b.cast(h, F32, "height_f"), b.cast(w, F32, "width_f")
+        scale = b.binary("Minimum", b.binary("RealDiv", th, hf, "scale_h"),
+                         b.binary("RealDiv", tw, wf, "scale_w"), "scale")
+        new_h = b.cast(b.op("Round", "round_h", [b.binary("Mul", scale, hf, "new_h_f")]), I32,
+                       "new_h")
+        new_w = b.cast(b.op("Round", "round_w", [b.binary("Mul", scale, wf, "new_w_f")]), I32,
+                       "new_w")
+        size = b.pack([new_h, new_w], "size")
+        true_shape = b.pack([new_h, new_w, b.element(shape, 3, "channels")], "true_shape")
+        done = {"resizer": "keep_aspect_ratio",
+                "targets": (tuple(int(v) for v in branches[True]),
+                            tuple(int(v) for v in branches[False]))}
+    resized = b.op(kind, kind, [x, size], F32, None, **attrs)
+    graph.replace_uses(Port(loop.image_gather.name, 0), resized)
+    if loop.shape_gather is not None:
+        rows = b.concat([batch, b.const(np.array([1], np.int32), "one")], 0, "multiples")
+        shapes = b.op("Tile", "true_shapes", [b.expand_dims(true_shape, 0, "true_shape_row"), rows],
+                      I32, (None, 3), Tmultiples=I32)
+        graph.replace_uses(Port(loop.shape_gather.name, 0), shapes)
+    done.update(method=kind, **attrs)
+    return done
