@@ -11,8 +11,9 @@ from tfconv.errors import UsageError
 from . import images, runtime
 
 
-def image_input(model, command: str):
-    """The model's one 4-D input: (port, layout, height, width)."""
+def image_input(model, command: str, any_size: bool = False):
+    """The model's one 4-D input: (port, layout, height, width); with ``any_size`` a dynamic
+    height/width is returned as None (the caller feeds the image at its own size)."""
     inputs = list(model.inputs)
     shapes = [runtime.partial_shape(p) for p in inputs]
     four = [(p, s) for p, s in zip(inputs, shapes) if s is not None and len(s) == 4]
@@ -25,7 +26,7 @@ def image_input(model, command: str):
     port, shape = four[0]
     layout = runtime.image_layout(shape)
     height, width = images.image_size(shape, layout)
-    if height is None or width is None:
+    if (height is None or width is None) and not any_size:
         msg = (f"input {runtime.port_name(port)} has a dynamic image size {list(shape)}; "
                "convert with --input_shape to fix it (e.g. [1,224,224,3])")
         raise UsageError(msg)

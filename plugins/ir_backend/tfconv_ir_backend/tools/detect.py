@@ -135,14 +135,17 @@ def detect(model: Path, image: Path, out: Path, threshold: float, labels: Path |
            rgb: bool, device: str, extension: tuple[str, ...] = ()) -> None:
     """Run a detection IR on an image and draw the boxes whose score reaches --threshold.
 
-    The image is resized (bilinear) to the IR's input and fed as 0..255 pixels, BGR unless
+    The image is resized (bilinear) to the IR's input (kept at its size when the IR's height
+    and width are dynamic, as in Object Detection API IRs) and fed as 0..255 pixels, BGR unless
     --rgb; boxes are drawn on the original image and listed on stdout."""
     images.pillow("detect")
     names = images.read_labels(labels)
     runtime.load_extensions(extension, "detect")
     ov_model = runtime.read_ir(model, "detect")
-    port, layout, height, width = image_input(ov_model, "detect")
+    port, layout, height, width = image_input(ov_model, "detect", any_size=True)
     picture = images.open_image(image, "detect")
+    if height is None or width is None:  # an IR that resizes inside (OD API): the image's size
+        width, height = picture.size
     shape = runtime.partial_shape(port)
     if shape[0] != 1:
         ov_model.reshape({port: [1, *shape[1:]]})
