@@ -889,3 +889,66 @@ def _gather_nd(attrs, ins, values):
     if x is None or idx is None or idx[-1] is None:
         return [(None, ins[0].dtype)]
     return [((*idx[:-1], *x[bd + idx[-1]:]), ins[0].dtype)]
+
+
+# -- op coverage (issue 12: scatter, image, linear algebra, misc math, bitwise) ---------------
+# IR ops the coverage families emit (ops/{misc,scatter,linalg,image,sparse}.py).
+
+for _t, _f, _v in [("Asinh", np.arcsinh, "opset4"), ("Acosh", np.arccosh, "opset4"),
+                   ("Atanh", np.arctanh, "opset4"), ("BitwiseNot", np.invert, "opset13"),
+                   ("Inverse", None, "opset14"), ("Roll", None, "opset7"),
+                   ("ReverseSequence", None, "opset1")]:
+    RULES[_t] = OpRule(_v, _same, None if _f is None else
+                       (lambda f: (lambda a, v: [np.asarray(f(v[0])).astype(v[0].dtype)]))(_f))
+
+for _t, _f in [("IsFinite", np.isfinite), ("IsNaN", np.isnan)]:
+    RULES[_t] = OpRule("opset10", lambda a, ins, v: [(ins[0].shape, np.dtype(bool))],
+                       lambda a, v, f=_f: [np.asarray(f(v[0]))])
+RULES["IsInf"] = OpRule("opset10", lambda a, ins, v: [(ins[0].shape, np.dtype(bool))])
+
+for _t, _f, _v in [("BitwiseAnd", np.bitwise_and, "opset13"),
+                   ("BitwiseOr", np.bitwise_or, "opset13"),
+                   ("BitwiseXor", np.bitwise_xor, "opset13"),
+                   ("BitwiseLeftShift", np.left_shift, "opset15"),
+                   ("BitwiseRightShift", np.right_shift, "opset15")]:
+    RULES[_t] = OpRule(_v, _binary, _binary_eval(_f))
+
+# Scatter ops write into a copy of their data input: same shape and type.
+for _t, _v in [("ScatterNDUpdate", "opset15"), ("ScatterUpdate", "opset3"),
+               ("ScatterElementsUpdate", "opset12")]:
+    RULES[_t] = OpRule(_v, _same)
+
+
+@rule("Bucketize", version="opset3")
+def _bucketize(attrs, ins, values):
+    return [(ins[0].shape, np.dtype(attrs.get("output_type", "int64")))]
+
+
+@rule("Unique", version="opset10")
+def _unique(attrs, ins, values):
+    # no axis: the input is flattened; unique values, first indices, inverse indices, counts
+    x = ins[0].shape
+    n = None if x is None or None in x else int(np.prod(x, dtype=np.int64))
+    index = np.dtype(attrs.get("index_element_type", "int64"))
+    count = np.dtype(attrs.get("count_element_type", "int64"))
+    return [((None,), ins[0].dtype), ((None,), index), ((n,), index), ((None,), count)]
+
+
+@rule("ExtractImagePatches", version="opset3")
+def _extract_image_patches(attrs, ins, values):
+    # NCHW in, [N, C * kh * kw, out_h, out_w] out
+    x = ins[0].shape
+    if x is None:
+        return [(None, ins[0].dtype)]
+    n, c, *spatial = x
+    out = []
+    for d, k, s, r in zip(spatial, attrs["sizes"], attrs["strides"], attrs["rates"]):
+        if d is None:
+            out.append(None)
+        elif attrs["auto_pad"] == "valid":
+            out.append(max(0, (d - (k - 1) * r - 1) // s + 1))
+        else:
+            out.append(-(-d // s))
+    kk = int(np.prod(attrs["sizes"]))
+    return [((n, None if c is None else c * kk, *out), ins[0].dtype)]
+# -- end of the op coverage section ------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""Element-wise and small utility ops the peers convert beyond the common families: inverse
+hyperbolics, Atan2, finiteness tests, x*log(y)-style guards, bitwise ops and shifts, rounding,
+and Bucketize, Roll, ReverseSequence, LinSpace, InvertPermutation, UnravelIndex, Unique,
+ListDiff, Bincount, BroadcastArgs, ToBool, L2Loss."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import TABLE
+from ._util import dtype_name, ints, scalar_like
+
+if TYPE_CHECKING:
+    from tfconv.graph import Port
+    from tfconv.translate import NodeContext, Outputs, Translator
+
+# TF op -> IR op, one to one
+ONE_TO_ONE = {
+    "Asinh": "Asinh", "Acosh": "Acosh", "Atanh": "Atanh", "IsFinite": "IsFinite",
+    "IsNan": "IsNaN", "BitwiseAnd": "BitwiseAnd", "BitwiseOr": "BitwiseOr",
+    "BitwiseXor": "BitwiseXor", "Invert": "BitwiseNot", "LeftShift": "BitwiseLeftShift",
+    "RightShift": "BitwiseRightShift",
+}
+
+
+def one_to_one(ir_type: str) -> Translator:
+    def translate(ctx: NodeContext) -> Outputs:
+        return ctx.emit(ir_type, *ctx.inputs())
+    return translate
+
+
+for _tf, _ir in ONE_TO_ONE.items():
+    TABLE.register(_tf, inputs=1 if _tf in ("Asinh", "Acosh", "Atanh", "IsFinite", "IsNan",
+                                            "Invert") else 2)(one_to_one(_ir))
+
+
+@TABLE.register("CheckNumericsV2", inputs=1)
+def check_numerics_v2(ctx: NodeContext) -> Outputs:
+    # a run-time check only: its input at inference time (as CheckNumerics)
+    return ctx.input(0)
+
+
+@TABLE.register("IsInf", inputs=1)
+def is_inf(ctx: NodeContext) -> Outputs:
+    return ctx.emit("IsInf", ctx.input(0), detect_negative=True, detect_positive=True)
+
+
+@TABLE.register("Rint", inputs=1)
+def rint(ctx: NodeContext) -> Outputs:
+    # TF: the nearest integer, halves to even       IR: Round(half_to_even)
+    return ctx.emit("Round", ctx.input(0), mode="half_to_even")
+
+
+@TABLE.register("Atan2", inputs=2)
+def atan2(ctx: NodeContext) -> Outputs:
+    # TF: atan2(y, x) in (-pi, pi]      IR: Atan(y / x), moved by +-pi when x < 0 (by the sign
+    # of y, y = 0 counting as positive), +-pi/2 when x = 0 (0 when y = 0 too)
+    y, x = ctx.inputs()
+    zero = scalar_like(ctx, 0, x)
+    base = ctx.emit("Atan", ctx.emit("Divide", y, x))
+    pi = scalar_like(ctx, np.pi, x)
+    y_neg = ctx.emit("Less", y, zero)
+    shifted = ctx.emit("Select", y_neg, ctx.emit("Subtract", base, pi), ctx.emit("Add", base, pi))
+    out = ctx.emit("Select", ctx.emit("Less", x, zero), shifted, base)
+    on_axis = ctx.emit("Multiply", ctx.emit("Sign", y), scalar_like(ctx, np.pi / 2, x))
+    return ctx.emit("Select", ctx.emit("Equal", x, zero), on_axis, out)
+
+
+def zero_where_x_is_zero(ctx: NodeContext, x: Port, value: Port) -> Port:
+    zero = scalar_like(ctx, 0, x)
+    return ctx.emit("Select", ctx.emit("Equal", x, zero), zero, value)
+
+
+@TABLE.register("Xlogy", inputs=2)
+def xlogy(ctx: NodeContext) -> Outputs:
+    # TF: 0 if x == 0 else x * log(y)
+    x, y = ctx.inputs()
+    return zero_where_x_is_zero(ctx, x, ctx.emit("Multiply", x, ctx.emit("Log", y)))
+
+
+@TABLE.register("Xlog1py", inputs=2)
+def xlog1py(ctx: NodeContext) -> Outputs:
+    # TF: 0 if x == 0 else x * log(1 + y)
+    x, y = ctx.inputs()
+    log1p = ctx.emit("Log", ctx.emit("Add", y, scalar_like(ctx, 1, y)))
+    return zero_where_x_is_zero(ctx, x, ctx.emit("Multiply", x, log1p))
+
+
+@TABLE.register("Xdivy", inputs=2)
+def xdivy(ctx: NodeContext) -> Outputs:
+    # TF: 0 if x == 0 else x / y
+    x, y = ctx.inputs()
+    return zero_where_x_is_zero(ctx, x, ctx.emit("Divide", x, y))
+
+
+@TABLE.register("MulNoNan", inputs=2)
+def mul_no_nan(ctx: NodeContext) -> Outputs:
+    # TF: 0 if y == 0 else x * y (even where x is inf or nan)
+    x, y = ctx.inputs()
+    zero = scalar_like(ctx, 0, y)
+    return ctx.emit("Select", ctx.emit("Equal", y, zero), zero, ctx.emit("Multiply", x, y))
+
+
+@TABLE.register("ApproximateEqual", inputs=2)
+def approximate_equal(ctx: NodeContext) -> Outputs:
+    # TF: |x - y| < tolerance
+    x, y = ctx.inputs()
+    diff = ctx.emit("Abs", ctx.emit("Subtract", x, y))
+    return ctx.emit("Less", diff, scalar_like(ctx, float(ctx.attr("tolerance", 1e-5)), x))
+
+
+@TABLE.register("L2Loss", inputs=1)
+def l2_loss(ctx: NodeContext) -> Outputs:
+    # TF: sum(x ** 2) / 2 over every element, a scalar
+    x = ctx.input(0)
+    flat = ctx.emit("Reshape", x, ints(ctx, [-1]), special_zero=False)
+    total = ctx.emit("ReduceSum", ctx.emit("Multiply", flat, flat), ints(ctx, [0]), keep_dims=False)
+    return ctx.emit("Multiply", total, scalar_like(ctx, 0.5, x))
+
+
+@TABLE.register("ToBool", inputs=1)
+def to_bool(ctx: NodeContext) -> Outputs:
+    # TF: a scalar is x != 0; any other tensor is "has at least one element"
+    x = ctx.input(0)
+    rank = ctx.rank(x)
+    ctx.require(rank is not None, "ToBool needs a known input rank")
+    if rank == 0:
+        return ctx.emit("NotEqual", x, scalar_like(ctx, 0, x))
+    size = ctx.emit("ReduceProd", ctx.emit("ShapeOf", x, output_type="int64"), ints(ctx, [0]),
+                    keep_dims=False)
+    return ctx.emit("Greater", size, ints(ctx, 0))
+
+
+# -- index and sequence utilities ------------------------------------------------------------
+
+
+@TABLE.register("Bucketize", inputs=1)
+def bucketize(ctx: NodeContext) -> Outputs:
+    # TF: i such that boundaries[i-1] <= x < boundaries[i]     IR: Bucketize(with_right_bound=false)
+    x = ctx.input(0)
+    bounds = ctx.const(np.asarray(ctx.attr("boundaries"), np.float32), name="boundaries")
+    if ctx.dtype(x) != np.float32:
+        bounds = ctx.const(np.asarray(ctx.attr("boundaries"), ctx.dtype(x)), name="boundaries")
+    return ctx.emit("Bucketize", x, bounds, output_type="int32", with_right_bound=False)
+
+
+@TABLE.register("Roll", inputs=3)
+def roll(ctx: NodeContext) -> Outputs:
+    return ctx.emit("Roll", *ctx.inputs())
+
+
+@TABLE.register("ReverseSequence", inputs=2)
+def reverse_sequence(ctx: NodeContext) -> Outputs:
+    # TF: reverse the first seq_lengths[b] entries along seq_dim of each batch_dim slice
+    x, lengths = ctx.inputs()
+    rank = ctx.rank(x)
+    seq, batch = int(ctx.attr("seq_dim")), int(ctx.attr("batch_dim", 0))
+    if rank is not None:
+        seq, batch = seq % rank, batch % rank
+    return ctx.emit("ReverseSequence", x, lengths, seq_axis=seq, batch_axis=batch)
+
+
+@TABLE.register("LinSpace", inputs=3)
+def lin_space(ctx: NodeContext) -> Outputs:
+    # TF: start + i * (stop - start) / (num - 1) for i < num - 1, then stop itself
+    start, stop, num = ctx.inputs()
+    dtype = ctx.dtype(start)
+    num = ctx.emit("Convert", num, destination_type="int64")
+    i = ctx.emit("Range", ints(ctx, 0), num, ints(ctx, 1), output_type=dtype_name(dtype))
+    steps = ctx.emit("Maximum", ctx.emit("Subtract", num, ints(ctx, 1)), ints(ctx, 1))
+    step = ctx.emit("Divide", ctx.emit("Subtract", stop, start),
+                    ctx.emit("Convert", steps, destination_type=dtype_name(dtype)))
+    values = ctx.emit("Add", start, ctx.emit("Multiply", i, step))
+    last = ctx.emit("Equal", ctx.emit("Range", ints(ctx, 0), num, ints(ctx, 1),
+                                      output_type="int64"),
+                    ctx.emit("Subtract", num, ints(ctx, 1)))
+    # num == 1 gives [start], as TF does
+    last = ctx.emit("LogicalAnd", last, ctx.emit("Greater", num, ints(ctx, 1)))
+    return ctx.emit("Select", last, stop, values)
+
+
+@TABLE.register("InvertPermutation", inputs=1)
+def invert_permutation(ctx: NodeContext) -> Outputs:
+    # TF: y[x[i]] = i        IR: the indices that sort x ascending (TopK, k = len(x))
+    x = ctx.input(0)
+    k = ctx.emit("Squeeze", ctx.emit("ShapeOf", x, output_type="int64"), ints(ctx, [0]))
+    _, indices = ctx.emit("TopK", x, k, axis=0, mode="min", sort="value",
+                          index_element_type=dtype_name(ctx.dtype(x)))
+    return indices
+
+
+def floor_div(ctx: NodeContext, x: Port, y: Port) -> Port:
+    # exact integer floor division (the numerator is made a multiple of y first)
+    return ctx.emit("Divide", ctx.emit("Subtract", x, ctx.emit("FloorMod", x, y)), y)
+
+
+@TABLE.register("UnravelIndex", inputs=2)
+def unravel_index(ctx: NodeContext) -> Outputs:
+    # TF: coordinates[k] = (index // prod(dims[k+1:])) % dims[k], stacked on a new first axis
+    indices, dims = ctx.inputs()
+    n = (ctx.shape(dims) or (None,))[0]
+    ctx.require(n is not None, "UnravelIndex needs the number of dimensions to be known")
+    coords = []
+    for k in range(n):
+        if k + 1 < n:
+            rest = ctx.emit("Gather", dims, ints(ctx, list(range(k + 1, n))), ints(ctx, 0),
+                            batch_dims=0)
+            stride = ctx.emit("ReduceProd", rest, ints(ctx, [0]), keep_dims=False)
+        else:
+            stride = ctx.const(np.array(1, ctx.dtype(dims)))
+        dim = ctx.emit("Gather", dims, ints(ctx, k), ints(ctx, 0), batch_dims=0)
+        coord = ctx.emit("FloorMod", floor_div(ctx, indices, stride), dim)
+        coords.append(ctx.emit("Unsqueeze", coord, ints(ctx, [0])))
+    return coords[0] if n == 1 else ctx.emit("Concat", *coords, axis=0)
+
+
+@TABLE.register("Unique", inputs=1)
+def unique(ctx: NodeContext) -> Outputs:
+    # TF: y (values in order of first appearance), idx (x[i] == y[idx[i]])
+    # IR: Unique(sorted=false): outputs values, first indices, the inverse indices, counts
+    index = dtype_name(ctx.attr("out_idx", np.dtype(np.int32)))
+    y, _, idx, _ = ctx.emit("Unique", ctx.input(0), sorted=False, index_element_type=index)
+    return y, idx
+
+
+@TABLE.register("UniqueWithCounts", inputs=1)
+def unique_with_counts(ctx: NodeContext) -> Outputs:
+    index = dtype_name(ctx.attr("out_idx", np.dtype(np.int32)))
+    # (counts come as int64, Unique's default count type)
+    y, _, idx, count = ctx.emit("Unique", ctx.input(0), sorted=False, index_element_type=index)
+    if index != "int64":
+        count = ctx.emit("Convert", count, destination_type=index)
+    return y, idx, count
+
+
+@TABLE.register("ListDiff", inputs=2)
+def list_diff(ctx: NodeContext) -> Outputs:
+    # TF: out = the x[i] not in y, in order; idx = their positions i
+    x, y = ctx.inputs()
+    matches = ctx.emit("Equal", ctx.emit("Unsqueeze", x, ints(ctx, [1])),
+                       ctx.emit("Unsqueeze", y, ints(ctx, [0])))
+    keep = ctx.emit("LogicalNot", ctx.emit("ReduceLogicalOr", matches, ints(ctx, [1]),
+                                           keep_dims=False))
+    index = dtype_name(ctx.attr("out_idx", np.dtype(np.int32)))
+    idx = ctx.emit("Squeeze", ctx.emit("NonZero", keep, output_type=index), ints(ctx, [0]))
+    return ctx.emit("Gather", x, idx, ints(ctx, 0), batch_dims=0), idx
+
+
+@TABLE.register("Bincount", inputs=3)
+def bincount(ctx: NodeContext) -> Outputs:
+    # TF: out[i] = sum of weights[j] where arr[j] == i (counts when weights is empty), i < size;
+    # values outside [0, size) are ignored
+    arr, size, weights = ctx.inputs()
+    dtype = ctx.dtype(weights)
+    flat = ctx.emit("Reshape", arr, ints(ctx, [-1, 1]), special_zero=False)
+    bins = ctx.emit("Range", ctx.const(np.array(0, ctx.dtype(size))), size,
+                    ctx.const(np.array(1, ctx.dtype(size))), output_type=dtype_name(ctx.dtype(arr)))
+    hits = ctx.emit("Convert", ctx.emit("Equal", flat, bins), destination_type=dtype_name(dtype))
+    w_shape = ctx.shape(weights)
+    if w_shape is None or 0 not in w_shape:
+        hits = ctx.emit("Multiply", hits,
+                        ctx.emit("Reshape", weights, ints(ctx, [-1, 1]), special_zero=False))
+    return ctx.emit("ReduceSum", hits, ints(ctx, [0]), keep_dims=False)
+
+
+@TABLE.register("BroadcastArgs", inputs=2)
+def broadcast_args(ctx: NodeContext) -> Outputs:
+    # TF: the broadcast of two shapes: both padded with leading 1s to one length, then per
+    # dimension the other's size where one is 1 (so 1 and 0 give 0)
+    s0, s1 = ctx.inputs()
+    n0, n1 = (ctx.shape(s)[0] if ctx.shape(s) else None for s in (s0, s1))
+    ctx.require(n0 is not None and n1 is not None, "BroadcastArgs needs shapes of known length")
+    n = max(n0, n1)
+    one = ctx.const(np.array(1, ctx.dtype(s0)))
+
+    def padded(s: Port, length: int) -> Port:
+        if length == n:
+            return s
+        ones = ctx.const(np.ones(n - length, ctx.dtype(s0)), name="ones")
+        return ctx.emit("Concat", ones, s, axis=0)
+    a, b = padded(s0, n0), padded(s1, n1)
+    return ctx.emit("Select", ctx.emit("Equal", a, one), b, a)
