@@ -5,6 +5,10 @@ selected boxes are unknown to the converter), as in Object Detection API graphs.
 """
 from __future__ import annotations
 
+import os
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -179,3 +183,111 @@ def test_assert_is_dropped_and_never_blocks():
             tf.identity(x * 2.0, name="y")
     ir = convert(graph.as_graph_def().SerializeToString(), ["y:0"])
     assert "Assert" not in {op.type for op in ir}
+
+
+# -- the Object Detection API's loop bodies ------------------------------------------------------
+#
+# The OD API fixtures run their post-processing (per-class NMS, box decoding, the R-FCN
+# position-sensitive crops) inside TF1 while loops. One iteration of such a body, flattened into a
+# plain graph (loop variables at their initial values, TensorArray reads fed TF's own element 0,
+# everything with fully dynamic shapes), is the exact mix of ops these graphs need.
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(os.environ.get("TFCONV_OD_FIXTURES", ROOT.parent / "shared" / "fixtures" / "od_api"))
+
+
+def _flatten_loop_body(fixture: str, scope: str):
+    """(graph_def, feeds, outputs) of iteration 0 of the while loop ``scope`` (``.../while/``)."""
+    from tensorflow.core.framework import node_def_pb2
+
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString((FIXTURES / fixture / "frozen_inference_graph.pb").read_bytes())
+    by = {n.name: n for n in gd.node}
+    node_of = lambda ref: ref.lstrip("^").split(":")[0]  # noqa: E731
+    nodes, fetch, outputs = {}, {}, []
+
+    def copy_const(name: str, as_name: str) -> None:
+        c = node_def_pb2.NodeDef()
+        c.CopyFrom(by[name])
+        c.name = as_name
+        nodes[as_name] = c
+
+    for n in gd.node:
+        if not n.name.startswith(scope):
+            continue
+        ins = [i for i in n.input if not i.startswith("^")]
+        if n.op == "Enter":  # loop invariants: constants, or TF's value of the outer tensor
+            outer = by[node_of(ins[0])]
+            if outer.op == "Const":
+                copy_const(outer.name, n.name)
+            elif not outer.op.startswith("TensorArray"):
+                fetch[n.name] = (ins[0], False)
+        elif n.op == "TensorArrayReadV3":  # element 0 of the scattered tensor
+            scatter = by[node_of(by[node_of(ins[2])].input[0])]
+            fetch[n.name] = (scatter.input[2], True)
+        elif n.op == "TensorArrayWriteV3":
+            outputs.append(ins[2] if ":" in ins[2] else ins[2] + ":0")
+        elif n.op in ("Merge", "Switch"):  # iteration 0: the value entering the loop
+            m = node_def_pb2.NodeDef(name=n.name, op="Identity", input=[ins[0]])
+            m.attr["T"].CopyFrom(n.attr["T"])
+            nodes[n.name] = m
+        elif n.op not in ("NextIteration", "Exit", "LoopCond"):
+            m = node_def_pb2.NodeDef()
+            m.CopyFrom(n)
+            del m.input[:]
+            for i in ins:
+                src = by[node_of(i)]
+                if src.op == "Switch":
+                    i = src.name
+                elif not src.name.startswith(scope):
+                    copy_const(src.name, src.name)
+                m.input.append(i)
+            nodes[n.name] = m
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+    image = np.load(FIXTURES / fixture / "reference.npz")["input_0"]
+    with tf.compat.v1.Session(graph=graph) as sess:
+        values = sess.run([t if ":" in t else t + ":0" for t, _ in fetch.values()],
+                          {"image_tensor:0": image})
+    feeds = {}
+    for (name, (_, first)), value in zip(fetch.items(), values):
+        feeds[name] = np.asarray(value[0] if first else value)
+        p = node_def_pb2.NodeDef(name=name, op="Placeholder")
+        p.attr["dtype"].type = tf.as_dtype(feeds[name].dtype).as_datatype_enum
+        p.attr["shape"].shape.SetInParent()
+        for _ in feeds[name].shape:  # every dim dynamic
+            p.attr["shape"].shape.dim.add().size = -1
+        nodes[name] = p
+    flat = tf.compat.v1.GraphDef()
+    flat.node.extend(nodes.values())
+    flat = tf.compat.v1.graph_util.extract_sub_graph(flat, [node_of(o) for o in outputs])
+    kept = {n.name for n in flat.node}
+    return flat, {k: v for k, v in feeds.items() if k in kept}, outputs
+
+
+@pytest.mark.parametrize(("fixture", "scope", "ops"), [
+    pytest.param("ssd_mobilenet_v2_tiny", "Postprocessor/BatchMultiClassNonMaxSuppression/map/while/",
+                 {"NonMaxSuppression": 3}, id="ssd-multiclass-nms"),
+    pytest.param("faster_rcnn_inception_v2_tiny", "BatchMultiClassNonMaxSuppression/map/while/",
+                 {"NonMaxSuppression": 1}, id="faster-rcnn-first-stage-nms"),
+    pytest.param("rfcn_tiny", "SecondStageBoxPredictor/map/while/", {"Floor": 9 * 4},
+                 id="rfcn-position-sensitive-crops"),
+])
+def test_od_api_loop_body(fixture, scope, ops):
+    from optest import CORE, compare, to_ov_model
+
+    graph_def, feeds, outputs = _flatten_loop_body(fixture, scope)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as sess:
+        expected = sess.run(outputs, {k + ":0": v for k, v in feeds.items()})
+    ir = convert(graph_def.SerializeToString(), outputs)
+    types = Counter(op.type for op in ir)
+    assert all(types[t] >= n for t, n in ops.items()), types
+    model, names = to_ov_model(ir)
+    compiled = CORE.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got = compiled.create_infer_request().infer([feeds[n] for n in names])
+    for i, e in enumerate(expected):
+        compare(e, got[compiled.output(i)], 1e-5, outputs[i])
