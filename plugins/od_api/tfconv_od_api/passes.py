@@ -20,8 +20,8 @@ is recognised as an Object Detection API export; otherwise each is a no-op.
   DetectionOutput layout (image_id, label, confidence, xmin, ymin, xmax, ymax; rows past
   ``num_detections`` have image_id -1), the single IR output.
 
-All run before the dead-code cleanup (what they disconnect disappears) and before the
-while-frame collapse of tf_frontend (the Preprocessor loop is gone before it looks).
+All run before the dead-code cleanup (what they disconnect disappears) and before
+tf_frontend's ``collapse_while_loops`` (the Preprocessor loop is gone before it looks).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ log = logging.getLogger("tfconv.od_api")
 PIPELINE_OPTION = "tensorflow_object_detection_api_pipeline_config"
 OD_OUTPUT_OPTION = "od_output"
 DEAD_CLEANUP = "cleanup.remove_dead_source"
-COLLAPSE_WHILE = "tf_frontend.collapse_while_frames"
+COLLAPSE_WHILE = "tf_frontend.collapse_while_loops"
 EARLY = ["tf_frontend.remove_training_ops", "tf_frontend.fold_constant_switches"]
 
 # The exporter's output tensors (object_detection/exporter.py), in its order.
@@ -51,26 +51,26 @@ DETECTION_OUTPUT = "detection_output"
 IMAGE_INPUT = "image_tensor"
 
 
+RECOGNITION = "od_api_recognition"
+
+
 def active(graph: Graph, config) -> bool:
     """The flag is given and the graph is an OD API export (recognised once per graph)."""
     if not config.options.get(PIPELINE_OPTION):
         return False
-    if "od_api_recognised" not in graph.meta:
-        graph.meta["od_api_recognised"] = _recognise(graph)
-    return bool(graph.meta["od_api_recognised"])
-
-
-def _recognise(graph: Graph) -> bool:
-    try:
-        from .recognize import recognize  # the front's structural recognition
-    except ImportError:
-        return bool(preprocessor.find_loops(graph)) or all(n in graph for n in STANDARD_OUTPUTS)
-    return recognize(graph) is not None
+    if RECOGNITION not in graph.meta:
+        from .recognize import recognize  # structure: NMS stages, Preprocessor, outputs
+        graph.meta[RECOGNITION] = recognize(graph)
+    return graph.meta[RECOGNITION] is not None
 
 
 def image_input(graph: Graph) -> str | None:
-    """The image Placeholder: ``image_tensor``, else the only 4-D uint8 graph input."""
+    """The image Placeholder: the recognised one, ``image_tensor``, else the only 4-D uint8
+    graph input."""
     inputs = list(graph.meta.get("inputs", []))
+    rec = graph.meta.get(RECOGNITION)
+    if rec is not None and rec.image_input in inputs:
+        return rec.image_input
     if IMAGE_INPUT in inputs:
         return IMAGE_INPUT
     images = [n for n in inputs if graph.op(n).attrs.get("dtype") == np.dtype(np.uint8)
@@ -87,20 +87,32 @@ def _shape_given(config, name: str, n_inputs: int) -> bool:
     return False
 
 
+def detection_ports(graph: Graph) -> dict[str, Port]:
+    """The exporter's detection tensors present in the graph, TF name -> port."""
+    rec = graph.meta.get(RECOGNITION)
+    found = {k: v for k, v in (rec.outputs.items() if rec is not None else ())}
+    ports = {}
+    for name in (*STANDARD_OUTPUTS, MASKS):
+        node = found.get(name, name)
+        node, _, index = str(node).partition(":")
+        if node in graph:
+            ports[name] = Port(node, int(index) if index.isdigit() else 0)
+    return ports
+
+
 @graph_pass("od_api.select_outputs", stage="source", after=EARLY, before=[DEAD_CLEANUP, COLLAPSE_WHILE])
 def select_outputs(graph: Graph, config) -> None:
     if config.outputs or not active(graph, config):
         return
-    missing = [n for n in STANDARD_OUTPUTS if n not in graph]
+    ports = detection_ports(graph)
+    missing = [n for n in STANDARD_OUTPUTS if n not in ports]
     if missing:
-        msg = (f"the Object Detection API graph has no {', '.join(missing)} node(s), which the "
+        msg = (f"the Object Detection API graph has no {', '.join(missing)} output(s), which the "
                "exporter names; name the outputs with --output")
         raise UsageError(msg)
-    names = list(STANDARD_OUTPUTS) + ([MASKS] if MASKS in graph else [])
-    chosen = [Port(n, 0) for n in names]
+    chosen = [ports[n] for n in (*STANDARD_OUTPUTS, MASKS) if n in ports]
     if "SavedModel" in str(graph.meta.get("source_format", "")):
-        chosen += [p for p in graph.outputs if p not in chosen and p.index == 0
-                   and graph.op(p.node).type == "Identity"]
+        chosen += [p for p in graph.outputs if p not in chosen]  # the signature's others
     dropped = [p for p in graph.outputs if p not in chosen]
     graph.outputs = chosen
     log.info("OD API outputs: %s%s", ", ".join(p.node for p in chosen),
@@ -155,7 +167,8 @@ def pack_detection_output(graph: Graph, config) -> None:
 def pack(graph: Graph) -> Port:
     """``detection_output`` [1,1,N,7] from the exporter's four outputs (batch 1)."""
     b = TfOps(graph, DETECTION_OUTPUT)
-    boxes, scores, classes, num = (Port(n, 0) for n in STANDARD_OUTPUTS)
+    ports = detection_ports(graph)
+    boxes, scores, classes, num = (ports[n] for n in STANDARD_OUTPUTS)
     n = b.element(b.shape(scores, "Shape"), 1, "N")
     rows = b.cast(b.op("Range", "Range", [b.const(np.int32(0), "start"), n,
                                           b.const(np.int32(1), "delta")], I32, (None,),

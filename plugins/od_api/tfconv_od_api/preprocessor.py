@@ -82,7 +82,7 @@ def find_loops(graph: Graph) -> list[Loop]:
             handle = _through(graph, graph.inputs(op.name)[0], ("Enter", "Identity"))
             handles.setdefault(handle.name, []).append(op)
     for scatter in graph.ops_of_type("TensorArrayScatterV3"):
-        if not scatter.name.startswith(SCOPE + "/"):
+        if SCOPE not in scatter.name.split("/")[:-1]:
             continue
         ta = _through(graph, graph.inputs(scatter.name)[0], ("Enter", "Identity"))
         reads = [r for r in handles.get(ta.name, ()) if r.type == "TensorArrayReadV3"]
@@ -197,7 +197,8 @@ def replace(graph: Graph, loop: Loop) -> dict[str, object]:
     kind = resizes[0].type
     attrs = {a: bool(resizes[0].attrs.get(a, False)) for a in RESIZE_ATTRS}
     x = graph.inputs(loop.scatter.name)[2]
-    b = TfOps(graph, f"{SCOPE}/resize")
+    parts = loop.scatter.name.split("/")
+    b = TfOps(graph, "/".join(parts[:parts.index(SCOPE) + 1]) + "/resize")
     shape = b.shape(x, "Shape")
     batch = b.slice1(shape, 0, 1, "batch")
     sizes = [_const(graph, graph.inputs(r.name)[1]) for r in resizes]
