@@ -29,6 +29,7 @@ class Entry:
     fn: Translator
     inputs: int | None = None       # exact number of data inputs, checked before the call
     min_inputs: int | None = None
+    sees_dead: bool = False         # called even when an input is dead (TF1 Merge)
 
 
 class OpTable:
@@ -38,14 +39,16 @@ class OpTable:
         self.dialect = dialect
         self.entries: dict[str, Entry] = {}
 
-    def register(self, *op_types: str, inputs: int | None = None,
-                 min_inputs: int | None = None) -> Callable[[Translator], Translator]:
+    def register(self, *op_types: str, inputs: int | None = None, min_inputs: int | None = None,
+                 sees_dead: bool = False) -> Callable[[Translator], Translator]:
+        """``sees_dead``: the translator is called even when an input is a dead tensor (the
+        untaken side of a TF1 Switch); any other node with a dead input is dead itself."""
         def decorate(fn: Translator) -> Translator:
             for op_type in op_types:
                 if op_type in self.entries:
                     msg = f"{op_type!r} is registered twice in the {self.dialect!r} table"
                     raise PluginError(msg)
-                self.entries[op_type] = Entry(fn, inputs, min_inputs)
+                self.entries[op_type] = Entry(fn, inputs, min_inputs, sees_dead)
             return fn
         return decorate
 
@@ -103,12 +106,82 @@ class TranslatorRegistry:
         return out
 
 
+# IR ops whose partially known integer values (shape vectors with unknown entries) are tracked,
+# so that ``ShapeOf(x)[0]`` folds to a constant when x's first dimension is static.
+PARTIAL_OPS = frozenset({"ShapeOf", "Gather", "StridedSlice", "Squeeze", "Unsqueeze", "Reshape",
+                         "Concat", "Convert", "Add", "Subtract", "Multiply", "Divide", "Maximum",
+                         "Minimum", "FloorMod"})
+_PARTIAL_ARITH = {"Add": lambda a, b: a + b, "Subtract": lambda a, b: a - b,
+                  "Multiply": lambda a, b: a * b, "Divide": lambda a, b: a // b,
+                  "Maximum": max, "Minimum": min, "FloorMod": lambda a, b: a % b}
+_PARTIAL_LIMIT = 64  # elements: shape vectors, not data
+
+
 class IRBuilder:
-    """Adds IR ops to a graph with shape inference and constant folding on the way in."""
+    """Adds IR ops to a graph with shape inference and constant folding on the way in.
+
+    Besides constants it tracks *partial values*: small integer tensors (shape vectors) some of
+    whose entries are known (``ShapeOf`` of ``[1,?,?,3]`` is ``[1, None, None, 3]``), through
+    Gather, StridedSlice, Squeeze, Unsqueeze, Reshape, Concat, Convert and integer arithmetic;
+    an op whose result is fully known becomes a Const (ovc's shape-of sub-graph folding).
+    """
 
     def __init__(self, graph: Graph, *, fold: bool = True) -> None:
         self.graph = graph
         self.fold = fold
+        self.partial: dict[Port, np.ndarray] = {}   # port -> object array, None = unknown
+        self.state: dict[str, object] = {}          # per-conversion state of translators
+        self.dead: set[Port] = set()                 # dead tensors (untaken TF1 Switch sides)
+        self.tags: dict[Port, frozenset] = {}        # source port -> {(switch, branch)} it is in
+
+    def dead_port(self) -> Port:
+        """A port standing for a dead tensor; nothing live may consume it."""
+        name = self.state.get("_dead")
+        if name is None or name not in self.graph:
+            port = self.const(np.zeros((), np.float32), "tfconv_dead_tensor")
+            self.state["_dead"] = port.node
+            self.dead.add(port)
+        return Port(self.state["_dead"], 0)  # type: ignore[arg-type]
+
+    def partial_value(self, port: Port) -> np.ndarray | None:
+        """The known entries of an integer tensor as an object array (``None`` = unknown), or
+        ``None`` when nothing is known."""
+        v = self.value(port)
+        if v is not None:
+            if v.dtype.kind not in "iu" or v.size > _PARTIAL_LIMIT:
+                return None
+            return np.array(v.tolist(), dtype=object).reshape(v.shape)
+        return self.partial.get(port)
+
+    def _partial_fold(self, ir_type: str, attrs: dict, inputs: Sequence[Port],
+                      infos: list, values: list) -> np.ndarray | None:
+        """The partial value of ``ir_type`` over its inputs' partial values, or ``None``."""
+        if ir_type == "ShapeOf":
+            shape = infos[0].shape
+            return None if shape is None else np.array(list(shape), dtype=object)
+        parts = [self.partial_value(p) for p in inputs]
+        if parts[0] is None:
+            return None
+        try:
+            if ir_type in _PARTIAL_ARITH:
+                if parts[1] is None:
+                    return None
+                fn = _PARTIAL_ARITH[ir_type]
+                op = np.frompyfunc(lambda a, b: None if a is None or b is None else int(fn(a, b)),
+                                   2, 1)
+                return np.asarray(op(parts[0], parts[1]), dtype=object)
+            if ir_type == "Convert":
+                return parts[0] if np.dtype(attrs["destination_type"]).kind in "iu" else None
+            if ir_type == "Concat":
+                if any(p is None for p in parts):
+                    return None
+                return np.concatenate(parts, axis=int(attrs["axis"]))
+            if any(v is None for v in values[1:]):
+                return None
+            out = irops.evaluate(ir_type, attrs, [parts[0], *values[1:]])
+            return None if out is None else np.asarray(out[0], dtype=object)
+        except (ValueError, IndexError, TypeError, KeyError):
+            return None
 
     def value(self, port: Port) -> np.ndarray | None:
         """The constant value behind ``port`` (a Const op), else ``None``."""
@@ -135,10 +208,22 @@ class IRBuilder:
                 return [self.const(v, name if len(folded) == 1 else f"{name}:{i}")
                         for i, v in enumerate(folded)]
         results = irops.infer(ir_type, attrs, infos, values)
+        partial = None
+        if self.fold and ir_type in PARTIAL_OPS and len(results) == 1 and \
+                results[0][1] is not None and np.dtype(results[0][1]).kind in "iu":
+            partial = self._partial_fold(ir_type, attrs, inputs, infos, values)
+            if partial is not None and partial.size > _PARTIAL_LIMIT:
+                partial = None
+            if partial is not None and all(x is not None for x in partial.reshape(-1)):
+                dtype = np.dtype(results[0][1])
+                return [self.const(np.array(partial.tolist(), dtype=dtype).reshape(partial.shape),
+                                   name, dtype)]
         n = outputs if outputs is not None else len(results)
         op = self.graph.add_op(ir_type, self.graph.unique_name(name), inputs, attrs, num_outputs=n)
         for info, (shape, dtype) in zip(op.outputs, results):
             info.shape, info.dtype = (None if shape is None else tuple(shape)), dtype
+        if partial is not None:
+            self.partial[Port(op.name, 0)] = partial
         return [Port(op.name, i) for i in range(n)]
 
     def _try_fold(self, ir_type, attrs, infos, values) -> list[np.ndarray] | None:
@@ -169,7 +254,8 @@ class NodeContext:
     """Everything a translator may use: the source node, its mapped inputs, and ``emit``."""
 
     def __init__(self, node_name: str, src: Graph, builder: IRBuilder,
-                 inputs: list[Port], config: ConvertConfig) -> None:
+                 inputs: list[Port], config: ConvertConfig,
+                 session: _Session | None = None) -> None:
         self.name = node_name
         self.node = src.op(node_name)
         self.op_type = self.node.type
@@ -177,6 +263,7 @@ class NodeContext:
         self.builder = builder
         self.config = config
         self._inputs = inputs
+        self._session = session
         self.last: Port | None = None
 
     # -- reading the source node --------------------------------------------------------------
@@ -236,6 +323,34 @@ class NodeContext:
         ports = self.builder.emit(ir_type, inputs, full, attrs, outputs)
         self.last = ports[-1]
         return ports[0] if len(ports) == 1 else tuple(ports)
+
+    def translate_subgraph(self, graph: Graph, feeds: dict[Port, Port], outputs: Sequence[Port],
+                           cache: dict[Port, Port] | None = None) -> list[Port]:
+        """Translate the nodes of ``graph`` (a source-dialect sub-graph, such as a loop body)
+        that ``outputs`` need, into the same IR graph with the same op table; ``feeds`` maps
+        the sub-graph's input ports (its Placeholders) to IR ports. Returns the IR ports of
+        ``outputs``. ``cache`` (source port -> IR port) carries translations over from an
+        earlier call with the same feeds, and receives this call's."""
+        session = self._session
+        if session is None:
+            self.fail("sub-graphs can only be translated during translate()")
+        mapped = cache if cache is not None else {}
+        mapped.update(feeds)
+        needed = graph.ancestors(p.node for p in outputs)
+        fed = {p.node for p in feeds}
+        order = [n for n in graph.topological_order()
+                 if n in needed and n not in fed and Port(n, 0) not in mapped]
+        scan_unsupported(graph, session.table, order)
+        session.run(graph, order, mapped, name_tensors=False)
+        return [_mapped_input(graph, mapped, self.name, p) for p in outputs]
+
+    def is_dead(self, i: int | Port) -> bool:
+        """Whether input ``i`` (or a port) is a dead tensor (the untaken side of a Switch)."""
+        return (self.input(i) if isinstance(i, int) else i) in self.builder.dead
+
+    def branch_tags(self, i: int) -> frozenset:
+        """The TF1 cond branches ``(switch node, output port)`` that source input ``i`` is in."""
+        return self.builder.tags.get(self.src.inputs(self.name)[i], frozenset())
 
     def require(self, cond: object, msg: str) -> None:
         if not cond:
@@ -335,6 +450,65 @@ def _mapped_input(src: Graph, mapped: dict[Port, Port], name: str, port: Port) -
     raise ModelFormatError(msg)
 
 
+class _Session:
+    """One translation run: the op table, the IR builder, and the unread-attribute record;
+    :meth:`run` translates a list of source nodes (the model, or a sub-graph from a translator)."""
+
+    def __init__(self, table: dict[str, Entry], builder: IRBuilder, config: ConvertConfig) -> None:
+        self.table = table
+        self.builder = builder
+        self.config = config
+        self.ignored: dict[tuple[str, str], list[str]] = defaultdict(list)
+
+    def run(self, src: Graph, order: Iterable[str], mapped: dict[Port, Port], *,
+            name_tensors: bool = True) -> None:
+        ir, builder = self.builder.graph, self.builder
+        for name in order:
+            op = src.op(name)
+            entry = self.table[op.type]
+            src_ins = src.inputs(name)
+            ins = [_mapped_input(src, mapped, name, p) for p in src_ins]
+            tags = builder.tags
+            if tags:
+                mine = frozenset().union(*(tags.get(p, frozenset()) for p in src_ins))
+                if mine:
+                    for i in range(len(op.outputs)):
+                        tags[Port(name, i)] = mine
+            if builder.dead and not entry.sees_dead and any(p in builder.dead for p in ins):
+                for i in range(len(op.outputs)):  # a node with a dead input is dead
+                    mapped[Port(name, i)] = builder.dead_port()
+                continue
+            ctx = NodeContext(name, src, builder, ins, self.config, self)
+            if entry.inputs is not None and len(ins) != entry.inputs:
+                ctx.fail(f"expected {entry.inputs} inputs, got {len(ins)}")
+            if entry.min_inputs is not None and len(ins) < entry.min_inputs:
+                ctx.fail(f"expected at least {entry.min_inputs} inputs, got {len(ins)}")
+            original = op.attrs
+            op.attrs = tracked = _ReadTracker(original)
+            try:
+                result = entry.fn(ctx)
+            except TfconvError:
+                raise
+            except Exception as err:  # a translator bug or an unexpected graph: name the node
+                shapes = [ir.info(p).shape for p in ins]
+                raise TranslationError(name, op.type, f"{type(err).__name__}: {err}",
+                                       shapes) from err
+            finally:
+                op.attrs = original
+            for key in unread_attributes(op.type, original, tracked.read):
+                if name not in self.ignored[(op.type, key)]:
+                    self.ignored[(op.type, key)].append(name)
+            outs = [result] if isinstance(result, Port) else list(result or [])
+            for i, port in enumerate(outs):
+                mapped[Port(name, i)] = port
+                if not name_tensors or port in builder.dead:
+                    continue
+                info = ir.info(port)
+                for tensor in ([name, f"{name}:0"] if i == 0 else [f"{name}:{i}"]):
+                    if tensor not in info.names:
+                        info.names.append(tensor)
+
+
 def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Graph:
     """Build the IR graph from the source graph, one translator call per reachable node."""
     needed = src.ancestors(p.node for p in src.outputs)
@@ -348,43 +522,19 @@ def translate(src: Graph, table: dict[str, Entry], config: ConvertConfig) -> Gra
     ir.meta.update(src.meta)
     builder = IRBuilder(ir)
     mapped: dict[Port, Port] = {}
-    ignored: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for name in order:
-        op = src.op(name)
-        entry = table[op.type]
-        ins = [_mapped_input(src, mapped, name, p) for p in src.inputs(name)]
-        ctx = NodeContext(name, src, builder, ins, config)
-        if entry.inputs is not None and len(ins) != entry.inputs:
-            ctx.fail(f"expected {entry.inputs} inputs, got {len(ins)}")
-        if entry.min_inputs is not None and len(ins) < entry.min_inputs:
-            ctx.fail(f"expected at least {entry.min_inputs} inputs, got {len(ins)}")
-        original = op.attrs
-        op.attrs = tracked = _ReadTracker(original)
-        try:
-            result = entry.fn(ctx)
-        except TfconvError:
-            raise
-        except Exception as err:  # a translator bug or an unexpected graph: name the node
-            shapes = [ir.info(p).shape for p in ins]
-            raise TranslationError(name, op.type, f"{type(err).__name__}: {err}", shapes) from err
-        finally:
-            op.attrs = original
-        for key in unread_attributes(op.type, original, tracked.read):
-            ignored[(op.type, key)].append(name)
-        outs = [result] if isinstance(result, Port) else list(result or [])
-        for i, port in enumerate(outs):
-            mapped[Port(name, i)] = port
-            info = ir.info(port)
-            for tensor in ([name, f"{name}:0"] if i == 0 else [f"{name}:{i}"]):
-                if tensor not in info.names:
-                    info.names.append(tensor)
-    if ignored:
-        report_unread(ignored)
+    session = _Session(table, builder, config)
+    session.run(src, order, mapped)
+    if session.ignored:
+        report_unread(session.ignored)
     for out in src.outputs:
         if out not in mapped:
             msg = f"output {out} was not produced by the translator of {out.node!r}"
             raise TranslationError(out.node, src.op(out.node).type, msg)
         port = mapped[out]
+        if port in builder.dead:
+            msg = (f"output {out} is computed only in the branch of a Switch that the constant "
+                   "predicate never takes; choose another --output")
+            raise TranslationError(out.node, src.op(out.node).type, msg)
         result = ir.add_op("Result", ir.unique_name(f"{out.node}:{out.index}/result"), [port],
                            {"_tensor": str(out)})
         ir.outputs.append(Port(result.name, 0))

@@ -298,13 +298,19 @@ def test_nested_conds_collapse(tmp_path, training, ema):
     assert rel_err(actual, expected) <= 1e-5
 
 
-def test_nested_cond_of_a_constant_inside_a_runtime_cond_stays(tmp_path):
+def test_nested_cond_of_a_constant_inside_a_runtime_cond_selects(tmp_path):
     """Only conds whose predicate is constant fold: is_training frozen, use_ema left an input,
-    the use_ema conds stay and are reported as unsupported Switch/Merge, nothing is written."""
-    model = _save(_nested_cond_graph(), tmp_path / "nested.pb")
-    out = tmp_path / "ir"
-    result = _cli("convert", model, "-o", out, "--input", "x,use_ema,is_training->False")
-    assert_clean_failure(result, out, "Switch", "Merge", "unsupported")
+    the use_ema conds become Select between their branches (ops/control_flow.py) and match TF
+    for both values of use_ema."""
+    g = _nested_cond_graph()
+    model = _save(g, tmp_path / "nested.pb")
+    xml = _convert(model, tmp_path, input="x,use_ema,is_training->False")
+    types = ir_layer_types(xml)
+    assert "Select" in types and not {"Switch", "Merge"} & set(types), types
+    for ema in (True, False):
+        expected = _run_tf(g, "out:0", {"x:0": X, "is_training:0": False, "use_ema:0": ema})
+        (actual,) = run_ir(xml, [X, np.array(ema)])
+        assert rel_err(actual, expected) <= 1e-5
 
 
 # --- queue and iterator heads named in --input --------------------------------------------------

@@ -26,7 +26,8 @@ def tfconv_register_translators(registry):
 @hookimpl
 def tfconv_register_passes(registry):
     from .cleanup import ALL_PASSES
-    registry.add(*ALL_PASSES)
+    from .control_flow import collapse_while_loops, drop_cond_pivots
+    registry.add(*ALL_PASSES, collapse_while_loops, drop_cond_pivots)
 
 
 @hookimpl
