@@ -118,6 +118,7 @@ NOT_TRANSLATED: dict[str, str] = {
                      "IsVariableInitialized", "CTCLoss"], TRAINING),
     **dict.fromkeys(["Variable", "VariableV2", "VarHandleOp", "ReadVariableOp"],
                     LOADER + ": variables are frozen to constants"),
+    "ResourceGather": LOADER + ": a gather from a variable becomes GatherV2 of its frozen value",
     **dict.fromkeys(["PartitionedCall", "StatefulPartitionedCall"],
                     LOADER + ": function calls are inlined"),
     **dict.fromkeys(["IteratorGetNext", "Iterator", "IteratorV2", "OneShotIterator", "FIFOQueue",
