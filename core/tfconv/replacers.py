@@ -21,6 +21,12 @@ does its own surgery.
 
 ``--tensorflow_custom_operations_config_update FILE.json`` fills each scope/points recipe's
 ``inputs`` and ``outputs`` from the model (as the legacy tool did, rewriting the file).
+
+A plugin that handles a model family without recipes declares the legacy recipe files and ids it
+makes unnecessary with ``registry.supersede(files=[...], ids=[...], notice=...)``: a
+``--transformations_config`` naming such a file (by base name; it need not exist here, legacy
+command lines point into old installations) is not read, recipes with such ids are skipped,
+and the notice is logged once instead.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .errors import PluginError, UsageError
 
@@ -84,6 +90,16 @@ Replace = Callable[["Graph", SubgraphMatch, "ConvertConfig"], "list[Port] | None
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """Legacy recipe files (base names) and ids a plugin makes unnecessary, with its notice."""
+
+    plugin: str
+    files: frozenset[str]
+    ids: frozenset[str]
+    notice: str
+
+
+@dataclass(frozen=True)
 class ReplacerEntry:
     id: str
     replace: Replace
@@ -98,6 +114,20 @@ class ReplacerRegistry:
         self.current_plugin = "?"
         self._entries: dict[str, ReplacerEntry] = {}
         self._overrides: set[str] = set()
+        self._superseded: list[Superseded] = []
+
+    def supersede(self, *, files: Iterable[str] = (), ids: Iterable[str] = (), notice: str) -> None:
+        """Declare legacy recipe ``files`` (base names) and replacement ``ids`` this plugin makes
+        unnecessary: they are skipped with ``notice`` instead of read or applied."""
+        self._superseded.append(Superseded(self.current_plugin, frozenset(files), frozenset(ids),
+                                           notice))
+
+    def superseding(self, *, file: str | None = None, rid: str | None = None) -> Superseded | None:
+        """Who supersedes the recipe file with this base name, or the replacement id."""
+        for entry in self._superseded:
+            if (file is not None and file in entry.files) or (rid is not None and rid in entry.ids):
+                return entry
+        return None
 
     def add(self, replacement_id: str, replace: Replace, description: str = "", *,
             override: bool = False) -> None:
@@ -132,9 +162,15 @@ class ReplacerRegistry:
 # -- reading recipes -----------------------------------------------------------------------
 
 
-def load_recipes(path: Path) -> list[Recipe]:
-    """Parse and check a transformation config; every problem is one :class:`RecipeError`."""
+def load_recipes(path: Path, registry: ReplacerRegistry | None = None) -> list[Recipe]:
+    """Parse and check a transformation config; every problem is one :class:`RecipeError`.
+    A file a plugin of ``registry`` supersedes is not read: its notice is logged, no recipes."""
     path = Path(path)
+    owner = registry.superseding(file=path.name) if registry is not None else None
+    if owner is not None:
+        log.warning("--transformations_config %s is not applied: %s (%s)", path.name, owner.notice,
+                    owner.plugin)
+        return []
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -351,6 +387,12 @@ def _port(node: str, index: int) -> Port:
 def apply_recipes(graph: Graph, recipes: list[Recipe], registry: ReplacerRegistry,
                   config: ConvertConfig) -> int:
     """Run every recipe's replacer on its matches, in file order; returns the count."""
+    skipped = [r for r in recipes if registry.superseding(rid=r.id) is not None]
+    for owner in {id(o): o for o in (registry.superseding(rid=r.id) for r in skipped)}.values():
+        ids = sorted({r.id for r in skipped if r.id in owner.ids})  # type: ignore[union-attr]
+        log.warning("transformations config recipe(s) %s not applied: %s (%s)", ", ".join(ids),
+                    owner.notice, owner.plugin)  # type: ignore[union-attr]
+    recipes = [r for r in recipes if r not in skipped]
     entries = [registry.get(r.id, f"transformations config {r.id!r}") for r in recipes]
     done = 0
     for recipe, entry in zip(recipes, entries):

@@ -25,10 +25,10 @@ def apply_config(graph, config) -> None:
     from tfconv import plugins
     pm = graph.meta.get("plugin_manager")
     registry = plugins.replacers(pm) if pm is not None else None
-    recipes = load_recipes(Path(path))
     if registry is None:  # the graph did not come through tfconv.pipeline
         from tfconv.replacers import ReplacerRegistry
         registry = ReplacerRegistry()
+    recipes = load_recipes(Path(path), registry)
     count = apply_recipes(graph, recipes, registry, config)
     log.info("transformations config %s: %d replacement(s) applied", path, count)
 

@@ -33,8 +33,9 @@ def tfconv_add_options(command):
 
 @hookimpl
 def tfconv_register_passes(registry):
-    from .checks import ALL_PASSES
-    registry.add(*ALL_PASSES)
+    from .checks import ALL_PASSES as CHECKS
+    from .passes import ALL_PASSES as CONVERSION
+    registry.add(*CHECKS, *CONVERSION)
 
 
 @hookimpl

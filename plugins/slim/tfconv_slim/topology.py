@@ -72,6 +72,16 @@ def _parts(name: str) -> list[str]:
     return parts
 
 
+def _backbone_of_another_model(graph: Graph, name: str, start: int) -> bool:
+    """A Slim net nested in another model's scope (an Object Detection API
+    ``FeatureExtractor/MobilenetV2``) whose outputs lie elsewhere is that model's backbone,
+    not a Slim classifier; ``start`` is where the net's own scope begins in ``name``."""
+    if start == 0 or not graph.outputs:
+        return False
+    prefix = name[:start].split("/")[0]
+    return not any(p.node.split("/")[0] == prefix for p in graph.outputs)
+
+
 def _root_counts(graph: Graph) -> Counter:
     """Root scope -> number of convolutions / matmuls under it, for known Slim roots."""
     counts: Counter = Counter()
@@ -79,6 +89,10 @@ def _root_counts(graph: Graph) -> Counter:
         if op.type not in CONV_TYPES:
             continue
         parts = _parts(op.name)
+        nested = len(op.name.split("/")) - len(parts)
+        if nested and op.name.split("/")[0] != parts[0] and _backbone_of_another_model(
+                graph, op.name, len(op.name.split("/")[0]) + 1):
+            continue
         if len(parts) > 1 and (parts[0] in ROOTS or _RESNET_ROOT.match(parts[0])):
             counts[parts[0]] += 1
     return counts
@@ -196,7 +210,7 @@ def _nasnet(graph: Graph) -> Topology | None:
     cells: set[str] = set()
     for op in graph:
         m = _CELL.search(op.name + "/")
-        if m:
+        if m and not _backbone_of_another_model(graph, op.name, m.start(1)):
             cells.add(m[1])
     stems = sorted(c for c in cells if c.startswith("cell_stem_"))
     reductions = sorted(c for c in cells if c.startswith("reduction_cell_"))
