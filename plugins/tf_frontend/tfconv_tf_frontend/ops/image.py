@@ -1,0 +1,131 @@
+"""Image ops beyond resizing: patch extraction and the colour adjustments (contrast, RGB <-> HSV,
+hue and saturation), all on channels-last images as TF defines them."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import TABLE
+from ._layout import to_nchw, to_nhwc
+from ._util import ints, scalar_like, text
+
+if TYPE_CHECKING:
+    from tfconv.graph import Port
+    from tfconv.translate import NodeContext, Outputs
+
+
+@TABLE.register("ExtractImagePatches", inputs=1)
+def extract_image_patches(ctx: NodeContext) -> Outputs:
+    # TF: NHWC images -> [N, out_h, out_w, kh * kw * C] patches
+    # IR: ExtractImagePatches-3 on NCHW (same patch order: rows, columns, then channels)
+    x = ctx.input(0)
+    sizes, strides, rates = (list(ctx.attr(k))[1:3] for k in ("ksizes", "strides", "rates"))
+    padding = text(ctx, "padding")
+    ctx.require(padding in ("VALID", "SAME"), f"unsupported padding {padding!r}")
+    y = ctx.emit("ExtractImagePatches", to_nchw(ctx, x), sizes=sizes, strides=strides,
+                 rates=rates, auto_pad="valid" if padding == "VALID" else "same_upper")
+    return to_nhwc(ctx, y)
+
+
+def spatial_mean(ctx: NodeContext, x: Port) -> Port:
+    # the mean over height and width (the last three axes are H, W, C)
+    return ctx.emit("ReduceMean", x, ints(ctx, [-3, -2]), keep_dims=True)
+
+
+@TABLE.register("AdjustContrastv2", inputs=2)
+def adjust_contrast_v2(ctx: NodeContext) -> Outputs:
+    # TF: (x - mean) * factor + mean, the mean per image and channel
+    x, factor = ctx.inputs()
+    mean = spatial_mean(ctx, x)
+    return ctx.emit("Add", ctx.emit("Multiply", ctx.emit("Subtract", x, mean), factor), mean)
+
+
+def channels(ctx: NodeContext, x: Port) -> tuple[Port, Port, Port]:
+    return ctx.emit("Split", x, ints(ctx, -1), num_splits=3)
+
+
+def rgb_to_hsv_parts(ctx: NodeContext, rgb: Port) -> tuple[Port, Port, Port]:
+    # TF's kernel: v = max, range = v - min, s = range / v (0 where v = 0), h from the channel
+    # holding the max (r, then g, then b), in [0, 1)
+    r, g, b = channels(ctx, rgb)
+    v = ctx.emit("Maximum", ctx.emit("Maximum", r, g), b)
+    rng = ctx.emit("Subtract", v, ctx.emit("Minimum", ctx.emit("Minimum", r, g), b))
+    zero, one = scalar_like(ctx, 0, rgb), scalar_like(ctx, 1, rgb)
+    v_pos = ctx.emit("Greater", v, zero)
+    s = ctx.emit("Select", v_pos, ctx.emit("Divide", rng, ctx.emit("Select", v_pos, v, one)), zero)
+    rng_pos = ctx.emit("Greater", rng, zero)
+    norm = ctx.emit("Divide", one, ctx.emit("Multiply", scalar_like(ctx, 6, rgb),
+                                            ctx.emit("Select", rng_pos, rng, one)))
+    h_r = ctx.emit("Multiply", norm, ctx.emit("Subtract", g, b))
+    h_g = ctx.emit("Add", ctx.emit("Multiply", norm, ctx.emit("Subtract", b, r)),
+                   scalar_like(ctx, 2 / 6, rgb))
+    h_b = ctx.emit("Add", ctx.emit("Multiply", norm, ctx.emit("Subtract", r, g)),
+                   scalar_like(ctx, 4 / 6, rgb))
+    h = ctx.emit("Select", ctx.emit("Equal", r, v), h_r,
+                 ctx.emit("Select", ctx.emit("Equal", g, v), h_g, h_b))
+    h = ctx.emit("Select", rng_pos, h, zero)
+    h = ctx.emit("Select", ctx.emit("Less", h, zero), ctx.emit("Add", h, one), h)
+    return h, s, v
+
+
+# Which of (c, x, 0) each RGB channel takes in the six hue sectors (TF's HSV -> RGB kernel).
+SECTORS = {"r": "cx00xc", "g": "xccx00", "b": "00xccx"}
+
+
+def hsv_to_rgb_of(ctx: NodeContext, h: Port, s: Port, v: Port) -> Port:
+    # c = s * v, m = v - c, sector = floor(6h), x = c * (1 - |(6h mod 2) - 1|); a sector
+    # outside 0..5 gives (m, m, m)
+    c = ctx.emit("Multiply", s, v)
+    m = ctx.emit("Subtract", v, c)
+    dh = ctx.emit("Multiply", h, scalar_like(ctx, 6, h))
+    sector = ctx.emit("Floor", dh)
+    x = ctx.emit("Multiply", c, ctx.emit("Subtract", scalar_like(ctx, 1, h), ctx.emit(
+        "Abs", ctx.emit("Subtract", ctx.emit("FloorMod", dh, scalar_like(ctx, 2, h)),
+                        scalar_like(ctx, 1, h)))))
+    zero = scalar_like(ctx, 0, h)
+    pick = {"c": c, "x": x, "0": zero}
+    in_sector = [ctx.emit("Equal", sector, scalar_like(ctx, i, h)) for i in range(6)]
+    out = []
+    for channel in "rgb":
+        value = zero
+        for i, which in enumerate(SECTORS[channel]):
+            if which != "0":
+                value = ctx.emit("Select", in_sector[i], pick[which], value)
+        out.append(ctx.emit("Add", value, m))
+    return ctx.emit("Concat", *out, axis=-1)
+
+
+@TABLE.register("RGBToHSV", inputs=1)
+def rgb_to_hsv(ctx: NodeContext) -> Outputs:
+    return ctx.emit("Concat", *rgb_to_hsv_parts(ctx, ctx.input(0)), axis=-1)
+
+
+@TABLE.register("HSVToRGB", inputs=1)
+def hsv_to_rgb(ctx: NodeContext) -> Outputs:
+    return hsv_to_rgb_of(ctx, *channels(ctx, ctx.input(0)))
+
+
+def float_images(ctx: NodeContext) -> Port:
+    x = ctx.input(0)
+    ctx.require(ctx.dtype(x) is not None and np.issubdtype(ctx.dtype(x), np.floating),
+                "only floating-point images are supported")
+    return x
+
+
+@TABLE.register("AdjustSaturation", inputs=2)
+def adjust_saturation(ctx: NodeContext) -> Outputs:
+    # TF: to HSV, s = clamp(s * scale, 0, 1), back to RGB
+    x, scale = float_images(ctx), ctx.input(1)
+    h, s, v = rgb_to_hsv_parts(ctx, x)
+    s = ctx.emit("Clamp", ctx.emit("Multiply", s, scale), min=0.0, max=1.0)
+    return hsv_to_rgb_of(ctx, h, s, v)
+
+
+@TABLE.register("AdjustHue", inputs=2)
+def adjust_hue(ctx: NodeContext) -> Outputs:
+    # TF: rotate the hue by delta (a fraction of the circle), wrapped to [0, 1)
+    x, delta = float_images(ctx), ctx.input(1)
+    h, s, v = rgb_to_hsv_parts(ctx, x)
+    h = ctx.emit("FloorMod", ctx.emit("Add", h, delta), scalar_like(ctx, 1, x))
+    return hsv_to_rgb_of(ctx, h, s, v)

@@ -1,0 +1,56 @@
+"""image.py translators vs real TF: ExtractImagePatches, AdjustContrastv2, RGBToHSV, HSVToRGB,
+AdjustSaturation, AdjustHue."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optest import check, rand, tf
+
+raw = tf.raw_ops
+
+
+def case(id_, build, *arrays, **kw):
+    return pytest.param(build, arrays, kw, id=id_)
+
+
+def patches(k, s, r, padding):
+    return lambda x: raw.ExtractImagePatches(images=x, ksizes=[1, *k, 1], strides=[1, *s, 1],
+                                             rates=[1, *r, 1], padding=padding)
+
+
+IMG = rand((2, 7, 6, 3), "img", 0, 1)
+# every hue sector, greys (range 0), black (v 0), and saturated primaries
+PIXELS = np.array([[[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]],
+                    [[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [0.5, 0.5, 0.5], [0.0, 0.0, 0.0]],
+                    [[0.9, 0.2, 0.4], [0.1, 0.8, 0.3], [0.3, 0.2, 0.95], [0.7, 0.7, 0.1]]]],
+                  np.float32)
+HSV = np.concatenate([rand((2, 3, 4, 1), "h", 0, 0.999), rand((2, 3, 4, 2), "sv", 0, 1)],
+                     axis=-1).astype(np.float32)
+
+CASES = [
+    case("ExtractImagePatches-valid", patches((2, 2), (1, 1), (1, 1), "VALID"), IMG),
+    case("ExtractImagePatches-same-strided", patches((3, 2), (2, 3), (1, 1), "SAME"), IMG),
+    case("ExtractImagePatches-dilated", patches((2, 3), (1, 2), (2, 1), "VALID"), IMG),
+    case("ExtractImagePatches-same-dilated", patches((3, 3), (2, 2), (2, 2), "SAME"),
+         rand((1, 8, 9, 2), "img2")),
+    case("ExtractImagePatches-dynamic-batch", patches((2, 2), (2, 2), (1, 1), "VALID"), IMG,
+         shapes=[(None, 7, 6, 3)]),
+    case("AdjustContrastv2", lambda x: raw.AdjustContrastv2(images=x, contrast_factor=1.7), IMG),
+    case("AdjustContrastv2-dynamic-factor", lambda x, f: raw.AdjustContrastv2(
+        images=x, contrast_factor=f), rand((5, 4, 3), "c3"), np.float32(0.4)),
+    case("RGBToHSV", lambda x: raw.RGBToHSV(images=x), PIXELS),
+    case("RGBToHSV-random", lambda x: raw.RGBToHSV(images=x), IMG),
+    case("HSVToRGB", lambda x: raw.HSVToRGB(images=x), HSV),
+    case("HSVToRGB-round-trip", lambda x: raw.HSVToRGB(images=raw.RGBToHSV(images=x)), PIXELS),
+    case("AdjustSaturation", lambda x: raw.AdjustSaturation(images=x, scale=1.8), IMG),
+    case("AdjustSaturation-desaturate", lambda x: raw.AdjustSaturation(images=x, scale=0.3),
+         PIXELS),
+    case("AdjustHue", lambda x: raw.AdjustHue(images=x, delta=0.3), IMG),
+    case("AdjustHue-negative", lambda x: raw.AdjustHue(images=x, delta=-0.45), PIXELS),
+]
+
+
+@pytest.mark.parametrize(("build", "arrays", "kw"), CASES)
+def test_image_op(build, arrays, kw):
+    check(build, *arrays, **kw)
