@@ -80,6 +80,7 @@ NMS_CASES = [
     case("V3-no-boxes", v3(5, 0.5, 0.0), np.zeros((0, 4), F32), np.zeros((0,), F32), **DYN_NMS),
     case("V3-iou-equal-threshold", v3(10, 0.5, 0.0), EXACT, EXACT_S, **DYN_NMS),
     case("V3-iou-one", v3(10, 1.0, 0.0), EXACT, EXACT_S, **DYN_NMS),
+    case("V3-iou-zero", v3(40, 0.0, 0.0), B40, S40, **DYN_NMS),  # only disjoint boxes stay
     case("V3-all-flipped", v3(15, 0.3, 0.1), boxes(30, "f", flip=1.0), scores(30, "f"),
          **DYN_NMS),
     case("V4-unpadded", v4(8, 0.5, 0.2, False), B40, S40, **DYN_NMS),
@@ -89,6 +90,11 @@ NMS_CASES = [
     case("V5-hard-padded", v5(50, 0.5, 0.1, 0.0, True), B40, S40, **DYN_NMS),
     case("V5-soft", v5(12, 0.5, 0.2, 0.5), B40, S40, **DYN_NMS),
     case("V5-soft-threshold", v5(40, 0.3, 0.5, 0.1), B40, S40, **DYN_NMS),
+    # boxes on a coarse grid: many zero-area and identical boxes (TF: IoU 0 with a zero-area box)
+    case("V5-soft-zero-area", v5(30, 1.0, 0.0, 1.0), np.round(boxes(30, "g", 0.3) * 4) / 4,
+         scores(30, "g", decimals=1), **DYN_NMS),
+    case("V5-hard-zero-area", v5(30, 0.5, 0.0, 0.0), np.round(boxes(30, "g", 0.3) * 4) / 4,
+         scores(30, "g", decimals=1), **DYN_NMS),
 ]
 
 
@@ -97,13 +103,14 @@ def test_non_max_suppression(build, arrays, kw):
     check(build, *arrays, **kw)
 
 
-def test_non_max_suppression_computed_limits():
+@pytest.mark.parametrize("iou", [0.45, 0.0])
+def test_non_max_suppression_computed_limits(iou):
     # max_output_size, iou and score thresholds fed at run time (not constants)
     def build(b, s, m, iou, t):
         return list(raw.NonMaxSuppressionV5(boxes=b, scores=s, max_output_size=m,
                                             iou_threshold=iou, score_threshold=t,
                                             soft_nms_sigma=0.0, pad_to_max_output_size=True))
-    out = check(build, B40, S40, np.array(9, I32), np.array(0.45, F32), np.array(0.25, F32),
+    out = check(build, B40, S40, np.array(9, I32), np.array(iou, F32), np.array(0.25, F32),
                 shapes=[(None, 4), (None,), (), (), ()])
     assert out.types["NonMaxSuppression"] == 1
 

@@ -33,14 +33,42 @@ def _scalar(ctx: NodeContext, x: Port) -> Port:
 
 def _iou_threshold(ctx: NodeContext, iou: Port) -> Port:
     # TF suppresses a box when IoU > threshold; OpenVINO when IoU >= threshold. The next float32
-    # up gives TF's rule exactly for a constant threshold (in OD API graphs it always is).
+    # up gives TF's rule exactly for a constant threshold (in OD API graphs it always is); at
+    # least the smallest normal float, as the CPU flushes denormals (a threshold of 0 would
+    # then suppress disjoint boxes too).
+    tiny = np.finfo(F32).tiny
     value = ctx.value(iou)
     if value is not None:
         t = np.float32(np.asarray(value, F32).reshape(-1)[0])
-        return ctx.const(np.nextafter(t, np.float32(np.inf)), name="iou_threshold")
+        up = max(np.nextafter(t, np.float32(np.inf)), tiny)
+        return ctx.const(np.float32(up), name="iou_threshold")
     # A computed threshold: one ulp up, x * (1 + 2^-23) (exact up to one ulp on ties).
-    iou = _scalar(ctx, _float(ctx, iou))
-    return ctx.emit("Multiply", iou, ctx.const(np.float32(1 + 2 ** -23), name="ulp"))
+    iou = ctx.emit("Multiply", _scalar(ctx, _float(ctx, iou)),
+                   ctx.const(np.float32(1 + 2 ** -23), name="ulp"))
+    return ctx.emit("Maximum", iou, ctx.const(tiny, name="tiny"))
+
+
+def _apart_if_empty(ctx: NodeContext, boxes: Port) -> Port:
+    """Soft-NMS only: zero-area boxes moved to disjoint unit boxes beyond every coordinate.
+
+    TF takes a zero-area box's IoU as 0; OpenVINO's soft-NMS divides 0 by 0 for two of them and
+    gives infinite scores. Box i goes to [m+1+2i, m+1, m+2+2i, m+2] (m = max |coordinate|): IoU 0
+    with everything, as in TF; only indices and scores leave the op, so no output changes."""
+    y1, x1, y2, x2 = ctx.emit("Split", boxes, ints(ctx, 1, "axis"), num_splits=4, name="corners")
+    area = ctx.emit("Multiply", ctx.emit("Subtract", y2, y1), ctx.emit("Subtract", x2, x1))
+    empty = ctx.emit("Equal", area, ctx.const(F32(0), name="zero"), name="empty")
+    m = ctx.emit("ReduceMax", ctx.emit("Abs", boxes), ints(ctx, [0, 1], "axes"), keep_dims=False)
+    one = ctx.emit("Add", m, ctx.const(F32(1), name="one"))
+    n = ctx.emit("Gather", ctx.emit("ShapeOf", boxes, output_type="int64"), ints(ctx, 0, "i"),
+                 ints(ctx, 0, "axis"), batch_dims=0)
+    index = ctx.emit("Range", ints(ctx, 0, "start"), n, ints(ctx, 1, "step"), output_type="float32")
+    row = ctx.emit("Add", one, ctx.emit("Multiply", index, ctx.const(F32(2), name="two")))
+    row = ctx.emit("Unsqueeze", row, ints(ctx, [1], "axis"))  # [N, 1]
+    col = ctx.emit("Add", ctx.emit("Multiply", row, ctx.const(F32(0), name="zero")), one)
+    unit = ctx.const(F32(1), name="unit")
+    apart = ctx.emit("Concat", row, col, ctx.emit("Add", row, unit), ctx.emit("Add", col, unit),
+                     axis=1, name="apart")
+    return ctx.emit("Select", empty, apart, boxes, auto_broadcast="numpy")
 
 
 def non_max_suppression(ctx: NodeContext, boxes: Port, scores: Port, max_size: Port, iou: Port,
@@ -53,7 +81,11 @@ def non_max_suppression(ctx: NodeContext, boxes: Port, scores: Port, max_size: P
     #       -> selected_indices[M,3] (batch, class, box), selected_scores[M,3], valid[1]
     # Both order the selection by score (soft-NMS: by updated score), ties by lower index; both
     # keep scores > threshold; corner boxes may be flipped ([y2,x2,y1,x1]) in both.
-    b = ctx.emit("Unsqueeze", _float(ctx, boxes), ints(ctx, [0], "batch_axis"))
+    boxes = _float(ctx, boxes)
+    sigma_value = None if sigma is None else ctx.value(sigma)
+    if sigma is not None and (sigma_value is None or float(np.asarray(sigma_value).reshape(-1)[0]) > 0):
+        boxes = _apart_if_empty(ctx, boxes)
+    b = ctx.emit("Unsqueeze", boxes, ints(ctx, [0], "batch_axis"))
     s = ctx.emit("Unsqueeze", _float(ctx, scores), ints(ctx, [0, 1], "batch_class_axes"))
     if threshold is None:  # V1/V2: no threshold at all
         threshold = ctx.const(np.float32(-np.inf), name="score_threshold")
