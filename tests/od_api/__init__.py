@@ -1,0 +1,1 @@
+"""Object Detection API plugin tests."""
