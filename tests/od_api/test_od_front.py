@@ -289,7 +289,7 @@ def test_every_mismatch_names_both_values(name):
     assert wrong_arch[0].startswith(f"meta-architecture: pipeline.config says {other}, the graph is")
 
 
-def _graph_with_nms(preprocessor: bool) -> Graph:
+def _graph_with_nms(preprocessor: bool, scope: str = "nms", output: str | None = None) -> Graph:
     g = Graph("tf")
     g.add_op("Placeholder", "boxes", attrs={"dtype": np.dtype(np.float32), "shape": (None, 4)})
     g.add_op("Placeholder", "scores", attrs={"dtype": np.dtype(np.float32), "shape": (None,)})
@@ -297,14 +297,23 @@ def _graph_with_nms(preprocessor: bool) -> Graph:
         g.add_op("Identity", "Preprocessor/sub", [Port("boxes")])
     for name, value in (("k", np.array(5, np.int32)), ("iou", np.array(0.5, np.float32))):
         g.add_op("Const", name, attrs={"value": value, "dtype": value.dtype})
-    g.add_op("NonMaxSuppressionV3", "nms/NonMaxSuppressionV3",
+    g.add_op("NonMaxSuppressionV3", f"{scope}/NonMaxSuppressionV3",
              [Port("boxes"), Port("scores"), Port("k"), Port("iou"), Port("iou")])
-    g.outputs = [Port("nms/NonMaxSuppressionV3")]
+    g.outputs = [Port(f"{scope}/NonMaxSuppressionV3")]
+    if output:
+        g.add_op("Identity", output, [g.outputs[0]])
+        g.outputs = [Port(output)]
     return g
 
 
 def test_non_od_graphs_not_recognised():
     assert recognize(_graph_with_nms(preprocessor=False)) is None  # a hand-written NMS alone
+    # another detector that names its output like the exporter does, without OD API scopes
+    assert recognize(_graph_with_nms(preprocessor=False, output="detection_boxes")) is None
+    multiclass = recognize(_graph_with_nms(False, "Postprocessor/BatchMultiClassNonMaxSuppression",
+                                           "detection_boxes"))
+    assert multiclass.kind == "ssd" and multiclass.facts.num_classes == 1
+    assert multiclass.facts.iou_threshold == 0.5 and multiclass.facts.max_detections_per_class == 5
     assert recognize(_graph_with_nms(preprocessor=True)).kind == "ssd"
     plain = Graph("tf")
     plain.add_op("Placeholder", "x", attrs={"dtype": np.dtype(np.float32), "shape": (1, 4)})

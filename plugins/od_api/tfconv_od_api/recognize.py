@@ -32,7 +32,8 @@ import numpy as np
 from tfconv.graph import Graph, Op, Port
 
 NMS_TYPES = ("NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3",
-             "NonMaxSuppressionV4", "NonMaxSuppressionV5", "NonMaxSuppressionWithOverlaps")
+             "NonMaxSuppressionV4", "NonMaxSuppressionV5", "NonMaxSuppressionWithOverlaps",
+             "CombinedNonMaxSuppression")
 RESIZE_TYPES = ("ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea")
 PREPROCESSOR = "Preprocessor"       # the scope the exporters give the image preprocessing
 PASS_THROUGH = ("Identity", "Enter", "StopGradient", "Snapshot")
@@ -42,6 +43,7 @@ SCORE_CONVERTERS = {"Sigmoid": "SIGMOID", "Softmax": "SOFTMAX"}
 KIND_TITLES = {"ssd": "SSD", "faster_rcnn": "Faster R-CNN", "mask_rcnn": "Mask R-CNN",
                "rfcn": "R-FCN"}
 _NMS_SCOPE = re.compile(r"nonmaxsuppression|non_max_suppression", re.IGNORECASE)
+_MULTICLASS = re.compile(r"multi_?class_?non_?max_?suppression", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,14 @@ def _order_groups(graph: Graph, groups: dict[str, list[Op]]) -> list[str]:
 def _nms_facts(graph: Graph, ops: list[Op]) -> dict:
     """num_classes (one NMS per class), iou/score thresholds, max per class and in total."""
     first = ops[0]
+    if first.type == "CombinedNonMaxSuppression":  # use_combined_nms: one op for all classes
+        per_class, total = (_input_const(graph, first, i) for i in (2, 3))
+        iou, score = (_input_const(graph, first, i) for i in (4, 5))
+        return {"num_classes": None,
+                "iou_threshold": None if iou is None else float(iou),
+                "score_threshold": None if score is None else float(score),
+                "max_detections_per_class": None if per_class is None else int(per_class),
+                "max_total_detections": None if total is None else int(total)}
     if first.type == "NonMaxSuppression":
         iou = first.attrs.get("iou_threshold")
         score = None
@@ -328,8 +338,11 @@ def recognize(graph: Graph) -> Recognition | None:
         return None
     pre = _preprocessor_ops(graph)
     outputs = _detection_outputs(graph)
-    if not pre and not outputs:
-        return None  # an NMS alone (a hand-written detector) is not an OD API export
+    multiclass = any(_MULTICLASS.search(g) for g in groups)
+    if not pre and not (outputs and multiclass):
+        # an NMS alone, or a detector of another origin that names its outputs detection_*,
+        # is not an OD API export: that needs its Preprocessor or its multi-class NMS scopes
+        return None
     order = _order_groups(graph, groups)
     final = groups[order[-1]]
     crops = graph.ops_of_type("CropAndResize")
