@@ -162,6 +162,21 @@ def test_crop_and_resize(build, arrays, kw):
     check(build, *arrays, **kw)
 
 
+@pytest.mark.parametrize(("height", "crop_h"), [(8, 14), (5, 8), (11, 26), (17, 5)])
+def test_crop_and_resize_boxes_clipped_to_the_image(height, crop_h):
+    # Boxes ending exactly at 1.0 (Faster R-CNN clips its proposals to the image): TF's last
+    # sample is y2*(H-1) up to its rounding of (H-1)/(crop-1), e.g. 13*(7/13) = 7.0000005 > 7,
+    # extrapolated; the IR must round the same way.
+    r = rng_for(f"clip{height}")
+    lo = r.uniform(0, 0.6, (12, 2)).astype(F32)
+    clipped = np.concatenate([lo, np.ones((12, 2), F32)], 1)
+    clipped[:4, :2] = 0
+    clipped[4, 3] = 0.52754384
+    image = r.normal(size=(1, height, height + 3, 2)).astype(F32)
+    check(crop([crop_h, crop_h + 1]), image, clipped, np.zeros(12, I32),
+          shapes=[(None, None, None, 2), (None, 4), (None,)])
+
+
 # -- Where and Assert ----------------------------------------------------------------------------
 
 MASK = rng_for("mask").random((4, 5, 3)) < 0.4

@@ -174,8 +174,14 @@ def _sample_positions(ctx: NodeContext, c1: Port, c2: Port, size_m1: Port, n: in
     if n == 1:
         mid = ctx.emit("Multiply", ctx.emit("Add", c1, c2), ctx.const(F32(0.5), name="half"))
         return ctx.emit("Multiply", mid, size_m1, name=f"{axis}_in")
-    step = ctx.emit("Divide", ctx.emit("Multiply", ctx.emit("Subtract", c2, c1), size_m1),
-                    ctx.const(F32(n - 1), name=f"{axis}_steps"), name=f"{axis}_scale")
+    # The quotient must be TF's correctly rounded one: boxes clipped to the image put the last
+    # sample a rounding error beyond H-1 in TF (7/13*13 = 7.0000005: extrapolated). OpenVINO's
+    # CPU divides f32 by a reciprocal (off by an ulp for ~half of all values); in f64 it is exact.
+    span = ctx.emit("Convert", ctx.emit("Multiply", ctx.emit("Subtract", c2, c1), size_m1),
+                    destination_type="float64")
+    step = ctx.emit("Convert", ctx.emit("Divide", span, ctx.const(n - 1, np.float64,
+                                                                  name=f"{axis}_steps")),
+                    destination_type="float32", name=f"{axis}_scale")
     grid = ctx.const(np.arange(n, dtype=F32)[None, :], name=f"{axis}_grid")
     return ctx.emit("Add", ctx.emit("Multiply", c1, size_m1), ctx.emit("Multiply", grid, step),
                     name=f"{axis}_in")
