@@ -241,6 +241,8 @@ def test_fixture_recognised(name, form):
         assert f.mask_size == (cfg.mask_height, cfg.mask_width)
         assert f.initial_crop_size == cfg.initial_crop_size
     assert checks.mismatches(cfg, rec) == []
+    if rec.kind != "rfcn":  # R-FCN scores with position-sensitive maps, not a ClassPredictor
+        assert "class predictor: 4 scores per box (3 classes + background)" in rec.evidence
     # the backbone (MobilenetV1/V2, InceptionV2 under FeatureExtractor scopes) is no Slim classifier
     assert topology.recognise(graph) is None
 
@@ -315,6 +317,18 @@ def test_non_od_graphs_not_recognised():
     assert multiclass.kind == "ssd" and multiclass.facts.num_classes == 1
     assert multiclass.facts.iou_threshold == 0.5 and multiclass.facts.max_detections_per_class == 5
     assert recognize(_graph_with_nms(preprocessor=True)).kind == "ssd"
+    combined = _graph_with_nms(True)
+    for name, value in (("per_class", 7), ("total", 9), ("score", 0.25)):
+        value = np.array(value, np.float32 if name == "score" else np.int32)
+        combined.add_op("Const", name, attrs={"value": value, "dtype": value.dtype})
+    combined.add_op("CombinedNonMaxSuppression", "Postprocessor/CombinedNonMaxSuppression",
+                    [Port(n) for n in ("boxes", "scores", "per_class", "total", "iou", "score")],
+                    num_outputs=4)
+    combined.remove("nms/NonMaxSuppressionV3")
+    combined.outputs = [Port("Postprocessor/CombinedNonMaxSuppression")]
+    facts = recognize(combined).facts
+    assert (facts.max_detections_per_class, facts.max_total_detections) == (7, 9)
+    assert (facts.iou_threshold, facts.score_threshold, facts.num_classes) == (0.5, 0.25, None)
     plain = Graph("tf")
     plain.add_op("Placeholder", "x", attrs={"dtype": np.dtype(np.float32), "shape": (1, 4)})
     plain.add_op("Relu", "Preprocessor/relu", [Port("x")])

@@ -292,6 +292,45 @@ def _box_coder(graph: Graph, final: list[Op]) -> tuple[float, float, float, floa
     return (last[0], last[1], last[2], last[3])
 
 
+def _kernel_channels(graph: Graph, op: Op) -> int | None:
+    ins = graph.inputs(op.name)
+    value = _const(graph, ins[1]) if len(ins) > 1 else None
+    if value is None or value.ndim not in (2, 4):
+        return None
+    if op.type == "MatMul" and op.attrs.get("transpose_b"):
+        return int(value.shape[0])
+    return int(value.shape[-1])
+
+
+def _class_channels(graph: Graph, first_stage: set[str]) -> int | None:
+    """Classes (background included) the class predictor scores per box: a fully connected
+    ``ClassPredictor`` outputs them directly; a convolutional one outputs them per anchor, the
+    anchors being its sibling box predictor's channels / 4. The first stage's objectness
+    predictor (an op ``first_stage``, the proposal NMS's ancestors, holds) does not count."""
+    found = None
+    for op in graph:
+        parts = _parts(op.name)
+        if op.type not in ("Conv2D", "MatMul") or "ClassPredictor" not in parts[:-1] or \
+                op.name in first_stage:
+            continue
+        channels = _kernel_channels(graph, op)
+        if channels is None:
+            continue
+        if op.type == "MatMul":
+            found = channels
+            continue
+        parent = "/".join(parts[:parts.index("ClassPredictor")]) + "/"
+        for other in graph:
+            other_parts = _parts(other.name)
+            if other.type == "Conv2D" and other.name.startswith(parent) and \
+                    {"BoxEncodingPredictor", "BoxPredictor"} & set(other_parts[:-1]):
+                box = _kernel_channels(graph, other)
+                if box and box % 4 == 0 and channels % (box // 4) == 0:
+                    found = channels // (box // 4)
+                break
+    return found
+
+
 def _detection_outputs(graph: Graph) -> dict[str, str]:
     found: dict[str, str] = {}
     for port in graph.outputs:
@@ -369,6 +408,13 @@ def recognize(graph: Graph) -> Recognition | None:
         evidence.append(f"{len(free_crops)} CropAndResize (second-stage crop) after a proposal NMS")
 
     facts = dict(_nms_facts(graph, final))
+    first_stage = graph.ancestors([groups[order[0]][0].name]) if len(order) >= 2 else set()
+    with_background = _class_channels(graph, first_stage)
+    if with_background is not None:
+        evidence.append(f"class predictor: {with_background} scores per box "
+                        f"({with_background - 1} classes + background)")
+        if facts["num_classes"] is None:
+            facts["num_classes"] = with_background - 1
     facts.update(_resizer(graph, pre))
     facts["score_converter"] = _score_converter(graph, final)
     if kind == "ssd":
