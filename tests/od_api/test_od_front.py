@@ -388,7 +388,9 @@ def test_cli_flag_on_non_od_model(tmp_path):
     model = small_graph(tmp_path / "plain.pb")
     one_line_failure(convert(model, FLAG, SSD / "pipeline.config", "-o", out), out,
                      f"{FLAG} is for TensorFlow Object Detection API models, and {model} is not one",
-                     "drop the flag")
+                     "drop it")
+    one_line_failure(convert(model, "--od_output", "detection_output", "-o", out), out,
+                     "--od_output detection_output is for TensorFlow Object Detection API models")
 
 
 @pytest.mark.parametrize("case", ["missing", "malformed", "mismatch"])

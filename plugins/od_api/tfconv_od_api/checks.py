@@ -214,10 +214,14 @@ def check(graph: Graph, config) -> tuple[ODConfig, Recognition] | None:
         rec = None  # --output cuts the detection part away: nothing OD-specific remains
     model = _model_name(config)
     if rec is None:
-        if path:
-            msg = (f"{FLAG} is for TensorFlow Object Detection API models, and {model} is not "
-                   "one (no batch non-max-suppression stage fed by a Preprocessor scope or "
-                   "feeding detection_* outputs): drop the flag")
+        flags = [f for f, given in ((FLAG, path), ("--od_output detection_output",
+                                                   config.options.get("od_output") == "detection_output"))
+                 if given]
+        if flags:
+            what = " and ".join(flags)
+            msg = (f"{what} {'is' if len(flags) == 1 else 'are'} for TensorFlow Object Detection "
+                   f"API models, and {model} is not one (no batch non-max-suppression stage fed by "
+                   f"a Preprocessor scope or feeding detection_* outputs): drop {'it' if len(flags) == 1 else 'them'}")
             raise UsageError(msg)
         return None
     if not path:
