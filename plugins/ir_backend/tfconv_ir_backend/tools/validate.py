@@ -414,12 +414,8 @@ def _prepare(kw: dict, own: dict) -> Run:
     if own["ir"]:
         runtime.check_ir(own["ir"], "--ir")
     source = pipeline.load(pm, config)
-    order = source.topological_order()
-    types = {n: source.op(n).type for n in order}
-    producers = {n: [p.node for p in source.inputs(n)] for n in order}
-    inputs = source_inputs(source)
-    outputs = [f"{p.node}:{p.index}" for p in source.outputs]
     if own["ir"]:
+        pipeline.run_passes(plugins.passes(pm), source, config, "source")
         model = runtime.read_ir(own["ir"], "validate")
     else:
         ir = pipeline.transform(pm, source, config)
@@ -430,6 +426,13 @@ def _prepare(kw: dict, own: dict) -> Run:
             model = runtime.read_ir(next(p for p in written if p.suffix == ".xml"), "validate")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    # After the source passes: TF1 while loops are one node each (the graph is acyclic), and
+    # plugins have chosen the outputs and input shapes (an OD API model's detections, batch 1).
+    order = source.topological_order()
+    types = {n: source.op(n).type for n in order}
+    producers = {n: [p.node for p in source.inputs(n)] for n in order}
+    inputs = source_inputs(source)
+    outputs = [f"{p.node}:{p.index}" for p in source.outputs]
     match_inputs(inputs, model, config.nchw)
     plan = preprocessing_plan(config, source, inputs)
     lo, hi = own["input_range"]
