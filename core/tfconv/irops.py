@@ -951,4 +951,59 @@ def _extract_image_patches(attrs, ins, values):
             out.append(-(-d // s))
     kk = int(np.prod(attrs["sizes"]))
     return [((n, None if c is None else c * kk, *out), ins[0].dtype)]
+
+
+def _dft_axes(values, rank: int) -> list[int] | None:
+    axes = _const_ints(values, 1)
+    return None if axes is None else [a + rank if a < 0 else a for a in axes]
+
+
+@rule("DFT", "IDFT", version="opset7")
+def _dft(attrs, ins, values):
+    # complex data as [..., 2]; axes index the complex dims; signal sizes resize those axes
+    x = ins[0].shape
+    if x is None:
+        return [(None, ins[0].dtype)]
+    axes, sizes = _dft_axes(values, len(x) - 1), _const_ints(values, 2)
+    out = list(x)
+    for i, a in enumerate(axes or []):
+        if sizes is not None and sizes[i] != -1:
+            out[a] = sizes[i]
+    return [(tuple(out) if axes is not None or len(ins) < 3 else (None,) * len(x), ins[0].dtype)]
+
+
+@rule("RDFT", version="opset9")
+def _rdft(attrs, ins, values):
+    # real data -> complex [..., 2]; the last transformed axis keeps size // 2 + 1 entries
+    x = ins[0].shape
+    axes, sizes = (None, None) if x is None else (_dft_axes(values, len(x)),
+                                                  _const_ints(values, 2))
+    if x is None or axes is None:
+        return [(None if x is None else (None,) * (len(x) + 1), ins[0].dtype)]
+    out = list(x)
+    for i, a in enumerate(axes):
+        if sizes is not None and sizes[i] != -1:
+            out[a] = sizes[i]
+    out[axes[-1]] = None if out[axes[-1]] is None else out[axes[-1]] // 2 + 1
+    return [((*out, 2), ins[0].dtype)]
+
+
+@rule("IRDFT", version="opset9")
+def _irdft(attrs, ins, values):
+    # complex [..., 2] -> real; the last transformed axis becomes signal_size (2 * (n - 1))
+    x = ins[0].shape
+    if x is None:
+        return [(None, ins[0].dtype)]
+    axes, sizes = _dft_axes(values, len(x) - 1), _const_ints(values, 2)
+    if axes is None:
+        return [((None,) * (len(x) - 1), ins[0].dtype)]
+    out = list(x[:-1])
+    for i, a in enumerate(axes):
+        if sizes is not None and sizes[i] != -1:
+            out[a] = sizes[i]
+        elif a == axes[-1]:
+            out[a] = None if out[a] is None else 2 * (out[a] - 1)
+    return [(tuple(out), ins[0].dtype)]
+
+
 # -- end of the op coverage section ------------------------------------------------------------

@@ -56,7 +56,10 @@ def rint(ctx: NodeContext) -> Outputs:
 def atan2(ctx: NodeContext) -> Outputs:
     # TF: atan2(y, x) in (-pi, pi]      IR: Atan(y / x), moved by +-pi when x < 0 (by the sign
     # of y, y = 0 counting as positive), +-pi/2 when x = 0 (0 when y = 0 too)
-    y, x = ctx.inputs()
+    return atan2_of(ctx, *ctx.inputs())
+
+
+def atan2_of(ctx: NodeContext, y: Port, x: Port) -> Port:
     zero = scalar_like(ctx, 0, x)
     base = ctx.emit("Atan", ctx.emit("Divide", y, x))
     pi = scalar_like(ctx, np.pi, x)
