@@ -247,6 +247,43 @@ def test_fixture_recognised(name, form):
     assert topology.recognise(graph) is None
 
 
+RENAMES = (("SecondStage", "Stage2"), ("FirstStage", "Stage1"), ("FeatureExtractor", "Backbone"),
+           ("BoxPredictor", "Head"), ("Postprocessor", "Post"), ("GridAnchorGenerator", "Anchors"),
+           ("MultipleGridAnchorGenerator", "Anchors"), ("CropAndResize", "Crop"))
+
+
+def renamed(graph: Graph, rename) -> Graph:
+    """A copy of ``graph`` with every op renamed (an older exporter, an import prefix)."""
+    copy = Graph(graph.dialect, graph.name)
+    names = {op.name: rename(op.name) for op in graph}
+    for op in graph:
+        new = copy.add_op(op.type, names[op.name], attrs=dict(op.attrs), num_outputs=len(op.outputs))
+        new.outputs = [dataclasses.replace(info) for info in op.outputs]
+    for op in graph:
+        copy.set_inputs(names[op.name], [Port(names[p.node], p.index) for p in graph.inputs(op.name)])
+    copy.outputs = [Port(names[p.node], p.index) for p in graph.outputs]
+    copy.meta = {**graph.meta, "inputs": [names[n] for n in graph.meta.get("inputs", [])]}
+    return copy
+
+
+@pytest.mark.parametrize("name", ["ssd_mobilenet_v1_fpn_tiny", "mask_rcnn_inception_v2_tiny", "rfcn_tiny"])
+def test_recognition_reads_structure_not_names(name):
+    """Scopes other than the Preprocessor and the NMS renamed and everything under an import
+    prefix: the same meta-architecture and facts."""
+    graph = loaded(name, "frozen")
+
+    def rename(op_name: str) -> str:
+        for old, new in RENAMES:
+            op_name = op_name.replace(old, new)
+        return "import/" + op_name
+
+    rec, again = recognize(graph), recognize(renamed(graph, rename))
+    assert again is not None and again.kind == rec.kind
+    assert again.facts == rec.facts and again.image_input == "import/image_tensor"
+    assert list(again.outputs) == list(rec.outputs)
+    assert topology.recognise(renamed(graph, rename)) is None
+
+
 @pytest.mark.parametrize("name", list(KINDS))
 def test_every_mismatch_names_both_values(name):
     rec = recognize(loaded(name, "frozen"))
@@ -367,6 +404,13 @@ def bad_configs(tmp_path_factory) -> dict[str, Path]:
     (root / "mismatch.config").write_text(edited)
     (root / "malformed.config").write_text(text.replace("width: 160", "width 160", 1))  # line 7
     return {"mismatch": root / "mismatch.config", "malformed": root / "malformed.config"}
+
+
+def test_flags_on_convert_validate_and_inspect():
+    helps = {cmd: run(cmd, "--help").stdout for cmd in ("convert", "validate", "inspect")}
+    for cmd, text in helps.items():
+        assert FLAG + " FILE" in text, cmd
+        assert ("--od_output [tf|detection_output]" in text) == (cmd != "inspect"), cmd
 
 
 def test_cli_od_model_without_flag(tmp_path):
