@@ -1006,4 +1006,21 @@ def _irdft(attrs, ins, values):
     return [(tuple(out), ins[0].dtype)]
 
 
+@rule("RandomUniform", version="opset8")
+def _random_uniform(attrs, ins, values):
+    shape = _const_ints(values, 0)
+    n = ins[0].shape[0] if ins[0].shape else None
+    out = tuple(shape) if shape is not None else None if n is None else (None,) * n
+    return [(out, np.dtype(attrs["output_type"]))]
+
+
+@rule("Multinomial", version="opset13")
+def _multinomial(attrs, ins, values):
+    # [batch, classes] -> [batch, num_samples]
+    x, num = ins[0].shape, _const_ints(values, 1)
+    batch = None if x is None else x[0]
+    out = np.dtype({"i32": np.int32, "i64": np.int64}[attrs["convert_type"]])
+    return [((batch, None if num is None else num[0]), out)]
+
+
 # -- end of the op coverage section ------------------------------------------------------------
