@@ -1023,4 +1023,14 @@ def _multinomial(attrs, ins, values):
     return [((batch, None if num is None else num[0]), out)]
 
 
+@rule("CTCGreedyDecoderSeqLen", version="opset6")
+def _ctc_greedy_decoder_seq_len(attrs, ins, values):
+    # data [N, T, C] -> classes [N, T] (padded with -1), lengths [N]; types as IR names
+    x = ins[0].shape
+    n, t = (None, None) if x is None else x[:2]
+    names = {"i32": np.int32, "i64": np.int64}
+    return [((n, t), np.dtype(names[attrs.get("classes_index_type", "i32")])),
+            ((n,), np.dtype(names[attrs.get("sequence_length_type", "i32")]))]
+
+
 # -- end of the op coverage section ------------------------------------------------------------
