@@ -208,6 +208,8 @@ class IRBuilder:
                 return [self.const(v, name if len(folded) == 1 else f"{name}:{i}")
                         for i, v in enumerate(folded)]
         results = irops.infer(ir_type, attrs, infos, values)
+        if ir_type in ("Reshape", "Broadcast") and self.fold and len(inputs) > 1:
+            results = self._refine_shape(ir_type, attrs, inputs, infos, results)
         partial = None
         if self.fold and ir_type in PARTIAL_OPS and len(results) == 1 and \
                 results[0][1] is not None and np.dtype(results[0][1]).kind in "iu":
@@ -225,6 +227,33 @@ class IRBuilder:
         if partial is not None:
             self.partial[Port(op.name, 0)] = partial
         return [Port(op.name, i) for i in range(n)]
+
+    def _refine_shape(self, ir_type: str, attrs: dict, inputs: Sequence[Port], infos: list,
+                      results: list) -> list:
+        """Reshape/Broadcast to a partially known target: the known entries give output dims."""
+        target = self.partial_value(inputs[1])
+        shape, dtype = results[0]
+        if target is None or target.ndim != 1 or (shape is not None and None not in shape):
+            return results
+        dims: list[int | None] = list(target)
+        src = infos[0].shape
+        if ir_type == "Reshape":
+            for i, d in enumerate(dims):
+                if d == 0 and attrs.get("special_zero"):
+                    dims[i] = src[i] if src is not None and i < len(src) else None
+                elif d is not None and d < 0:
+                    dims[i] = None
+                    known = [x for j, x in enumerate(dims) if j != i]
+                    if src is not None and None not in src and None not in known:
+                        rest = int(np.prod(known, dtype=np.int64))
+                        dims[i] = int(np.prod(src, dtype=np.int64)) // rest if rest else None
+        else:
+            if attrs.get("mode", "numpy") != "numpy" or src is None:
+                return results
+            dims = list(irops.broadcast_shapes(tuple(src), tuple(dims)) or dims)
+        if shape is not None and len(shape) == len(dims):
+            dims = [a if a is not None else b for a, b in zip(shape, dims)]
+        return [(tuple(dims), dtype), *results[1:]]
 
     def _try_fold(self, ir_type, attrs, infos, values) -> list[np.ndarray] | None:
         if ir_type == "ShapeOf":

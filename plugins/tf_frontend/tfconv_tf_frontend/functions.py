@@ -46,6 +46,10 @@ FALLBACK_OPS = {
     "ResourceGatherNd", "VarIsInitializedOp", "IsVariableInitialized", "Restore", "RestoreSlice",
     "RestoreV2", "ReadVariableXlaSplitND", "_Arg", "_Retval",
 }
+# TF1 while-loop ops: copied as they are in a graph (the loop is collapsed and unrolled later,
+# see control_flow.py); only inside a function body do they need TensorFlow.
+TF1_LOOP_OPS = {"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration",
+                "LoopCond"}
 # Output-arg layouts of multi-output-arg ops, for graphs without a stripped op list.
 _BN_OUTS = ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2",
             "reserve_space_3"]
@@ -246,38 +250,49 @@ class Inliner:
         def data_inputs(node: Any) -> list[str]:
             return [i for i in node.input if not i.startswith("^")]
 
-        # Nodes the wanted refs need, in dependency order (iterative DFS; cycles fall back).
+        # Nodes the wanted refs need, in dependency order (iterative DFS). In a graph, a TF1
+        # while loop's back edge (NextIteration -> Merge) is followed after the rest: the Merge
+        # refers to the NextIteration by its name, which a graph keeps (other cycles fall back).
         order: list[str] = []
         state: dict[str, int] = {}
         stack: list[tuple[str, bool]] = []
+        back_edges: set[str] = set()
         for ref in reversed(wanted):
             src, _ = parse(ref)
             if src is not None:
                 stack.append((src, False))
         while stack:
-            name, done = stack.pop()
-            if done:
-                state[name] = 2
-                order.append(name)
-                continue
-            st = state.get(name)
-            if st == 2:
-                continue
-            if st == 1:
-                raise Fallback(f"the graph has a cycle through {prefix}{name} (a TF1 while loop)")
-            node = by_name.get(name)
-            if node is None:
-                raise ModelFormatError(f"the graph refers to a missing node {prefix}{name}; the "
-                                       "file is incomplete or was cut badly")
-            state[name] = 1
-            stack.append((name, True))
-            for ref in reversed(data_inputs(node)):
-                src, _ = parse(ref)
-                if src is not None and state.get(src) != 2:
+            while stack:
+                name, done_ = stack.pop()
+                if done_:
+                    state[name] = 2
+                    order.append(name)
+                    continue
+                st = state.get(name)
+                if st == 2:
+                    continue
+                if st == 1:
+                    raise Fallback(f"the graph has a cycle through {prefix}{name} (a TF1 while "
+                                   "loop)")
+                node = by_name.get(name)
+                if node is None:
+                    raise ModelFormatError(f"the graph refers to a missing node {prefix}{name}; "
+                                           "the file is incomplete or was cut badly")
+                state[name] = 1
+                stack.append((name, True))
+                for ref in reversed(data_inputs(node)):
+                    src, _ = parse(ref)
+                    if src is None or state.get(src) == 2:
+                        continue
+                    if not is_fn and node.op in ("Merge", "RefMerge") and src in by_name and \
+                            by_name[src].op in ("NextIteration", "RefNextIteration"):
+                        back_edges.add(src)
+                        continue
                     if state.get(src) == 1:
                         raise Fallback(f"the graph has a cycle through {prefix}{src} "
                                        "(a TF1 while loop)")
                     stack.append((src, False))
+            stack = [(n, False) for n in sorted(back_edges) if state.get(n) != 2]
 
         done: dict[str, _Node] = {}
 
@@ -285,6 +300,8 @@ class Inliner:
             src, key = parse(ref)
             if src is None:
                 return args[key]  # type: ignore[index]
+            if src in back_edges and src not in done:
+                return Tensor(prefix + src, key)  # type: ignore[arg-type]
             out = done[src]
             idx = key if isinstance(key, int) else self._flat_index(out.src, *key)
             if out.flat is not None:
@@ -297,6 +314,9 @@ class Inliner:
             node = by_name[name]
             done[name] = self._process(node, prefix, is_fn, [resolve(r) for r in data_inputs(node)],
                                        depth)
+        for name in back_edges:
+            if done[name].name != prefix + name:
+                raise Fallback(f"the while loop's {prefix}{name} was renamed")
         return [resolve(r) for r in wanted]
 
     def _process(self, node: Any, prefix: str, is_fn: bool, inputs: list[Binding],
@@ -338,9 +358,10 @@ class Inliner:
             return _Node(node, flat=[self.var_const(handle, node.attr["dtype"].type, new_name)])
         if op == "ResourceGather":  # tf.gather / embedding lookup on a resource variable
             return self._resource_gather(node, new_name, inputs)
-        if op in PASS_THROUGH and any(isinstance(b, Variable) and not b.ref for b in inputs):
+        if (op in PASS_THROUGH or (op in TF1_LOOP_OPS and not is_fn)) and \
+                any(isinstance(b, Variable) and not b.ref for b in inputs):
             return _Node(node, flat=list(inputs))
-        if op in FALLBACK_OPS:
+        if op in FALLBACK_OPS and not (op in TF1_LOOP_OPS and not is_fn):
             raise Fallback(f"op {op} ({new_name})")
         if op in ("Placeholder", "PlaceholderV2") and node.attr["dtype"].type == _DT_RESOURCE:
             raise Fallback(f"{new_name} is a resource placeholder")

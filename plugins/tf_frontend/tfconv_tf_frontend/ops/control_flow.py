@@ -34,14 +34,18 @@ MAX_UNROLL = 256  # iterations a TF1 while loop may be unrolled into
 # --- while loops ---------------------------------------------------------------------------------
 
 
-def _trip_source(body, cond: Port) -> str:
-    """A readable name for what the loop condition compares (``Less(i, n)``: n's node)."""
-    op = body.op(cond.node)
+def _condition_text(ctx: NodeContext, body, cond: Port) -> str:
+    """The loop condition in the model's own tensor names: ``Less(i, Cast:0)``."""
+    n = int(ctx.attr("num_vars"))
+    outer = ctx.src.inputs(ctx.name)
+    label = {}
+    for k, name in enumerate(ctx.attr("placeholders")):
+        label[name] = f"loop variable {k} (from {outer[k]})" if k < n else str(outer[k])
     ins = body.inputs(cond.node)
-    if op.type in ("Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd") and len(ins) == 2:
-        inner = [p for p in ins if body.op(p.node).type != "Placeholder"] or ins
-        return f"{op.type}({', '.join(str(p) for p in ins)}), bound {inner[-1]}"
-    return str(cond)
+    if not ins:
+        return str(cond)
+    args = ", ".join(label.get(p.node, str(p)) for p in ins)
+    return f"{cond.node} = {body.op(cond.node).type}({args})"
 
 
 @TABLE.register("TfconvWhileLoop")
@@ -61,11 +65,11 @@ def while_loop(ctx: NodeContext) -> Outputs:
         (cond,) = ctx.translate_subgraph(body, feeds, [cond_port], cache)
         go = ctx.value(cond)
         if go is None:
-            ctx.fail(f"the TF1 while loop {frame!r} has a trip count that is not known at "
-                     f"conversion time (its condition {_trip_source(body, cond_port)} depends "
-                     f"on the input data, at iteration {iteration}); tfconv unrolls TF1 loops "
-                     "whose trip count folds to a constant (OpenVINO Loop support is issue 12); "
-                     "fix the input shapes with --input_shape to make it constant")
+            ctx.fail(f"the TF1 while loop {frame!r} has a dynamic trip count: at iteration "
+                     f"{iteration} its condition {_condition_text(ctx, body, cond_port)} is "
+                     "known only at run time; tfconv unrolls TF1 loops whose trip count folds "
+                     "to a constant (static input shapes, --input_shape, may make it one); "
+                     "OpenVINO Loop support is issue 12")
         if not bool(np.asarray(go).reshape(-1)[0]):
             return values
         if iteration == MAX_UNROLL:
@@ -217,10 +221,24 @@ def _stack(ctx: NodeContext, ta: _TensorArray, indices: list[int]) -> Port:
 def tensor_array_gather(ctx: NodeContext) -> Outputs:
     ta = _array(ctx)
     ctx.attr("dtype", None)
-    ctx.attr("element_shape", None)
     indices = _index(ctx, 1)
     ctx.require(indices is not None, "the gather indices must be known at conversion time")
-    return _stack(ctx, ta, indices)  # type: ignore[arg-type]
+    out = _stack(ctx, ta, indices)  # type: ignore[arg-type]
+    element = _element_shape(ctx) or ta.element_shape
+    _refine(ctx, out, None if element is None else (len(indices), *element))  # type: ignore[arg-type]
+    return out
+
+
+def _refine(ctx: NodeContext, port: Port, shape: tuple | None) -> None:
+    """Fill unknown dims of ``port``'s inferred shape from the shape TF guarantees (the
+    TensorArray's element shape, which TF checks at run time)."""
+    if shape is None:
+        return
+    info = ctx.builder.graph.info(port)
+    if info.shape is None:
+        info.shape = tuple(shape)
+    elif len(info.shape) == len(shape):
+        info.shape = tuple(a if a is not None else b for a, b in zip(info.shape, shape))
 
 
 @TABLE.register("TensorArraySizeV3", "TensorArraySizeV2", inputs=2)

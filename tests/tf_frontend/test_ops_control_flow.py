@@ -1,0 +1,221 @@
+"""TF1 control flow vs real TF: while loops (collapsed by ``tf_frontend.collapse_while_loops``
+and unrolled by ``ops/control_flow.py``), TensorArrays, and conds on folded or computed
+predicates. Graphs are built with control flow v2 off, so TF emits Enter/Merge/Switch/Exit."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from optest import CORE, compare, rand, tf, to_ov_model
+
+import tfconv  # noqa: E402
+from cliassert import assert_clean_failure  # noqa: E402
+from tfconv import pipeline, plugins  # noqa: E402
+from tfconv.config import ConvertConfig  # noqa: E402
+from tfconv.translate import translate  # noqa: E402
+from tfconv_tf_frontend import loader, proto  # noqa: E402
+from tfconv_tf_frontend.ops.control_flow import MAX_UNROLL  # noqa: E402
+
+tf1 = tf.compat.v1
+PM = plugins.get_plugin_manager(autoload=False)
+if PM.get_plugin("tf_frontend") is None:
+    import tfconv_tf_frontend.plugin as _tf_frontend_plugin
+    PM.register(_tf_frontend_plugin, name="tf_frontend")
+
+
+def convert(graph_def: bytes, outputs: list[str], **config: object):
+    """Load, run the source passes (the loop collapse among them), translate."""
+    cfg = ConvertConfig(outputs=tuple(outputs), **config)
+    src = loader.graph_from_graphdef(proto.parse_graphdef(graph_def, text=False), "m")
+    loader.apply_user_io(src, cfg)
+    pipeline.run_passes(plugins.passes(PM), src, cfg, "source")
+    ir = translate(src, plugins.translators(PM).resolve("tf"), cfg)
+    ir.validate()
+    return ir
+
+
+def tf1_graph(build, arrays, shapes=None):
+    g = tf.Graph()
+    with g.as_default():
+        tf1.disable_control_flow_v2()
+        phs = [tf1.placeholder(a.dtype, a.shape if shapes is None or shapes[i] is None
+                               else shapes[i], name=f"x{i}") for i, a in enumerate(arrays)]
+        out = build(*phs)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    tf1.enable_control_flow_v2()
+    return g, phs, outs
+
+
+def check(build, *arrays, shapes=None, feeds=None, rtol=1e-5):
+    """TF reference vs the IR in OpenVINO, for ``arrays`` and every extra feed list."""
+    g, phs, outs = tf1_graph(build, arrays, shapes)
+    ops = Counter(n.op for n in g.as_graph_def().node)
+    ir = convert(g.as_graph_def().SerializeToString(), [t.name for t in outs])
+    model, names = to_ov_model(ir)
+    compiled = CORE.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    for values in [list(arrays), *(feeds or [])]:
+        with tf1.Session(graph=g) as sess:
+            expected = sess.run(outs, dict(zip(phs, values)))
+        by_name = dict(zip([p.op.name for p in phs], values))
+        result = compiled.create_infer_request().infer([by_name[n] for n in names])
+        for i, e in enumerate(expected):
+            compare(e, result[compiled.output(i)], rtol, f"output {i} ({outs[i].name})")
+    return ops, Counter(op.type for op in ir)
+
+
+X = rand((3, 4))
+
+
+def counter_loop(x):
+    i, a, b = tf1.while_loop(lambda i, a, b: i < 5,
+                             lambda i, a, b: (i + 1, a * 1.5 + tf.cast(i, tf.float32), b - a),
+                             [tf.constant(0), x, tf.zeros_like(x)])
+    return [i, a, b]
+
+
+def nested_loops(x):
+    def outer(i, acc):
+        _, acc = tf1.while_loop(lambda j, t: j < 3,
+                                lambda j, t: (j + 1, t + tf.cast(i * j, tf.float32)),
+                                [tf.constant(0), acc])
+        return i + 1, acc * 0.5
+    return tf1.while_loop(lambda i, acc: i < 4, outer, [tf.constant(0), x])[1]
+
+
+def invariant_loop(x, w):
+    return tf1.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, tf.matmul(a, w) + 0.1),
+                          [tf.constant(0), x])[1]
+
+
+def tensor_arrays(x):
+    src = tf1.TensorArray(tf.float32, size=3).unstack(x)
+    dst = tf1.TensorArray(tf.float32, size=3, clear_after_read=False)
+    _, dst = tf1.while_loop(lambda i, d: i < 3, lambda i, d: (i + 1, d.write(i, src.read(i) * 2.0)),
+                            [tf.constant(0), dst])
+    return [dst.stack(), dst.gather([2, 0]), dst.size(), dst.concat(), dst.read(1)]
+
+
+def tensor_array_scatter_split(x):
+    scattered = tf1.TensorArray(tf.float32, size=3).scatter([2, 0, 1], x)
+    split = tf1.TensorArray(tf.float32, size=2, infer_shape=False,
+                            clear_after_read=False).split(x, [1, 2])
+    return [scattered.stack(), split.read(1), split.concat(), split.size()]
+
+
+def dynamic_read(x, i):
+    ta = tf1.TensorArray(tf.float32, size=3).unstack(x)
+    return ta.read(i[0])
+
+
+CASES = [
+    pytest.param(lambda x: tf.map_fn(lambda r: r * 2.0 + 1.0, x), (rand((1, 4)),), {},
+                 id="map_fn-batch1"),
+    pytest.param(lambda x: tf.map_fn(lambda r: tf.reduce_sum(r) * r, x), (X,), {},
+                 id="map_fn-batch3"),
+    pytest.param(lambda x: tf.map_fn(lambda e: (e[0] * 2.0, tf.reduce_max(e[1])), (x, x),
+                                     fn_output_signature=(tf.float32, tf.float32)), (X,), {},
+                 id="map_fn-tuple"),
+    pytest.param(counter_loop, (X,), {}, id="while-three-vars"),
+    pytest.param(nested_loops, (X,), {}, id="while-nested"),
+    pytest.param(invariant_loop, (X, rand((4, 4), "w")), {}, id="while-invariant-input"),
+    pytest.param(tensor_arrays, (X,), {}, id="tensorarray-write-read-gather-size-concat"),
+    pytest.param(tensor_array_scatter_split, (X,), {}, id="tensorarray-scatter-split"),
+    pytest.param(dynamic_read, (X, np.array([2], np.int32)), {
+        "feeds": [[X, np.array([0], np.int32)]]}, id="tensorarray-read-dynamic-index"),
+    pytest.param(lambda x: tf1.cond(tf.shape(x)[0] > 2, lambda: x * 2.0, lambda: x + 1.0),
+                 (X,), {}, id="cond-shape-predicate-folds"),
+    pytest.param(lambda x, p: tf1.cond(p[0] > 0.5, lambda: x * 2.0, lambda: tf.tanh(x)),
+                 (X, np.array([0.7], np.float32)), {"feeds": [[X, np.array([0.2], np.float32)]]},
+                 id="cond-computed-predicate"),
+    pytest.param(lambda x, p: tf1.cond(p[0] > 0.5, lambda: x * 2.0, lambda: tf.ones([3, 4])),
+                 (X, np.array([0.7], np.float32)), {"feeds": [[X, np.array([0.2], np.float32)]]},
+                 id="cond-constant-branch"),
+    pytest.param(lambda x: tf.map_fn(lambda im: tf.reduce_mean(im, axis=[0, 1]), x),
+                 (rand((1, 5, 6, 3)),), {"shapes": [(1, None, None, 3)],
+                                         "feeds": [[rand((1, 7, 4, 3), "b")]]},
+                 id="map_fn-partial-shape"),
+]
+
+
+@pytest.mark.parametrize(("build", "arrays", "kw"), CASES)
+def test_control_flow(build, arrays, kw):
+    tf_ops, ir_ops = check(build, *arrays, **kw)
+    assert {"Enter", "Switch"} & set(tf_ops) or "TensorArrayV3" in tf_ops, tf_ops
+    assert not {"Switch", "Merge", "Enter", "Exit", "TfconvWhileLoop"} & set(ir_ops), ir_ops
+
+
+def test_while_loop_unrolls_into_plain_ops():
+    """A 5-iteration loop: the body's Multiply appears once per iteration, nothing else loops."""
+    _, ir_ops = check(counter_loop, X)
+    assert ir_ops["Multiply"] == 5 and "Loop" not in ir_ops, ir_ops
+
+
+def test_computed_cond_selects():
+    _, ir_ops = check(lambda x, p: tf1.cond(p[0] > 0.5, lambda: x * 2.0, lambda: x - 1.0),
+                      X, np.array([0.9], np.float32))
+    assert ir_ops["Select"] == 1, ir_ops
+
+
+# --- failures: one clear message -----------------------------------------------------------
+
+
+def _data_dependent_loop(x):
+    n = tf.cast(x[0, 0] * 10.0, tf.int32)
+    return tf1.while_loop(lambda i, a: i < n, lambda i, a: (i + 1, a * 2.0), [tf.constant(0), x])[1]
+
+
+def test_data_dependent_trip_count_is_one_clear_error(tmp_path):
+    g, _, outs = tf1_graph(_data_dependent_loop, [X])
+    model = tmp_path / "loop.pb"
+    model.write_bytes(g.as_graph_def().SerializeToString())
+    out = tmp_path / "ir"
+    result = subprocess.run([sys.executable, "-m", "tfconv.cli", "convert", str(model),
+                             "-o", str(out), "--output", outs[0].op.name],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 3, result.stderr
+    message = assert_clean_failure(result, out, "TF1 while loop", "'while/while_context'",
+                                   "trip count", "issue 12")
+    assert "cycle" not in message
+
+
+def test_too_many_iterations_is_one_clear_error():
+    g, _, outs = tf1_graph(lambda x: tf1.while_loop(
+        lambda i, a: i < MAX_UNROLL + 1, lambda i, a: (i + 1, a + 1.0), [tf.constant(0), x])[1],
+        [rand((1,))])
+    with pytest.raises(tfconv.errors.TranslationError, match=f"more than {MAX_UNROLL}"):
+        convert(g.as_graph_def().SerializeToString(), [outs[0].name])
+
+
+def test_different_branch_shapes_are_one_clear_error():
+    g, _, outs = tf1_graph(lambda x, p: tf1.cond(p[0] > 0.5, lambda: x[:2], lambda: x[1:]),
+                           [rand((4, 2)), np.array([0.1], np.float32)])
+    with pytest.raises(tfconv.errors.TranslationError, match="shapes"):
+        convert(g.as_graph_def().SerializeToString(), [outs[0].name])
+
+
+# --- formats: a MetaGraph with a loop freezes without TensorFlow --------------------------------
+
+
+def test_meta_graph_with_loop_freezes_without_tf(tmp_path, caplog):
+    g = tf.Graph()
+    with g.as_default():
+        tf1.disable_control_flow_v2()
+        x = tf1.placeholder(tf.float32, [2, 3], name="x")
+        w = tf1.get_variable("w", initializer=rand((3,), "w3"))
+        y = tf.identity(tf.map_fn(lambda r: r * w + 1.0, x), name="y")
+        tf1.enable_control_flow_v2()
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            expected = sess.run(y, {x: X[:2, :3]})
+            tf1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    caplog.set_level("INFO", logger="tfconv")
+    graph = tfconv.convert_model(str(tmp_path / "model.ckpt.meta"), output="y")
+    assert not [r for r in caplog.records if "with TensorFlow" in r.getMessage()]
+    model, names = to_ov_model(graph)
+    compiled = CORE.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled.create_infer_request().infer([X[:2, :3]])
+    compare(expected, result[compiled.output(0)], 1e-5)
