@@ -974,9 +974,11 @@ NOT_CASES = {"Parameter", "Const", "Result"}
 
 
 def test_every_irops_type_has_a_case():
+    # a run case (CASES) or at least a shape-inference case against OpenVINO (SHAPE_CASES)
     from tfconv import irops
-    covered = {name.split("-")[0] for name in CASES}
-    assert set(irops.RULES) - NOT_CASES <= covered
+    covered = {name.split("-")[0] for name in CASES} | {p.values[0] for p in SHAPE_CASES}
+    missing = set(irops.RULES) - NOT_CASES - covered
+    assert not missing, f"IR ops without a writer test case: {sorted(missing)}"
 
 
 def _ov_shape(shape) -> str:
@@ -1092,15 +1094,66 @@ SHAPE_CASES = [
     pytest.param("ShapeOf", [None], [], {"output_type": "int64"}, id="ShapeOf-unknown-rank"),
     pytest.param("DepthToSpace", [(None, 8, None, 3)], [], {"mode": "depth_first", "block_size": 2},
                  id="DepthToSpace-dynamic"),
+    # the op-coverage families (issue 12): shapes and types against OpenVINO's inference
+    *[pytest.param(t, [(None, 3, 4)], [], {}, id=f"{t}-dynamic")
+      for t in ("Asinh", "Acosh", "Atanh", "IsFinite", "IsNaN")],
+    pytest.param("IsInf", [(2, None)], [], {"detect_negative": True, "detect_positive": False},
+                 id="IsInf-dynamic"),
+    pytest.param("BitwiseNot", [(None, 3)], [], {}, id="BitwiseNot-dynamic"),
+    *[pytest.param(t, [(None, 1, 4), (3, 1)], [], {"auto_broadcast": "numpy"}, id=f"{t}-broadcast")
+      for t in ("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseLeftShift", "BitwiseRightShift")],
+    pytest.param("Inverse", [(None, 3, 3)], [], {"adjoint": False}, id="Inverse-batch"),
+    pytest.param("Roll", [(None, 5)], [np.array([2], np.int64), np.array([1], np.int64)], {},
+                 id="Roll-dynamic"),
+    pytest.param("ReverseSequence", [(None, 6, 2), (None,)], [],
+                 {"batch_axis": 0, "seq_axis": 1}, id="ReverseSequence-dynamic"),
+    pytest.param("ScatterNDUpdate", [(None, 4), (2, 1), (2, 4)], [], {"reduction": "none"},
+                 id="ScatterNDUpdate-dynamic"),
+    pytest.param("ScatterUpdate", [(5, None), (2,), (2, None)], [np.array(0, np.int64)], {},
+                 id="ScatterUpdate-dynamic"),
+    pytest.param("ScatterElementsUpdate", [(None, 4), (None, 4), (None, 4)],
+                 [np.array(1, np.int64)], {"reduction": "none", "use_init_val": True},
+                 id="ScatterElementsUpdate-dynamic"),
+    pytest.param("Bucketize", [(None, 3)], [np.array([0.0, 1.0, 2.5], np.float32)],
+                 {"output_type": "int32", "with_right_bound": True}, id="Bucketize-dynamic"),
+    pytest.param("Unique", [(2, 3)], [], {"sorted": True, "index_element_type": "int64",
+                                          "count_element_type": "int32"}, id="Unique-flat"),
+    pytest.param("ExtractImagePatches", [(1, 2, 9, None)], [],
+                 {"sizes": [3, 2], "strides": [2, 3], "rates": [1, 2], "auto_pad": "valid"},
+                 id="ExtractImagePatches-valid"),
+    pytest.param("ExtractImagePatches", [(1, 2, 9, 7)], [],
+                 {"sizes": [3, 3], "strides": [2, 2], "rates": [1, 1], "auto_pad": "same_upper"},
+                 id="ExtractImagePatches-same"),
+    pytest.param("DFT", [(None, 8, 2)], [np.array([1], np.int64)], {}, id="DFT-dynamic"),
+    pytest.param("IDFT", [(3, 8, 2)], [np.array([1], np.int64), np.array([5], np.int64)], {},
+                 id="IDFT-signal_size"),
+    pytest.param("RDFT", [(3, 8)], [np.array([1], np.int64)], {}, id="RDFT-last-axis"),
+    pytest.param("IRDFT", [(3, 5, 2)], [np.array([1], np.int64)], {}, id="IRDFT-last-axis"),
+    pytest.param("RandomUniform", [], [np.array([2, 3], np.int64), np.float32(0), np.float32(1)],
+                 {"output_type": "float32", "global_seed": 1, "op_seed": 2}, id="RandomUniform"),
+    pytest.param("Multinomial", [(None, 4)], [np.array([3], np.int64)],
+                 {"convert_type": "i32", "with_replacement": True, "log_probs": False,
+                  "global_seed": 1, "op_seed": 2}, id="Multinomial-dynamic"),
+    pytest.param("CTCGreedyDecoderSeqLen", [(None, 6, 5), (None,)], [],
+                 {"merge_repeated": True, "classes_index_type": "i32",
+                  "sequence_length_type": "i32"}, id="CTCGreedyDecoderSeqLen-dynamic"),
 ]
+
+# Parameter element types where float32 is not what the op takes (ir_type -> {input: type}).
+PARAM_TYPES = {
+    "Gather": {1: "int64"}, "ReduceSum": {1: "int64"},
+    "BitwiseNot": {0: "int32"}, **{t: {0: "int32", 1: "int32"} for t in (
+        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseLeftShift", "BitwiseRightShift")},
+    "ReverseSequence": {1: "int64"}, "ScatterNDUpdate": {1: "int64"}, "ScatterUpdate": {1: "int64"},
+    "ScatterElementsUpdate": {1: "int64"}, "CTCGreedyDecoderSeqLen": {1: "int32"},
+}
 
 
 @pytest.mark.parametrize(("ir_type", "param_shapes", "consts", "attrs"), SHAPE_CASES)
 def test_inferred_shape_matches_openvino(tmp_path, ir_type, param_shapes, consts, attrs):
     b = builder()
-    ints = {"Gather": {1}, "ReduceSum": {1}}.get(ir_type, set())
-    ins = [param(b, f"p{i}", s, "int64" if i in ints else "float32")
-           for i, s in enumerate(param_shapes)]
+    types = PARAM_TYPES.get(ir_type, {})
+    ins = [param(b, f"p{i}", s, types.get(i, "float32")) for i, s in enumerate(param_shapes)]
     ins += [b.const(np.asarray(c), f"c{i}") for i, c in enumerate(consts)]
     outs = b.emit(ir_type, ins, ir_type, attrs)
     for port in outs:

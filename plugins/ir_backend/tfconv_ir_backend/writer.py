@@ -38,7 +38,8 @@ ELEMENT_TYPES: dict[str, tuple[str, str]] = {
 _IR_NAMES = {ir for ir, _ in ELEMENT_TYPES.values()}
 
 # Attributes whose value is an element type (a numpy dtype or its name).
-TYPE_ATTRS = frozenset({"element_type", "destination_type", "output_type", "index_element_type"})
+TYPE_ATTRS = frozenset({"element_type", "destination_type", "output_type", "index_element_type",
+                        "count_element_type"})
 
 
 # -- value formatting --------------------------------------------------------------------------
