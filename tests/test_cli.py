@@ -205,3 +205,28 @@ def test_timings_prints_one_line_with_every_stage_and_peak_memory(tmp_path):
     stages = sum(float(v) for k, v in fields.items() if k not in ("total", "peak_rss_mib"))
     assert 0 < stages <= float(fields["total"]) + 0.002
     assert float(fields["peak_rss_mib"]) > 10
+
+
+def test_help_imports_no_protobuf_networkx_or_ml_dtypes():
+    """``tfconv --help`` stays quick: the heavy libraries load when a model is converted."""
+    code = ("import contextlib, io, sys\n"
+            "from tfconv.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    assert main(['--help']) == 0\n"
+            "assert 'convert' in out.getvalue()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'google', 'networkx', 'ml_dtypes', 'tensorflow', 'openvino'}))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_float32_conversion_does_not_import_ml_dtypes(tmp_path):
+    pb = small_graph(tmp_path / "m.pb")
+    code = ("import sys\n"
+            "from tfconv.cli import main\n"
+            f"assert main(['convert', {str(pb)!r}, '-o', {str(tmp_path / 'ir')!r}, '--silent']) == 0\n"
+            "print('ml_dtypes' in sys.modules, 'google.protobuf' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

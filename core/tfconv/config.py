@@ -8,10 +8,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # numpy is imported where values are parsed: tfconv --help never needs it
+    import numpy as np
 
 log = logging.getLogger("tfconv")
 
@@ -154,6 +156,7 @@ _ITEM = re.compile(
 
 
 def parse_value(text: str, dtype: str | None) -> np.ndarray:
+    import numpy as np
     t = text.strip()
     if t.startswith("[") and "," not in t:
         t = "[" + ",".join(p for p in t[1:-1].split() if p) + "]"
@@ -171,6 +174,7 @@ def parse_value(text: str, dtype: str | None) -> np.ndarray:
 def parse_inputs(text: str) -> list[InputSpec]:
     """Parse ``--input``: items ``name``, ``name:port``, ``port:name``, with ``[shape]``,
     ``{type}`` and ``->value``."""
+    import numpy as np
     specs = []
     for item in split_top_level(text):
         m = _ITEM.match(item)
@@ -270,6 +274,7 @@ class InputPreprocess:
         """The same arithmetic in numpy on a framework-layout array (``axis`` as returned by
         :meth:`Preprocessing.resolve`): what the original model sees when the IR gets ``x``,
         e.g. to feed TensorFlow in a comparison with the IR."""
+        import numpy as np
         y = np.asarray(x, dtype=np.float32)
         shape = [1] * y.ndim
         if axis is not None:
@@ -317,6 +322,7 @@ class Preprocessing:
             given = meta.get(key)
             if given is None:
                 continue
+            import numpy as np
             vals = tuple(float(v) for v in np.asarray(given, dtype=np.float64).reshape(-1))
             _check_values(vals, f"{source} {key}", divisor=key == "scale_values")
             values[key] = {None: vals}

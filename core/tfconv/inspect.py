@@ -13,18 +13,18 @@ import json
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 import pluggy
 
 from . import pipeline, plugins
 from .config import ConvertConfig
 from .errors import TfconvError, UnsupportedOpsError
 from .findings import Finding
-from .graph import Graph, Port
-from .translate import scan_unsupported
+
+if TYPE_CHECKING:  # numpy, the graph and translation load when a model is inspected
+    from .graph import Graph, Port
 
 # Sections of findings, in print order; other kinds follow, sorted.
 BEFORE_GRAPH = ("format", "signature")
@@ -107,6 +107,7 @@ def _dtype_name(value: object) -> str | None:
     if value is None:
         return None
     try:
+        import numpy as np
         return np.dtype(value).name  # type: ignore[arg-type]
     except TypeError:
         return str(value)

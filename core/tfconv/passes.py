@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
-import networkx as nx
-
 from .errors import PluginError
 
 if TYPE_CHECKING:
@@ -57,6 +55,8 @@ class PassRegistry:
 
     def ordered(self, stage: Stage, disabled: Iterable[str] = ()) -> list[Pass]:
         """The passes of ``stage`` in dependency order, ties broken by name."""
+        import networkx as nx  # here, not at import: ``tfconv --help`` never orders passes
+
         skip = set(disabled)
         chosen = {n: p for n, p in self._passes.items() if p.stage == stage and n not in skip}
         dag = nx.DiGraph()

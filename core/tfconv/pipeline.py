@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 import pluggy
 
@@ -20,9 +20,10 @@ from . import plugins
 from .config import ConvertConfig
 from .errors import NoLoaderError, PassError, TfconvError
 from .findings import Finding
-from .graph import Graph
 from .output import write_all
-from .translate import translate
+
+if TYPE_CHECKING:  # the graph, translation and numpy load when a conversion runs
+    from .graph import Graph
 
 log = logging.getLogger("tfconv")
 
@@ -128,6 +129,7 @@ def transform(pm: pluggy.PluginManager, source: Graph, config: ConvertConfig,
     with _stage("source passes", progress):
         run_passes(registry, source, config, "source")
     with _stage("translate", progress):
+        from .translate import translate
         table = plugins.translators(pm).resolve(source.dialect)
         ir = translate(source, table, config)
     with _stage("IR passes", progress):

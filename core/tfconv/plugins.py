@@ -5,17 +5,19 @@ import importlib
 import logging
 import sys
 from importlib import metadata
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import pluggy
 
 from . import hookspecs
-from .emit import EmitterRegistry
 from .errors import PluginError
-from .irops import IROpRegistry
-from .passes import PassRegistry
-from .replacers import ReplacerRegistry
-from .translate import TranslatorRegistry
+
+if TYPE_CHECKING:  # each registry's module is imported when that registry is asked for
+    from .emit import EmitterRegistry
+    from .irops import IROpRegistry
+    from .passes import PassRegistry
+    from .replacers import ReplacerRegistry
+    from .translate import TranslatorRegistry
 
 BUILTIN_PLUGINS: tuple[str, ...] = ("tfconv.builtin.cleanup", "tfconv.builtin.transformations")
 ENTRYPOINT_GROUP = "tfconv"
@@ -118,6 +120,7 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, registry) -> None:
 
 def ir_ops(pm: pluggy.PluginManager) -> IROpRegistry:
     """Every plugin's ``tfconv_register_ir_ops`` rules, installed as :data:`tfconv.irops.PLUGIN_RULES`."""
+    from .irops import IROpRegistry
     reg = IROpRegistry()
     _call_each(pm, "tfconv_register_ir_ops", reg)
     reg.install()
@@ -126,24 +129,28 @@ def ir_ops(pm: pluggy.PluginManager) -> IROpRegistry:
 
 def translators(pm: pluggy.PluginManager) -> TranslatorRegistry:
     ir_ops(pm)  # the IR op types the translators emit must be known before they run
+    from .translate import TranslatorRegistry
     reg = TranslatorRegistry()
     _call_each(pm, "tfconv_register_translators", reg)
     return reg
 
 
 def passes(pm: pluggy.PluginManager) -> PassRegistry:
+    from .passes import PassRegistry
     reg = PassRegistry()
     _call_each(pm, "tfconv_register_passes", reg)
     return reg
 
 
 def emitters(pm: pluggy.PluginManager) -> EmitterRegistry:
+    from .emit import EmitterRegistry
     reg = EmitterRegistry()
     _call_each(pm, "tfconv_register_emitters", reg)
     return reg
 
 
 def replacers(pm: pluggy.PluginManager) -> ReplacerRegistry:
+    from .replacers import ReplacerRegistry
     reg = ReplacerRegistry()
     _call_each(pm, "tfconv_register_replacers", reg)
     return reg

@@ -20,7 +20,7 @@ def tfconv_register_ir_ops(registry):
 def tfconv_add_options(command):
     import click
 
-    from .translators import MODES, OPTION
+    from . import MODES, OPTION
     command.params.append(click.Option(
         [f"--{OPTION}"], type=click.Choice(MODES), default=MODES[0], show_default=True,
         help="custom_op plugin: write TF's SoftClip as standard IR ops, or as one SoftClip "

@@ -7,9 +7,9 @@ import numpy as np
 
 from tfconv.translate import OpTable
 
+from . import MODES, OPTION  # noqa: F401 - re-exported
+
 TABLE = OpTable("tf")
-OPTION = "soft_clip_as"
-MODES = ("ir_ops", "custom_layer")
 
 
 @TABLE.register("SoftClip", inputs=1)

@@ -5,10 +5,6 @@ from typing import TYPE_CHECKING
 
 from tfconv import hookimpl
 
-from . import passes
-from .fp16 import compress_fp16
-from .writer import write_ir
-
 if TYPE_CHECKING:
     from tfconv.emit import EmitterRegistry
     from tfconv.passes import PassRegistry
@@ -16,11 +12,14 @@ if TYPE_CHECKING:
 
 @hookimpl
 def tfconv_register_emitters(registry: EmitterRegistry) -> None:
+    from .writer import write_ir  # here, not at import: ``tfconv --help`` needs no writer
     registry.add("ir", write_ir, "OpenVINO IR v11 (model.xml + model.bin)")
 
 
 @hookimpl
 def tfconv_register_passes(registry: PassRegistry) -> None:
+    from . import passes
+    from .fp16 import compress_fp16
     registry.add(*passes.ALL, compress_fp16)
 
 
