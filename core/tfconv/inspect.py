@@ -129,6 +129,7 @@ def _tensor(graph: Graph, port: Port, label: str) -> TensorSummary:
 def _leftovers(graph: Graph) -> list[TensorSummary]:
     """The sinks the loader dropped as training leftovers (``graph.meta["leftover_outputs"]``:
     ``(tensor, reason[, op type])``), listed after the outputs."""
+    from .graph import Port
     out = []
     for tensor, reason, *op_type in graph.meta.get("leftover_outputs") or []:  # type: ignore[union-attr]
         name, _, idx = str(tensor).rpartition(":")
@@ -144,6 +145,7 @@ def _leftovers(graph: Graph) -> list[TensorSummary]:
 def _unsupported(pm: pluggy.PluginManager, graph: Graph) -> dict[str, list[str]]:
     """Op types the outputs need that no plugin translates: type -> node names (as the
     conversion's error would list them)."""
+    from .translate import scan_unsupported
     table = plugins.translators(pm).resolve(graph.dialect)
     needed = graph.ancestors(p.node for p in graph.outputs if p.node in graph)
     try:  # the very scan translation starts with
@@ -157,6 +159,7 @@ def inspect_model(pm: pluggy.PluginManager, config: ConvertConfig) -> Inspection
     """Load and describe the model of ``config``; writes nothing.
 
     Raises the load error when the model cannot be loaded and no plugin recognises it."""
+    from .graph import Port
     result = Inspection(model=str(config.model) if config.model is not None else "")
     graph: Graph | None = None
     load_error: TfconvError | None = None
