@@ -218,23 +218,38 @@ def unravel_index(ctx: NodeContext) -> Outputs:
     return coords[0] if n == 1 else ctx.emit("Concat", *coords, axis=0)
 
 
+def unique_in_order(ctx: NodeContext) -> tuple[Port, Port, Port]:
+    """TF's unique values in order of first appearance, the index of each input element in
+    them, and their counts.
+
+    IR: Unique(sorted=true), reordered by first appearance with two TopKs. (OpenVINO's CPU
+    plugin computes Unique(sorted=false) wrong unless its inverse-index output is used.)"""
+    index = dtype_name(ctx.attr("out_idx", np.dtype(np.int32)))
+    values, first, inverse, counts = ctx.emit("Unique", ctx.input(0), sorted=True,
+                                              index_element_type=index)
+    k = ctx.emit("Squeeze", ctx.emit("ShapeOf", values, output_type="int64"), ints(ctx, [0]))
+    # order[j]: the sorted position of the j-th value to appear; rank: its inverse
+    _, order = ctx.emit("TopK", first, k, axis=0, mode="min", sort="value",
+                        index_element_type=index)
+    _, rank = ctx.emit("TopK", order, k, axis=0, mode="min", sort="value",
+                       index_element_type=index)
+    y = ctx.emit("Gather", values, order, ints(ctx, 0), batch_dims=0)
+    idx = ctx.emit("Gather", rank, inverse, ints(ctx, 0), batch_dims=0)
+    counts = ctx.emit("Gather", counts, order, ints(ctx, 0), batch_dims=0)
+    if index != "int64":  # (counts come as int64, Unique's default count type)
+        counts = ctx.emit("Convert", counts, destination_type=index)
+    return y, idx, counts
+
+
 @TABLE.register("Unique", inputs=1)
 def unique(ctx: NodeContext) -> Outputs:
     # TF: y (values in order of first appearance), idx (x[i] == y[idx[i]])
-    # IR: Unique(sorted=false): outputs values, first indices, the inverse indices, counts
-    index = dtype_name(ctx.attr("out_idx", np.dtype(np.int32)))
-    y, _, idx, _ = ctx.emit("Unique", ctx.input(0), sorted=False, index_element_type=index)
-    return y, idx
+    return unique_in_order(ctx)[:2]
 
 
 @TABLE.register("UniqueWithCounts", inputs=1)
 def unique_with_counts(ctx: NodeContext) -> Outputs:
-    index = dtype_name(ctx.attr("out_idx", np.dtype(np.int32)))
-    # (counts come as int64, Unique's default count type)
-    y, _, idx, count = ctx.emit("Unique", ctx.input(0), sorted=False, index_element_type=index)
-    if index != "int64":
-        count = ctx.emit("Convert", count, destination_type=index)
-    return y, idx, count
+    return unique_in_order(ctx)
 
 
 @TABLE.register("ListDiff", inputs=2)
