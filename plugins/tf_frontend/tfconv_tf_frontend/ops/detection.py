@@ -85,7 +85,9 @@ def non_max_suppression(ctx: NodeContext, boxes: Port, scores: Port, max_size: P
     # cost ~20% of NMS time on the SSD FPN fixture).
     boxes = _float(ctx, boxes)
     sigma_value = None if sigma is None else ctx.value(sigma)
-    if sigma is not None and (sigma_value is None or float(np.asarray(sigma_value).reshape(-1)[0]) > 0):
+    soft = sigma is not None and (sigma_value is None or
+                                  float(np.asarray(sigma_value).reshape(-1)[0]) > 0)
+    if soft:
         boxes = _apart_if_empty(ctx, boxes)
     b = ctx.emit("Unsqueeze", boxes, ints(ctx, [0], "batch_axis"))
     s = ctx.emit("Unsqueeze", _float(ctx, scores), ints(ctx, [0, 1], "batch_class_axes"))
