@@ -28,7 +28,20 @@ PIXELS = np.array([[[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.
 HSV = np.concatenate([rand((2, 3, 4, 1), "h", 0, 0.999), rand((2, 3, 4, 2), "sv", 0, 1)],
                      axis=-1).astype(np.float32)
 
+def argmax_pool(k, s, padding, batch_index=False):
+    return lambda x: raw.MaxPoolWithArgmax(input=x, ksize=[1, *k, 1], strides=[1, *s, 1],
+                                           padding=padding, include_batch_in_index=batch_index)
+
+
 CASES = [
+    case("MaxPoolWithArgmax-valid", argmax_pool((2, 2), (2, 2), "VALID"), IMG),
+    case("MaxPoolWithArgmax-same-overlapping", argmax_pool((3, 3), (2, 2), "SAME"), IMG),
+    case("MaxPoolWithArgmax-batch-index", argmax_pool((3, 2), (1, 2), "SAME", True), IMG),
+    case("MaxPoolWithArgmax-negative-dynamic-batch", argmax_pool((2, 3), (2, 1), "SAME"),
+         rand((2, 5, 4, 2), "neg", -3, -1), shapes=[(None, 5, 4, 2)]),
+    case("MaxPoolWithArgmax-int32-index", lambda x: raw.MaxPoolWithArgmax(
+        input=x, ksize=[1, 2, 2, 1], strides=[1, 1, 1, 1], padding="VALID", Targmax=tf.int32),
+         IMG),
     case("ExtractImagePatches-valid", patches((2, 2), (1, 1), (1, 1), "VALID"), IMG),
     case("ExtractImagePatches-same-strided", patches((3, 2), (2, 3), (1, 1), "SAME"), IMG),
     case("ExtractImagePatches-dilated", patches((2, 3), (1, 2), (2, 1), "VALID"), IMG),

@@ -129,3 +129,56 @@ def adjust_hue(ctx: NodeContext) -> Outputs:
     h, s, v = rgb_to_hsv_parts(ctx, x)
     h = ctx.emit("FloorMod", ctx.emit("Add", h, delta), scalar_like(ctx, 1, x))
     return hsv_to_rgb_of(ctx, h, s, v)
+
+
+@TABLE.register("MaxPoolWithArgmax", inputs=1)
+def max_pool_with_argmax(ctx: NodeContext) -> Outputs:
+    # TF: NHWC max pooling and, per output, the flat index (y * W + x) * C + c of the maximum
+    # (+ b * H * W * C with include_batch_in_index), the first in the window on ties.
+    # IR: the windows as ExtractImagePatches of the input padded with -inf (SAME as TF pads),
+    # TopK over each window, and the index computed from the window offset.
+    x = ctx.input(0)
+    shape = ctx.shape(x)
+    ctx.require(shape is not None and None not in shape[1:], "H, W and C must be known")
+    _, height, width, chans = shape
+    kh, kw = list(ctx.attr("ksize"))[1:3]
+    sh, sw = list(ctx.attr("strides"))[1:3]
+    padding = text(ctx, "padding")
+    ctx.require(padding in ("VALID", "SAME"), f"unsupported padding {padding!r}")
+    pads = []
+    for size, k, s in ((height, kh, sh), (width, kw, sw)):
+        out = -(-size // s) if padding == "SAME" else (size - k) // s + 1
+        total = max((out - 1) * s + k - size, 0) if padding == "SAME" else 0
+        pads.append((total // 2, total - total // 2, out))
+    (pt, pb, oh), (pl, pr, ow) = pads
+    lowest = ctx.const(np.array(-np.inf, ctx.dtype(x)), name="lowest")
+    padded = ctx.emit("Pad", x, ints(ctx, [0, pt, pl, 0]), ints(ctx, [0, pb, pr, 0]), lowest,
+                      pad_mode="constant")
+    windows = ctx.emit("ExtractImagePatches", to_nchw(ctx, padded), sizes=[kh, kw],
+                       strides=[sh, sw], rates=[1, 1], auto_pad="valid")
+    windows = ctx.emit("Reshape", windows, ints(ctx, [0, kh * kw, chans, oh, ow]),
+                       special_zero=True)
+    best, offset = ctx.emit("TopK", windows, ints(ctx, 1), axis=1, mode="max", sort="none",
+                            index_element_type="int64")
+    best, offset = (ctx.emit("Squeeze", p, ints(ctx, [1])) for p in (best, offset))  # [N,C,oh,ow]
+    dy = ctx.emit("Divide", ctx.emit("Subtract", offset, ctx.emit("FloorMod", offset,
+                                                                   ints(ctx, kw))), ints(ctx, kw))
+    dx = ctx.emit("FloorMod", offset, ints(ctx, kw))
+    ys = ints(ctx, (np.arange(oh) * sh - pt).reshape(1, 1, oh, 1))
+    xs = ints(ctx, (np.arange(ow) * sw - pl).reshape(1, 1, 1, ow))
+    cs = ints(ctx, np.arange(chans).reshape(1, chans, 1, 1))
+    row = ctx.emit("Add", ys, dy)
+    col = ctx.emit("Add", xs, dx)
+    index = ctx.emit("Add", ctx.emit("Multiply", ctx.emit(
+        "Add", ctx.emit("Multiply", row, ints(ctx, width)), col), ints(ctx, chans)), cs)
+    if ctx.attr("include_batch_in_index", False):
+        batch = ctx.emit("Range", ints(ctx, 0), ctx.emit("Gather", ctx.emit(
+            "ShapeOf", x, output_type="int64"), ints(ctx, 0), ints(ctx, 0), batch_dims=0),
+            ints(ctx, 1), output_type="int64")
+        batch = ctx.emit("Unsqueeze", batch, ints(ctx, [1, 2, 3]))
+        index = ctx.emit("Add", index, ctx.emit("Multiply", batch,
+                                                ints(ctx, height * width * chans)))
+    out_type = np.dtype(ctx.attr("Targmax", np.dtype(np.int64)))
+    if out_type != np.int64:
+        index = ctx.emit("Convert", index, destination_type=out_type.name)
+    return to_nhwc(ctx, best), to_nhwc(ctx, index)
