@@ -160,6 +160,21 @@ def test_computed_cond_selects():
     assert ir_ops["Select"] == 1, ir_ops
 
 
+def _two_resizes(x, p):
+    """The OD API's keep-aspect-ratio resize in small: two branches resizing to different
+    constant sizes, so the result's shape depends on the run-time predicate."""
+    resize = tf1.image.resize_bilinear
+    return tf1.cond(p[0] > 0.5, lambda: resize(x, tf.constant([4, 6])) * 2.0,
+                    lambda: resize(x, tf.constant([6, 4])) * 2.0)
+
+
+def test_cond_with_isomorphic_branches_selects_the_constants():
+    image = rand((1, 5, 5, 2), "img")
+    _, ir_ops = check(_two_resizes, image, np.array([0.9], np.float32),
+                      feeds=[[image, np.array([0.1], np.float32)]])
+    assert ir_ops["Interpolate"] == 1 and ir_ops["Select"] == 1, ir_ops
+
+
 # --- failures: one clear message -----------------------------------------------------------
 
 

@@ -19,6 +19,9 @@ Nested frames are collapsed the same way inside the body sub-graph. The translat
 from __future__ import annotations
 
 import logging
+
+import numpy as np
+
 from tfconv.errors import UsageError
 from tfconv.graph import Graph, Port
 from tfconv.passes import graph_pass
@@ -243,6 +246,119 @@ def collapse_while_loops(graph: Graph, config) -> None:
         raise UsageError(msg)
     graph.outputs = [p for p in graph.outputs if p.node in graph]
     log.info("collapsed %d TF1 while loop(s) into single nodes", n)
+
+
+# --- conds whose branches differ only in constants ------------------------------------------------
+
+IMPURE_PREFIXES = ("TensorArray", "Assign", "Stack", "Queue", "Variable", "VarHandle", "Random",
+                   "Stateful")
+
+
+def _same_value(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and \
+            a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+    return a == b
+
+
+class _BranchMatch:
+    """Walks a Merge's two inputs back in step: the branches are isomorphic when they apply the
+    same ops to the same outside values (through the two sides of one cond's Switches),
+    differing at most in constant values."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.pred: Port | None = None
+        self.side: tuple[int, int] | None = None     # Switch output index of branch a, b
+        self.consts: list[tuple[Port, Port]] = []    # differing constants (a, b)
+        self.switches: list[Port] = []               # branch a's Switch outputs
+        self.nodes_a: set[str] = set()
+        self._seen: dict[tuple[Port, Port], bool] = {}
+
+    def same(self, a: Port, b: Port) -> bool:
+        key = (a, b)
+        if key not in self._seen:
+            self._seen[key] = False  # no cycles through a cond
+            self._seen[key] = self._same(a, b)
+        return self._seen[key]
+
+    def _same(self, a: Port, b: Port) -> bool:
+        g = self.graph
+        if a == b:
+            return True
+        oa, ob = g.op(a.node), g.op(b.node)
+        if oa.type != ob.type:
+            return False
+        ia, ib = g.inputs(a.node), g.inputs(b.node)
+        if oa.type not in ("Switch", "RefSwitch") and a.index != b.index:
+            return False
+        if oa.type in ("Switch", "RefSwitch"):
+            if ia != ib or a.index == b.index:
+                return False
+            if self.pred is None:
+                self.pred, self.side = ia[1], (a.index, b.index)
+            if self.pred != ia[1] or self.side != (a.index, b.index):
+                return False
+            self.switches.append(a)
+            return True
+        if oa.type == "Const":
+            va, vb = oa.attrs.get("value"), ob.attrs.get("value")
+            if not isinstance(va, np.ndarray) or not isinstance(vb, np.ndarray) or \
+                    va.dtype != vb.dtype or va.shape != vb.shape or va.dtype == object:
+                return False
+            if not np.array_equal(va, vb):
+                self.consts.append((a, b))
+            self.nodes_a.add(a.node)
+            return True
+        if oa.type in LOOP_STRUCTURE or oa.type.startswith(IMPURE_PREFIXES) or \
+                len(ia) != len(ib) or not ia:
+            return False
+        keys = (set(oa.attrs) | set(ob.attrs)) - {"_output_shapes", "_class"}
+        if any(not _same_value(oa.attrs.get(k), ob.attrs.get(k)) for k in keys):
+            return False
+        self.nodes_a.add(a.node)
+        return all(self.same(x, y) for x, y in zip(ia, ib))
+
+
+@graph_pass("tf_frontend.unify_cond_branches", stage="source",
+            after=["tf_frontend.fold_constant_switches"],
+            before=["tf_frontend.collapse_while_loops", "cleanup.remove_dead_source"])
+def unify_cond_branches(graph: Graph, config) -> None:
+    """A TF1 cond whose two branches are the same ops on the same inputs, differing only in
+    constants (the OD API's keep-aspect-ratio resize: two ``resize_images`` to different
+    targets), becomes one branch computed with ``SelectV2(pred, c_true, c_false)`` for each
+    differing constant, so a predicate known only at run time still gives one tensor of the
+    right shape (a Select between the two results could not: their shapes differ)."""
+    done = 0
+    for op in graph.ops_of_type("Merge", "RefMerge"):
+        ins = graph.inputs(op.name)
+        if len(ins) != 2 or graph.consumers(Port(op.name, 1)) or \
+                any(graph.op(p.node).type in LOOP_STRUCTURE - {"Switch", "RefSwitch"}
+                    for p in ins):
+            continue
+        match = _BranchMatch(graph)
+        if not match.same(ins[0], ins[1]) or match.pred is None or not match.consts:
+            continue
+        true_a = match.side[0] == 1  # type: ignore[index]
+        for ca, cb in match.consts:
+            name = graph.unique_name(f"{ca.node}/tfconv_select")
+            sel = graph.add_op("SelectV2", name, [match.pred, ca if true_a else cb,
+                                                  cb if true_a else ca],
+                               {"T": graph.op(ca.node).attrs.get("dtype")})
+            sel.outputs[0].shape = graph.info(ca).shape
+            for consumer, dst in graph.consumers(ca):
+                if consumer in match.nodes_a and consumer != name:
+                    graph.set_input(consumer, dst, Port(name, 0))
+        for sw in match.switches:
+            data = graph.inputs(sw.node)[0]
+            for consumer, dst in graph.consumers(sw):
+                if consumer in match.nodes_a:
+                    graph.set_input(consumer, dst, data)
+        graph.replace_uses(Port(op.name, 0), ins[0])
+        done += 1
+    if done:
+        log.info("%d cond(s) whose branches differ only in constants computed once with Select "
+                 "on the constants", done)
 
 
 @graph_pass("tf_frontend.drop_cond_pivots", stage="source",

@@ -28,8 +28,8 @@ def tfconv_register_passes(registry):
     from .ops.lookup import PASSES as LOOKUP_PASSES  # hash table contents (ops/lookup.py)
     registry.add(*LOOKUP_PASSES)
     from .cleanup import ALL_PASSES
-    from .control_flow import collapse_while_loops, drop_cond_pivots
-    registry.add(*ALL_PASSES, collapse_while_loops, drop_cond_pivots)
+    from .control_flow import collapse_while_loops, drop_cond_pivots, unify_cond_branches
+    registry.add(*ALL_PASSES, collapse_while_loops, drop_cond_pivots, unify_cond_branches)
 
 
 @hookimpl
