@@ -19,7 +19,7 @@ from . import TABLE
 from ._util import ints
 
 if TYPE_CHECKING:
-    from tfconv.graph import Graph, Port
+    from tfconv.graph import Graph
     from tfconv.translate import NodeContext, Outputs
 
 TABLES = ("HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from . import TABLE
-from ._util import ints, text
+from ._util import ints
 
 if TYPE_CHECKING:
     from tfconv.graph import Port
