@@ -498,11 +498,13 @@ class _Session:
             src_ins = src.inputs(name)
             ins = [_mapped_input(src, mapped, name, p) for p in src_ins]
             tags = builder.tags
-            if tags:
+            if tags:  # the TF1 cond branches this node is in (re-set on every translation)
                 mine = frozenset().union(*(tags.get(p, frozenset()) for p in src_ins))
-                if mine:
-                    for i in range(len(op.outputs)):
+                for i in range(len(op.outputs)):
+                    if mine:
                         tags[Port(name, i)] = mine
+                    else:
+                        tags.pop(Port(name, i), None)
             if builder.dead and not entry.sees_dead and any(p in builder.dead for p in ins):
                 for i in range(len(op.outputs)):  # a node with a dead input is dead
                     mapped[Port(name, i)] = builder.dead_port()

@@ -22,8 +22,8 @@ import logging
 
 import numpy as np
 
-from tfconv.errors import UsageError
-from tfconv.graph import Graph, Port
+from tfconv.errors import ModelFormatError, UsageError
+from tfconv.graph import Graph, GraphError, Port
 from tfconv.passes import graph_pass
 
 log = logging.getLogger("tfconv.tf_frontend")
@@ -236,7 +236,12 @@ def _collapse(graph: Graph, frame: _Frame) -> int:
 def collapse_while_loops(graph: Graph, config) -> None:
     """Each outermost TF1 while frame becomes one ``TfconvWhileLoop`` node with its body as a
     sub-graph (nested frames inside it likewise), so the graph is acyclic."""
-    n = collapse_loops(graph)
+    try:
+        n = collapse_loops(graph)
+    except (IndexError, KeyError, AssertionError, GraphError) as err:
+        msg = (f"a TF1 while loop in the graph is malformed (Enter/Merge/Switch/NextIteration/"
+               f"Exit nodes that do not form a loop): {err}")
+        raise ModelFormatError(msg) from err
     if not n:
         return
     inside = [p for p in graph.outputs if p.node not in graph]
