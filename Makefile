@@ -41,6 +41,7 @@ bench: venv
 	$(PY) bench/bench_preprocess.py
 	$(PY) bench/bench_layers.py
 	$(PY) bench/bench_onnx.py
+	$(PY) bench/bench_od.py
 
 fuzz: venv
 	$(PY) bench/fuzz.py --cases 10000
