@@ -33,7 +33,26 @@ def argmax_pool(k, s, padding, batch_index=False):
                                            padding=padding, include_batch_in_index=batch_index)
 
 
+def resize(op, size, **kw):
+    return lambda x: getattr(raw, op)(images=x, size=size, **kw)
+
+
 CASES = [
+    case("ResizeBicubic-legacy-up", resize("ResizeBicubic", [11, 9]), IMG, rtol=1e-4),
+    case("ResizeBicubic-legacy-down", resize("ResizeBicubic", [4, 3]), IMG, rtol=1e-4),
+    case("ResizeBicubic-align-corners", resize("ResizeBicubic", [13, 8], align_corners=True),
+         IMG, rtol=1e-4),
+    case("ResizeBicubic-half-pixel-up", resize("ResizeBicubic", [12, 10],
+                                               half_pixel_centers=True), IMG, rtol=1e-4),
+    case("ResizeBicubic-half-pixel-down", resize("ResizeBicubic", [3, 5],
+                                                 half_pixel_centers=True), IMG, rtol=1e-4),
+    case("ResizeBicubic-uint8-dynamic-batch", resize("ResizeBicubic", [9, 9],
+                                                     half_pixel_centers=True),
+         rand((2, 7, 6, 3), "u8", 0, 255, np.uint8), shapes=[(None, 7, 6, 3)], rtol=1e-4),
+    case("ResizeArea-down", resize("ResizeArea", [3, 4]), IMG, rtol=1e-4),
+    case("ResizeArea-up-uneven", resize("ResizeArea", [10, 11]), IMG, rtol=1e-4),
+    case("ResizeArea-align-corners", resize("ResizeArea", [4, 5], align_corners=True), IMG,
+         rtol=1e-4),
     case("MaxPoolWithArgmax-valid", argmax_pool((2, 2), (2, 2), "VALID"), IMG),
     case("MaxPoolWithArgmax-same-overlapping", argmax_pool((3, 3), (2, 2), "SAME"), IMG),
     case("MaxPoolWithArgmax-batch-index", argmax_pool((3, 2), (1, 2), "SAME", True), IMG),

@@ -182,3 +182,84 @@ def max_pool_with_argmax(ctx: NodeContext) -> Outputs:
     if out_type != np.int64:
         index = ctx.emit("Convert", index, destination_type=out_type.name)
     return to_nhwc(ctx, best), to_nhwc(ctx, index)
+
+
+# -- bicubic and area resizing ----------------------------------------------------------------
+# Both are separable: out = Wh . x . Ww^T per image and channel, with the weight matrices
+# computed here from TF's kernels for the (static) input and output sizes. The IR is two Einsums.
+
+
+def resize_scale(size_in: int, size_out: int, align_corners: bool) -> float:
+    if align_corners and size_out > 1:
+        return (size_in - 1) / (size_out - 1)
+    return size_in / size_out
+
+
+def keys_cubic(d: np.ndarray, a: float) -> np.ndarray:
+    d = np.abs(d)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def bicubic_weights(size_in: int, size_out: int, align_corners: bool, half_pixel: bool):
+    # TF: half_pixel_centers uses Keys' a = -0.5 and drops (renormalises) taps outside the image;
+    # the legacy kernel uses a = -0.75 and clamps taps to the edge. Both read their coefficients
+    # from a 1024-entry table (the fraction rounded to 1/1024).
+    scale = resize_scale(size_in, size_out, align_corners)
+    w = np.zeros((size_out, size_in), np.float64)
+    for o in range(size_out):
+        pos = ((o + 0.5) * scale - 0.5) if half_pixel else o * scale
+        base = int(np.floor(pos))
+        t = pos - base
+        t = np.rint(np.float32(t) * 1024) / 1024
+        taps = np.array([base - 1, base, base + 1, base + 2])
+        coeffs = keys_cubic(np.array([1 + t, t, 1 - t, 2 - t]), -0.5 if half_pixel else -0.75)
+        if half_pixel:
+            inside = (taps >= 0) & (taps < size_in)
+            coeffs = np.where(inside, coeffs, 0.0)
+            coeffs = coeffs / coeffs.sum()
+        for tap, c in zip(np.clip(taps, 0, size_in - 1), coeffs):
+            w[o, tap] += c
+    return w
+
+
+def area_weights(size_in: int, size_out: int, align_corners: bool):
+    # TF: each output cell averages the input cells its box [o, o + 1) * scale covers,
+    # weighted by the covered length
+    scale = resize_scale(size_in, size_out, align_corners)
+    w = np.zeros((size_out, size_in), np.float64)
+    for o in range(size_out):
+        lo, hi = o * scale, (o + 1) * scale
+        for i in range(int(np.floor(lo)), int(np.ceil(hi))):
+            w[o, min(i, size_in - 1)] += (min(i + 1, hi) - max(i, lo)) / scale
+    return w
+
+
+def separable_resize(ctx: NodeContext, weights) -> Outputs:
+    x, size = ctx.inputs()
+    shape = ctx.shape(x)
+    ctx.require(shape is not None and len(shape) == 4 and None not in shape[1:3],
+                "the image height and width must be known")
+    out = ctx.value(size)
+    ctx.require(out is not None, "the output size must be constant")
+    (oh, ow), (h, w) = [int(v) for v in np.asarray(out).reshape(-1)], shape[1:3]
+    align = bool(ctx.attr("align_corners", False))
+    wh, ww = weights(h, oh, align), weights(w, ow, align)
+    if ctx.dtype(x) != np.float32:
+        x = ctx.emit("Convert", x, destination_type="float32")
+    rows = ctx.emit("Einsum", ctx.const(wh.astype(np.float32), name="rows"), x,
+                    equation="oh,nhwc->nowc")
+    return ctx.emit("Einsum", ctx.const(ww.astype(np.float32), name="cols"), rows,
+                    equation="pw,nowc->nopc")
+
+
+@TABLE.register("ResizeBicubic", inputs=2)
+def resize_bicubic(ctx: NodeContext) -> Outputs:
+    half_pixel = bool(ctx.attr("half_pixel_centers", False))
+    return separable_resize(ctx, lambda i, o, align: bicubic_weights(i, o, align, half_pixel))
+
+
+@TABLE.register("ResizeArea", inputs=2)
+def resize_area(ctx: NodeContext) -> Outputs:
+    return separable_resize(ctx, area_weights)
