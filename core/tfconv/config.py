@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -466,7 +467,7 @@ def _check_values(values: tuple[float, ...], flag: str, divisor: bool) -> None:
     if not values:
         msg = f"{flag}: no values given; write them as [123.68,116.78,103.94]"
         raise UsageError(msg)
-    if not all(np.isfinite(values)):
+    if not all(math.isfinite(v) for v in values):
         msg = f"{flag}: values must be finite numbers, got {list(values)}"
         raise UsageError(msg)
     if divisor and any(v == 0 for v in values):

@@ -1,9 +1,11 @@
 """The graph IR shared by both dialects: ``tf`` (source, before translation) and ``ir`` (after).
 
-A :class:`Graph` wraps a ``networkx.MultiDiGraph`` keyed by unique op names. Each node holds an
-:class:`Op`; each edge carries the producer's output index (``src``) and the consumer's input
-index (``dst``). Iteration is always in insertion order, and topological order breaks ties by
-insertion order, so every pass is deterministic.
+A :class:`Graph` is a directed multigraph keyed by unique op names, kept in plain dicts (no
+networkx: importing it cost a quarter of a small conversion, and its per-edge dicts a large
+share of a big graph's memory). Each node holds an :class:`Op`; each edge carries the
+producer's output index (``src``) and the consumer's input index (``dst``). Iteration is always
+in insertion order, and topological order breaks ties by insertion order, so every pass is
+deterministic. Every algorithm here is iterative (no recursion) and linear in the graph.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-import networkx as nx
 import numpy as np
 
 from .errors import TfconvError
@@ -75,7 +76,11 @@ class Graph:
         self.name = name
         self.outputs: list[Port] = []
         self.meta: dict[str, object] = {}
-        self._g = nx.MultiDiGraph()
+        self._ops: dict[str, Op] = {}       # name -> op, in insertion order
+        self._order: dict[str, int] = {}    # name -> insertion sequence number
+        # consumer -> producer -> {input index dst: output index src}, and the mirror image
+        self._pred: dict[str, dict[str, dict[int, int]]] = {}
+        self._succ: dict[str, dict[str, dict[int, int]]] = {}
         self._seq = 0
         self._suffix: dict[str, int] = {}  # base -> the last suffix unique_name gave it
 
@@ -84,11 +89,14 @@ class Graph:
     def add_op(self, type: str, name: str, inputs: Iterable[Port] = (),
                attrs: dict[str, object] | None = None, num_outputs: int = 1) -> Op:
         """Add an op named ``name`` (which must be new) fed by ``inputs`` in port order."""
-        if name in self._g:
+        if name in self._ops:
             msg = f"an op named {name!r} already exists"
             raise GraphError(msg)
         op = Op(type, name, dict(attrs or {}), [TensorInfo() for _ in range(num_outputs)])
-        self._g.add_node(name, op=op, seq=self._seq)
+        self._ops[name] = op
+        self._order[name] = self._seq
+        self._pred[name] = {}
+        self._succ[name] = {}
         self._seq += 1
         for dst, port in enumerate(inputs):
             self._connect(port, name, dst)
@@ -96,37 +104,50 @@ class Graph:
 
     def unique_name(self, base: str) -> str:
         """``base`` itself if unused, else ``base_1``, ``base_2``, ..."""
-        if base not in self._g:
+        if base not in self._ops:
             return base
         i = self._suffix.get(base, 0) + 1  # linear, not quadratic, in names made from one base
-        while f"{base}_{i}" in self._g:
+        while f"{base}_{i}" in self._ops:
             i += 1
         self._suffix[base] = i
         return f"{base}_{i}"
 
     def _connect(self, port: Port, consumer: str, dst: int) -> None:
-        if port.node not in self._g:
+        if port.node not in self._ops:
             msg = f"{consumer!r} input {dst} refers to a missing op {port.node!r}"
             raise GraphError(msg)
-        self._g.add_edge(port.node, consumer, key=dst, src=port.index, dst=dst)
+        self._succ[port.node].setdefault(consumer, {})[dst] = port.index
+        self._pred[consumer].setdefault(port.node, {})[dst] = port.index
+
+    def _disconnect(self, src: str, consumer: str, dst: int) -> None:
+        """Remove the edge into input ``dst`` of ``consumer`` from ``src``."""
+        out = self._succ[src][consumer]
+        del out[dst]
+        if not out:
+            del self._succ[src][consumer]
+        into = self._pred[consumer][src]
+        del into[dst]
+        if not into:
+            del self._pred[consumer][src]
 
     def set_input(self, name: str, dst: int, port: Port) -> None:
         """Re-wire input ``dst`` of ``name`` to ``port``."""
         src = self._producer_of(name, dst)
         if src is not None:
-            self._g.remove_edge(src, name, key=dst)
+            self._disconnect(src, name, dst)
         self._connect(port, name, dst)
 
     def set_inputs(self, name: str, ports: Iterable[Port]) -> None:
         """Replace all inputs of ``name``."""
-        for src, _, key in list(self._g.in_edges(name, keys=True)):
-            self._g.remove_edge(src, name, key=key)
+        for src, edges in list(self._pred[name].items()):
+            for key in list(edges):
+                self._disconnect(src, name, key)
         for dst, port in enumerate(ports):
             self._connect(port, name, dst)
 
     def _producer_of(self, name: str, dst: int) -> str | None:
-        for src, _, key in self._g.in_edges(name, keys=True):
-            if key == dst:
+        for src, edges in self._pred[name].items():
+            if dst in edges:
                 return src
         return None
 
@@ -135,41 +156,44 @@ class Graph:
         if old == new:
             return
         for consumer, dst in self.consumers(old):
-            self._g.remove_edge(old.node, consumer, key=dst)
+            self._disconnect(old.node, consumer, dst)
             self._connect(new, consumer, dst)
         self.outputs = [new if p == old else p for p in self.outputs]
 
     def remove(self, name: str) -> None:
-        self._g.remove_node(name)
+        if name not in self._ops:
+            msg = f"no op named {name!r}"
+            raise GraphError(msg)
+        for src in self._pred.pop(name):
+            del self._succ[src][name]
+        for dst in self._succ.pop(name):
+            del self._pred[dst][name]
+        del self._ops[name], self._order[name]
 
     def remove_dead(self, keep: Iterable[str] = ()) -> int:
         """Remove every op that no graph output (or op in ``keep``) depends on; returns the count."""
         roots = {p.node for p in self.outputs} | set(keep)
-        live: set[str] = set()
-        for root in roots:
-            if root in self._g and root not in live:
-                live.add(root)
-                live |= nx.ancestors(self._g, root)
-        dead = [n for n in self._g if n not in live]
-        self._g.remove_nodes_from(dead)
+        live = self.ancestors(r for r in roots if r in self._ops)
+        dead = [n for n in self._ops if n not in live]
+        for name in dead:
+            self.remove(name)
         return len(dead)
 
     # -- reading --------------------------------------------------------------------------
 
     def __contains__(self, name: object) -> bool:
-        return name in self._g
+        return name in self._ops
 
     def __len__(self) -> int:
-        return self._g.number_of_nodes()
+        return len(self._ops)
 
     def __iter__(self) -> Iterator[Op]:
         """Ops in insertion order."""
-        for _, data in self._g.nodes(data=True):
-            yield data["op"]
+        return iter(self._ops.values())
 
     def op(self, name: str) -> Op:
         try:
-            return self._g.nodes[name]["op"]
+            return self._ops[name]
         except KeyError:
             msg = f"no op named {name!r}"
             raise GraphError(msg) from None
@@ -180,27 +204,25 @@ class Graph:
 
     def inputs(self, name: str) -> list[Port]:
         """The ports feeding ``name``, ordered by input index."""
-        # Read networkx's adjacency dicts directly: its edge views cost more than the work.
-        found = [(dst, Port(src, data["src"])) for src, edges in self._g.pred[name].items()
-                 for dst, data in edges.items()]
+        found = [(dst, Port(src, index)) for src, edges in self._pred[name].items()
+                 for dst, index in edges.items()]
         found.sort(key=lambda e: e[0])
         return [port for _, port in found]
 
     def consumers(self, port: Port | str) -> list[tuple[str, int]]:
         """``(consumer name, input index)`` pairs reading ``port`` (or any output of an op name)."""
         node, index = (port, None) if isinstance(port, str) else (port.node, port.index)
-        nodes = self._g.nodes
-        found = [(dst_node, key) for dst_node, edges in self._g.succ[node].items()
-                 for key, data in edges.items() if index is None or data["src"] == index]
-        found.sort(key=lambda c: (nodes[c[0]]["seq"], c[1]))
+        order = self._order
+        found = [(dst_node, key) for dst_node, edges in self._succ[node].items()
+                 for key, src in edges.items() if index is None or src == index]
+        found.sort(key=lambda c: (order[c[0]], c[1]))
         return found
 
     def topological_order(self) -> list[str]:
         """All op names, producers first; ties broken by insertion order (Kahn's algorithm)."""
-        nodes = self._g.nodes
-        pred, succ = self._g.pred, self._g.succ
-        indegree = {n: len(pred[n]) for n in nodes}
-        ready = [(nodes[n]["seq"], n) for n, d in indegree.items() if d == 0]
+        seq, pred, succ = self._order, self._pred, self._succ
+        indegree = {n: len(pred[n]) for n in self._ops}
+        ready = [(seq[n], n) for n, d in indegree.items() if d == 0]
         heapq.heapify(ready)
         order = []
         while ready:
@@ -209,13 +231,26 @@ class Graph:
             for m in succ[n]:
                 indegree[m] -= 1
                 if indegree[m] == 0:
-                    heapq.heappush(ready, (nodes[m]["seq"], m))
+                    heapq.heappush(ready, (seq[m], m))
         if len(order) != len(indegree):
-            cycle = nx.find_cycle(self._g.subgraph(n for n, d in indegree.items() if d > 0))
-            path = " -> ".join([e[0] for e in cycle] + [cycle[0][0]])
+            path = " -> ".join(self._cycle({n for n, d in indegree.items() if d > 0}))
             msg = f"the graph has a cycle: {path}"
             raise GraphError(msg)
         return order
+
+    def _cycle(self, stuck: set[str]) -> list[str]:
+        """One cycle among ``stuck`` (ops Kahn's algorithm could not order, each of which has a
+        producer among them), as ``[a, b, ..., a]`` in data-flow order."""
+        node = min(stuck, key=self._order.__getitem__)
+        seen: dict[str, int] = {}
+        walk: list[str] = []
+        while node not in seen:  # walk producers backwards until one repeats
+            seen[node] = len(walk)
+            walk.append(node)
+            node = next(p for p in self._pred[node] if p in stuck)
+        loop = walk[seen[node]:]
+        loop.reverse()
+        return [*loop, loop[0]]
 
     def ops_of_type(self, *types: str) -> list[Op]:
         return [op for op in self if op.type in types]
@@ -226,17 +261,29 @@ class Graph:
         return [op for op in self if op.name.startswith(prefix) or op.name == scope.rstrip("/")]
 
     def ancestors(self, names: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        for name in names:
-            found.add(name)
-            found |= nx.ancestors(self._g, name)
+        """``names`` and every op they depend on."""
+        return self._reach(names, self._pred)
+
+    def descendants(self, names: Iterable[str]) -> set[str]:
+        """``names`` and every op that depends on them."""
+        return self._reach(names, self._succ)
+
+    @staticmethod
+    def _reach(names: Iterable[str], adjacency: dict[str, dict[str, dict[int, int]]]) -> set[str]:
+        found = set(names)
+        todo = list(found)
+        while todo:
+            for other in adjacency[todo.pop()]:
+                if other not in found:
+                    found.add(other)
+                    todo.append(other)
         return found
 
     def validate(self) -> None:
         """Check edges, port ranges, and (ir dialect) that no internal op survived."""
         for op in self:
             ports = self.inputs(op.name)
-            if [p for p in range(len(ports))] != sorted(k for _, _, k in self._g.in_edges(op.name, keys=True)):
+            if list(range(len(ports))) != sorted(k for edges in self._pred[op.name].values() for k in edges):
                 msg = f"{op.name!r} ({op.type}) has a gap in its input ports"
                 raise GraphError(msg)
             for p in ports:
@@ -247,6 +294,6 @@ class Graph:
                 msg = f"internal op {op.type} ({op.name!r}) was not removed before emission"
                 raise GraphError(msg)
         for p in self.outputs:
-            if p.node not in self._g:
+            if p.node not in self._ops:
                 msg = f"graph output {p} refers to a missing op"
                 raise GraphError(msg)

@@ -2,6 +2,7 @@
 ``after``/``before`` names they declare. Ordering is deterministic and a cycle is an error."""
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Literal
 
@@ -55,18 +56,37 @@ class PassRegistry:
 
     def ordered(self, stage: Stage, disabled: Iterable[str] = ()) -> list[Pass]:
         """The passes of ``stage`` in dependency order, ties broken by name."""
-        import networkx as nx  # here, not at import: ``tfconv --help`` never orders passes
-
         skip = set(disabled)
         chosen = {n: p for n, p in self._passes.items() if p.stage == stage and n not in skip}
-        dag = nx.DiGraph()
-        dag.add_nodes_from(chosen)
+        succ: dict[str, set[str]] = {n: set() for n in chosen}
         for p in chosen.values():
-            dag.add_edges_from((a, p.name) for a in p.after if a in chosen)
-            dag.add_edges_from((p.name, b) for b in p.before if b in chosen)
-        try:
-            return [chosen[n] for n in nx.lexicographical_topological_sort(dag)]
-        except nx.NetworkXUnfeasible:
-            cycle = [e[0] for e in nx.find_cycle(dag)]
-            msg = f"passes order themselves in a cycle: {' -> '.join(cycle + cycle[:1])}"
-            raise PluginError(msg) from None
+            for a in p.after:
+                if a in chosen:
+                    succ[a].add(p.name)
+            succ[p.name].update(b for b in p.before if b in chosen)
+        indegree = dict.fromkeys(chosen, 0)
+        for targets in succ.values():
+            for t in targets:
+                indegree[t] += 1
+        ready = [n for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)  # Kahn's algorithm, ties broken by name
+        order = []
+        while ready:
+            name = heapq.heappop(ready)
+            order.append(name)
+            for t in succ[name]:
+                indegree[t] -= 1
+                if indegree[t] == 0:
+                    heapq.heappush(ready, t)
+        if len(order) == len(chosen):
+            return [chosen[n] for n in order]
+        stuck = {n for n, d in indegree.items() if d > 0}
+        pred = {n: sorted(m for m in stuck if n in succ[m]) for n in stuck}
+        node, walk, seen = min(stuck), [], {}
+        while node not in seen:  # producers backwards until one repeats: a cycle
+            seen[node] = len(walk)
+            walk.append(node)
+            node = pred[node][0]
+        cycle = walk[seen[node]:][::-1]
+        msg = f"passes order themselves in a cycle: {' -> '.join(cycle + cycle[:1])}"
+        raise PluginError(msg) from None

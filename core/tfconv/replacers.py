@@ -288,8 +288,7 @@ def _points_nodes(graph: Graph, instance: dict, where: str) -> list[str]:
         if not any(s in graph.ancestors([end]) for s in starts):
             msg = f"{where}: end point {end!r} cannot be reached from the start points"
             raise RecipeError(msg)
-    import networkx as nx
-    from_starts = set(starts).union(*(nx.descendants(graph._g, s) for s in starts))
+    from_starts = graph.descendants(starts)
     before_starts = graph.ancestors(starts) - from_starts
     inside = ancestors_of_end & from_starts
     # Side inputs (weights, constants) of the nodes between the points belong to the match.
