@@ -175,6 +175,48 @@ def test_cond_with_isomorphic_branches_selects_the_constants():
     assert ir_ops["Interpolate"] == 1 and ir_ops["Select"] == 1, ir_ops
 
 
+@pytest.mark.parametrize("cell, seq", [
+    ("LSTMCell", [12, 9]), ("GRUCell", None), ("MultiRNNCell", None)],
+    ids=["lstm-sequence-length", "gru", "multi-rnn"])
+def test_dynamic_rnn_unrolls(cell, seq):
+    """``tf.compat.v1.nn.dynamic_rnn`` over 25 time steps (frozen random weights): the loop
+    unrolls; with ``sequence_length`` the steps past a sequence's end are zeros, as in TF."""
+    from tf_keras.src.layers.rnn import legacy_cells
+    x_value = rand((2, 25, 3), "rnn")
+    g = tf.Graph()
+    with g.as_default():
+        tf1.disable_control_flow_v2()
+        tf1.set_random_seed(0)
+        make = {"LSTMCell": lambda: legacy_cells.LSTMCell(4),
+                "GRUCell": lambda: legacy_cells.GRUCell(5),
+                "MultiRNNCell": lambda: legacy_cells.MultiRNNCell(
+                    [legacy_cells.GRUCell(4), legacy_cells.BasicRNNCell(3)])}[cell]
+        x = tf1.placeholder(tf.float32, (2, 25, 3), name="x")
+        out, _ = tf1.nn.dynamic_rnn(make(), x, sequence_length=seq, dtype=tf.float32)
+        tf.identity(out, name="out")
+        tf1.enable_control_flow_v2()
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            expected = sess.run("out:0", {x: x_value})
+            frozen = tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["out"])
+    assert np.abs(expected).max() > 0.05
+    ir = convert(frozen.SerializeToString(), ["out:0"])
+    assert not {"Loop", "TensorIterator"} & {op.type for op in ir}
+    model, _ = to_ov_model(ir)
+    compiled = CORE.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled.create_infer_request().infer([x_value])
+    compare(expected, result[compiled.output(0)], 1e-4)
+
+
+def test_map_over_a_dynamic_batch_names_the_loop():
+    """A map over a batch not known at conversion time: the loop's trip count is dynamic, and
+    the message says so (not the TensorArray's size, nor a graph cycle)."""
+    g, _, outs = tf1_graph(lambda x: tf.map_fn(lambda r: r * 2.0, x), [X], shapes=[(None, 4)])
+    with pytest.raises(tfconv.errors.TranslationError, match="'map/while/while_context' has a "
+                       "dynamic trip count"):
+        convert(g.as_graph_def().SerializeToString(), [outs[0].name])
+
+
 # --- failures: one clear message -----------------------------------------------------------
 
 

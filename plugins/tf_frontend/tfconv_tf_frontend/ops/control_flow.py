@@ -93,6 +93,7 @@ class _TensorArray:
     elements: dict[int, Port] = field(default_factory=dict)
     scattered: Port | None = None       # every element is a row of this tensor
     flow: Port | None = None
+    size_port: Port | None = None       # the size given at run time (when not a constant)
 
 
 def _arrays(ctx: NodeContext) -> dict[str, _TensorArray]:
@@ -128,12 +129,11 @@ def tensor_array(ctx: NodeContext) -> Outputs:
     ctx.attr("identical_element_shapes", False)
     ctx.attr("tensor_array_name", "")
     dtype = np.dtype(ctx.attr("dtype"))
-    if size is None and not dynamic:
-        ctx.fail("the TensorArray's size must be known at conversion time")
     handle = ctx.const(np.zeros((), np.int32), name="handle")
     flow = ctx.const(np.zeros((), np.float32), name="flow")
     _arrays(ctx)[handle.node] = _TensorArray(ctx.name, None if size is None else size[0], dtype,
-                                             _element_shape(ctx), dynamic, flow=flow)
+                                             _element_shape(ctx), dynamic, flow=flow,
+                                             size_port=None if size is not None else ctx.input(0))
     return (handle, flow) if ctx.op_type == "TensorArrayV3" else handle
 
 
@@ -149,12 +149,17 @@ def _put(ctx: NodeContext, ta: _TensorArray, index: int, value: Port) -> None:
     ta.elements[index] = value
 
 
-def _get(ctx: NodeContext, ta: _TensorArray, index: int) -> Port:
+def _get(ctx: NodeContext, ta: _TensorArray, index: int, zeros: bool = False) -> Port:
     if index in ta.elements:
         return ta.elements[index]
     if ta.scattered is not None:
         return ctx.emit("Gather", ta.scattered, ctx.const(np.array(index, np.int64), name="index"),
                         ints(ctx, 0, "axis"), name=f"Gather_{index}", batch_dims=0)
+    if zeros:  # TF's gather/stack gives zeros for elements never written, when their shape is known
+        shapes = [ctx.shape(p) for p in ta.elements.values()] + [ta.element_shape]
+        shape = next((s for s in shapes if s is not None and all(d is not None for d in s)), None)
+        if shape is not None:
+            return ctx.const(np.zeros(shape, ta.dtype), name=f"unwritten_{index}")
     ctx.fail(f"element {index} of the TensorArray {ta.name!r} is read before it is written")
     raise AssertionError  # unreachable
 
@@ -212,7 +217,8 @@ def _stack(ctx: NodeContext, ta: _TensorArray, indices: list[int]) -> Port:
     if ta.scattered is not None and not ta.elements and \
             indices == list(range((ctx.shape(ta.scattered) or [None])[0] or -1)):
         return ta.scattered
-    rows = [ctx.emit("Unsqueeze", _get(ctx, ta, i), ints(ctx, [0], "axes"), name=f"Unsqueeze_{i}")
+    rows = [ctx.emit("Unsqueeze", _get(ctx, ta, i, zeros=True), ints(ctx, [0], "axes"),
+                     name=f"Unsqueeze_{i}")
             for i in indices]
     return rows[0] if len(rows) == 1 else ctx.emit("Concat", *rows, axis=0)
 
@@ -244,6 +250,8 @@ def _refine(ctx: NodeContext, port: Port, shape: tuple | None) -> None:
 @TABLE.register("TensorArraySizeV3", "TensorArraySizeV2", inputs=2)
 def tensor_array_size(ctx: NodeContext) -> Outputs:
     ta = _array(ctx)
+    if ta.size is None and ta.size_port is not None and not ta.elements and ta.scattered is None:
+        return ctx.emit("Convert", ta.size_port, destination_type="int32")
     size = ta.size if ta.size is not None else (max(ta.elements) + 1 if ta.elements else 0)
     return ctx.const(np.array(size, np.int32), name="size")
 
