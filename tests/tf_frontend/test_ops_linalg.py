@@ -1,5 +1,5 @@
 """linalg.py translators vs real TF: MatrixBandPart, MatrixDiag (V1, V3), MatrixDiagPart,
-MatrixSetDiag, MatrixInverse, BatchMatrixInverse."""
+MatrixSetDiag, MatrixInverse, MatrixSolve, MatrixTriangularSolve, Cross, and the Batch* names."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,6 +54,18 @@ CASES = [
          well_conditioned((2, 4, 4), "inv")),
     case("MatrixInverse-adjoint", lambda x: raw.MatrixInverse(input=x, adjoint=True),
          well_conditioned((3, 3), "adj")),
+    case("MatrixSolve", lambda a, b: raw.MatrixSolve(matrix=a, rhs=b),
+         well_conditioned((2, 4, 4), "sa"), rand((2, 4, 3), "sb")),
+    case("MatrixSolve-adjoint", lambda a, b: raw.MatrixSolve(matrix=a, rhs=b, adjoint=True),
+         well_conditioned((3, 3), "sa2"), rand((3, 2), "sb2")),
+    case("MatrixTriangularSolve-lower", lambda a, b: raw.MatrixTriangularSolve(
+        matrix=a, rhs=b, lower=True), well_conditioned((2, 4, 4), "ta"), rand((2, 4, 2), "tb")),
+    case("MatrixTriangularSolve-upper-adjoint", lambda a, b: raw.MatrixTriangularSolve(
+        matrix=a, rhs=b, lower=False, adjoint=True), well_conditioned((3, 3), "ta2"),
+         rand((3, 5), "tb2")),
+    case("Cross", lambda a, b: raw.Cross(a=a, b=b), rand((2, 4, 3), "ca"), rand((2, 4, 3), "cb")),
+    case("Cross-int", lambda a, b: raw.Cross(a=a, b=b), rand((5, 3), "ci", -9, 9, np.int32),
+         rand((5, 3), "cj", -9, 9, np.int32)),
 ]
 
 
@@ -62,22 +74,35 @@ def test_linalg_op(build, arrays, kw):
     check(build, *arrays, rtol=1e-4, **kw)
 
 
-def test_batch_matrix_inverse_of_old_graphs():
-    # TF removed BatchMatrixInverse at GraphDef version 13 and cannot build it any more: the
-    # graph is TF's MatrixInverse with the node's op renamed, compared with MatrixInverse's result
-    x = well_conditioned((2, 2, 3, 3), "binv")
+OLD_NAMES = [
+    pytest.param(lambda x: raw.MatrixInverse(input=x, name="op"), "BatchMatrixInverse",
+                 well_conditioned((2, 2, 3, 3), "binv"), id="BatchMatrixInverse"),
+    pytest.param(lambda x: raw.MatrixBandPart(input=x, num_lower=1, num_upper=0, name="op"),
+                 "BatchMatrixBandPart", M, id="BatchMatrixBandPart"),
+    pytest.param(lambda x: raw.MatrixDiag(diagonal=x, name="op"), "BatchMatrixDiag",
+                 rand((2, 3), "bd"), id="BatchMatrixDiag"),
+    pytest.param(lambda x: raw.MatrixDiagPart(input=x, name="op"), "BatchMatrixDiagPart", M,
+                 id="BatchMatrixDiagPart"),
+    pytest.param(lambda x: raw.MatrixSetDiag(input=x, diagonal=tf.ones([2, 4]), name="op"),
+                 "BatchMatrixSetDiag", M, id="BatchMatrixSetDiag"),
+]
+
+
+@pytest.mark.parametrize(("build", "old_name", "x"), OLD_NAMES)
+def test_old_batch_names(build, old_name, x):
+    # TF removed the Batch* spellings at GraphDef version 14 and cannot build them any more: the
+    # graph is the current op with the node's op renamed, compared with the current op's result
     graph = tf.Graph()
     with graph.as_default():
         ph = tf.compat.v1.placeholder(tf.float32, x.shape, name="x0")
-        out = raw.MatrixInverse(input=ph, name="inv")
+        out = build(ph)
     with tf.compat.v1.Session(graph=graph) as sess:
         expected = sess.run(out, {ph: x})
     gd = graph.as_graph_def()
-    node = next(n for n in gd.node if n.name == "inv")
-    node.op = "BatchMatrixInverse"
-    del node.attr["adjoint"]
-    ir = convert(gd.SerializeToString(), ["inv:0"])
-    assert "Inverse" in {op.type for op in ir}
+    node = next(n for n in gd.node if n.name == "op")
+    node.op = old_name
+    node.attr.pop("adjoint", None)
+    ir = convert(gd.SerializeToString(), ["op:0"])
     model, _ = to_ov_model(ir)
     compiled = CORE.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     compare(expected, compiled([x])[compiled.output(0)], 1e-4)

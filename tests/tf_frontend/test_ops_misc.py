@@ -113,6 +113,22 @@ CASES = [
          np.array([1, 1, 3, 0, 5, 7, 1], np.int32), rand((7,), "bw", 0, 2)),
     case("Bincount-counts", lambda a: raw.Bincount(arr=a, size=4, weights=tf.zeros([0], tf.int32)),
          np.array([[0, 2], [2, 3]], np.int32)),
+    case("NthElement", lambda x: raw.NthElement(input=x, n=2), X),
+    case("NthElement-reverse-dynamic-n", lambda x, n: raw.NthElement(input=x, n=n, reverse=True),
+         X, np.int32(0)),
+    case("InTopKV2", lambda p, t: raw.InTopKV2(predictions=p, targets=t, k=2),
+         np.array([[0.1, 0.5, 0.3, 0.5], [0.9, 0.2, 0.2, 0.2], [np.nan, 1, 2, 3]], np.float32),
+         np.array([2, 3, 0], np.int32)),
+    case("InTopK-ties", lambda p, t: raw.InTopK(predictions=p, targets=t, k=1),
+         np.array([[0.5, 0.5, 0.1], [0.2, 0.7, 0.7]], np.float32), np.array([1, 0], np.int64)),
+    case("HistogramFixedWidth", lambda v: raw.HistogramFixedWidth(
+        values=v, value_range=[-1.0, 2.0], nbins=5), rand((4, 6), "hv", -2.3, 3.1)),
+    case("HistogramFixedWidth-int64", lambda v, r: raw.HistogramFixedWidth(
+        values=v, value_range=r, nbins=4, dtype=tf.int64), rand((30,), "hi", 0, 20, np.int32),
+         np.array([2, 12], np.int32)),
+    case("CumulativeLogsumexp", lambda x: raw.CumulativeLogsumexp(x=x, axis=1), X),
+    case("CumulativeLogsumexp-exclusive-reverse", lambda x: raw.CumulativeLogsumexp(
+        x=x, axis=-1, exclusive=True, reverse=True), X),
     case("BroadcastArgs", lambda a, b: raw.BroadcastArgs(s0=a, s1=b),
          np.array([2, 1, 4], np.int32), np.array([3, 1], np.int32)),
     case("BroadcastArgs-zero-dim", lambda a, b: raw.BroadcastArgs(s0=a, s1=b),

@@ -40,6 +40,9 @@ CASES = [
     *(case(op, lambda t, i, u, op=op: getattr(raw, op)(tensor=t, indices=i, updates=u),
            rand((4, 3), op), np.array([[1], [3], [1]], np.int32), rand((3, 3), op + "u"))
       for op in ["TensorScatterAdd", "TensorScatterSub", "TensorScatterMax", "TensorScatterMin"]),
+    case("ScatterNdNonAliasingAdd", lambda t, i, u: raw.ScatterNdNonAliasingAdd(
+        input=t, indices=i, updates=u), rand((4, 3), "na"), np.array([[1], [3], [1]], np.int32),
+         rand((3, 3), "nau")),
     case("TensorScatterUpdate", lambda t, i, u: raw.TensorScatterUpdate(
         tensor=t, indices=i, updates=u), P, IDX2, rand((3, 2), "tu")),
     case("TensorScatterUpdate-int", lambda t, i, u: raw.TensorScatterUpdate(

@@ -1,4 +1,5 @@
-"""Matrix structure and linear algebra on the last two axes: band parts, diagonals, inverses."""
+"""Matrix structure and linear algebra on the last two axes: band parts, diagonals, inverses,
+solves, and cross products. (The Batch* names are TF's pre-2016 spellings of the same ops.)"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ def zero_of(ctx: NodeContext, x: Port) -> Port:
     return ctx.const(np.array(0, ctx.dtype(x)), name="zero")
 
 
-@TABLE.register("MatrixBandPart", inputs=3)
+@TABLE.register("MatrixBandPart", "BatchMatrixBandPart", inputs=3)
 def matrix_band_part(ctx: NodeContext) -> Outputs:
     # TF: keep x[..., i, j] where (lower < 0 or i - j <= lower) and (upper < 0 or j - i <= upper)
     x, lower, upper = ctx.inputs()
@@ -58,13 +59,13 @@ def require_main_diagonal(ctx: NodeContext) -> None:
                 "only the main diagonal (k = 0) is supported")
 
 
-@TABLE.register("MatrixDiag", inputs=1)
+@TABLE.register("MatrixDiag", "BatchMatrixDiag", inputs=1)
 @TABLE.register("MatrixDiagV2", "MatrixDiagV3", inputs=5)
 def matrix_diag(ctx: NodeContext) -> Outputs:
     # TF: out[..., i, j] = diagonal[..., i] if i == j else padding (0 for MatrixDiag)
     d = ctx.input(0)
     padding = zero_of(ctx, d)
-    if ctx.op_type != "MatrixDiag":
+    if ctx.op_type not in ("MatrixDiag", "BatchMatrixDiag"):
         require_main_diagonal(ctx)
         n = (ctx.shape(d) or [None])[-1]
         for i in (2, 3):
@@ -85,13 +86,13 @@ def min_side(ctx: NodeContext, x: Port) -> int:
     return min(shape[-2], shape[-1])
 
 
-@TABLE.register("MatrixDiagPart", inputs=1)
+@TABLE.register("MatrixDiagPart", "BatchMatrixDiagPart", inputs=1)
 @TABLE.register("MatrixDiagPartV2", inputs=3)
 @TABLE.register("MatrixDiagPartV3", inputs=3)
 def matrix_diag_part(ctx: NodeContext) -> Outputs:
     # TF: out[..., i] = x[..., i, i] for i < min(rows, cols)
     x = ctx.input(0)
-    if ctx.op_type != "MatrixDiagPart":
+    if ctx.op_type not in ("MatrixDiagPart", "BatchMatrixDiagPart"):
         require_main_diagonal(ctx)
     k = min_side(ctx, x)
     on_diagonal = ctx.emit("Select", diagonal_mask(ctx, x), x, zero_of(ctx, x))
@@ -101,12 +102,12 @@ def matrix_diag_part(ctx: NodeContext) -> Outputs:
     return ctx.emit("Gather", rows, ints(ctx, list(range(k))), ints(ctx, -1), batch_dims=0)
 
 
-@TABLE.register("MatrixSetDiag", inputs=2)
+@TABLE.register("MatrixSetDiag", "BatchMatrixSetDiag", inputs=2)
 @TABLE.register("MatrixSetDiagV2", "MatrixSetDiagV3", inputs=3)
 def matrix_set_diag(ctx: NodeContext) -> Outputs:
     # TF: x with x[..., i, i] = diagonal[..., i] for i < min(rows, cols)
     x, d = ctx.input(0), ctx.input(1)
-    if ctx.op_type != "MatrixSetDiag":
+    if ctx.op_type not in ("MatrixSetDiag", "BatchMatrixSetDiag"):
         ctx.require(ctx.value(2) is not None and np.all(np.asarray(ctx.value(2)) == 0),
                     "only the main diagonal (k = 0) is supported")
     min_side(ctx, x)
@@ -120,3 +121,34 @@ def matrix_set_diag(ctx: NodeContext) -> Outputs:
 def matrix_inverse(ctx: NodeContext) -> Outputs:
     # TF: the inverse of each matrix (of its adjoint, i.e. transpose for real ones, if adjoint)
     return ctx.emit("Inverse", ctx.input(0), adjoint=bool(ctx.attr("adjoint", False)))
+
+
+@TABLE.register("MatrixSolve", inputs=2)
+def matrix_solve(ctx: NodeContext) -> Outputs:
+    # TF: x with A x = rhs (A^T x = rhs if adjoint)      IR: Inverse(A) . rhs
+    a, rhs = ctx.inputs()
+    inverse = ctx.emit("Inverse", a, adjoint=bool(ctx.attr("adjoint", False)))
+    return ctx.emit("MatMul", inverse, rhs, transpose_a=False, transpose_b=False)
+
+
+@TABLE.register("MatrixTriangularSolve", inputs=2)
+def matrix_triangular_solve(ctx: NodeContext) -> Outputs:
+    # TF: the same with only A's lower (or upper) triangle read
+    a, rhs = ctx.inputs()
+    diff = row_minus_col(ctx, a)
+    keep = ctx.emit("GreaterEqual" if ctx.attr("lower", True) else "LessEqual", diff, ints(ctx, 0))
+    triangle = ctx.emit("Select", keep, a, zero_of(ctx, a))
+    inverse = ctx.emit("Inverse", triangle, adjoint=bool(ctx.attr("adjoint", False)))
+    return ctx.emit("MatMul", inverse, rhs, transpose_a=False, transpose_b=False)
+
+
+@TABLE.register("Cross", inputs=2)
+def cross(ctx: NodeContext) -> Outputs:
+    # TF: the cross product of 3-vectors on the last axis: a.yzx * b.zxy - a.zxy * b.yzx
+    a, b = ctx.inputs()
+
+    def rotated(x: Port, order: list[int]) -> Port:
+        return ctx.emit("Gather", x, ints(ctx, order), ints(ctx, -1), batch_dims=0)
+    return ctx.emit("Subtract",
+                    ctx.emit("Multiply", rotated(a, [1, 2, 0]), rotated(b, [2, 0, 1])),
+                    ctx.emit("Multiply", rotated(a, [2, 0, 1]), rotated(b, [1, 2, 0])))

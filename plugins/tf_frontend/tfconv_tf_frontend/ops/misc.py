@@ -1,7 +1,8 @@
 """Element-wise and small utility ops the peers convert beyond the common families: inverse
 hyperbolics, Atan2, finiteness tests, x*log(y)-style guards, bitwise ops and shifts, rounding,
 and Bucketize, Roll, ReverseSequence, LinSpace, InvertPermutation, UnravelIndex, Unique,
-ListDiff, Bincount, BroadcastArgs, ToBool, L2Loss."""
+ListDiff, Bincount, BroadcastArgs, ToBool, L2Loss, NthElement, InTopK, HistogramFixedWidth,
+CumulativeLogsumexp."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -299,3 +300,66 @@ def broadcast_args(ctx: NodeContext) -> Outputs:
         return ctx.emit("Concat", ones, s, axis=0)
     a, b = padded(s0, n0), padded(s1, n1)
     return ctx.emit("Select", ctx.emit("Equal", a, one), b, a)
+
+
+@TABLE.register("NthElement", inputs=2)
+def nth_element(ctx: NodeContext) -> Outputs:
+    # TF: the n-th smallest (largest with reverse) value along the last axis
+    x, n = ctx.inputs()
+    n = ctx.emit("Convert", n, destination_type="int64")
+    k = ctx.emit("Add", n, ints(ctx, 1))
+    values, _ = ctx.emit("TopK", x, k, axis=-1, mode="max" if ctx.attr("reverse", False) else "min",
+                         sort="value", index_element_type="int64")
+    return ctx.emit("Gather", values, n, ints(ctx, -1), batch_dims=0)
+
+
+@TABLE.register("InTopKV2", inputs=3)
+@TABLE.register("InTopK", inputs=2)
+def in_top_k(ctx: NodeContext) -> Outputs:
+    # TF: whether each target's prediction is among the k largest of its row (ties count in:
+    # fewer than k predictions are strictly greater), false for a non-finite prediction
+    predictions, targets = ctx.input(0), ctx.input(1)
+    k = ctx.input(2) if ctx.op_type == "InTopKV2" else ints(ctx, int(ctx.attr("k")))
+    k = ctx.emit("Convert", k, destination_type="int64")
+    score = ctx.emit("Gather", predictions, targets, ints(ctx, 1), batch_dims=1)
+    above = ctx.emit("Greater", predictions, ctx.emit("Unsqueeze", score, ints(ctx, [1])))
+    count = ctx.emit("ReduceSum", ctx.emit("Convert", above, destination_type="int64"),
+                     ints(ctx, [1]), keep_dims=False)
+    return ctx.emit("LogicalAnd", ctx.emit("Less", count, k), ctx.emit("IsFinite", score))
+
+
+@TABLE.register("HistogramFixedWidth", inputs=3)
+def histogram_fixed_width(ctx: NodeContext) -> Outputs:
+    # TF: counts of values in nbins equal bins over value_range (values outside go to the
+    # first or last bin): bin = clamp(floor((v - lo) / ((hi - lo) / nbins)), 0, nbins - 1)
+    values, value_range, nbins = ctx.inputs()
+    if not np.issubdtype(ctx.dtype(values), np.floating):  # TF computes the bins in double
+        values = ctx.emit("Convert", values, destination_type="float32")
+        value_range = ctx.emit("Convert", value_range, destination_type="float32")
+    dtype = ctx.dtype(values)
+    lo = ctx.emit("Gather", value_range, ints(ctx, 0), ints(ctx, 0), batch_dims=0)
+    hi = ctx.emit("Gather", value_range, ints(ctx, 1), ints(ctx, 0), batch_dims=0)
+    n = ctx.emit("Convert", nbins, destination_type="int64")
+    step = ctx.emit("Divide", ctx.emit("Subtract", hi, lo),
+                    ctx.emit("Convert", n, destination_type=dtype_name(dtype)))
+    flat = ctx.emit("Reshape", values, ints(ctx, [-1, 1]), special_zero=False)
+    position = ctx.emit("Floor", ctx.emit("Divide", ctx.emit("Subtract", flat, lo), step))
+    top = ctx.emit("Subtract", n, ints(ctx, 1))
+    index = ctx.emit("Minimum", ctx.emit("Maximum", ctx.emit(
+        "Convert", position, destination_type="int64"), ints(ctx, 0)), top)
+    bins = ctx.emit("Range", ints(ctx, 0), n, ints(ctx, 1), output_type="int64")
+    out_type = dtype_name(ctx.attr("dtype", np.dtype(np.int32)))
+    hits = ctx.emit("Convert", ctx.emit("Equal", index, bins), destination_type=out_type)
+    return ctx.emit("ReduceSum", hits, ints(ctx, [0]), keep_dims=False)
+
+
+@TABLE.register("CumulativeLogsumexp", inputs=2)
+def cumulative_logsumexp(ctx: NodeContext) -> Outputs:
+    # TF: log(cumsum(exp(x))) along axis      IR: the same shifted by the axis maximum
+    x, axis = ctx.inputs()
+    top = ctx.emit("ReduceMax", x, ctx.emit("Reshape", axis, ints(ctx, [1]), special_zero=False),
+                   keep_dims=True)
+    total = ctx.emit("CumSum", ctx.emit("Exp", ctx.emit("Subtract", x, top)), axis,
+                     exclusive=bool(ctx.attr("exclusive", False)),
+                     reverse=bool(ctx.attr("reverse", False)))
+    return ctx.emit("Add", ctx.emit("Log", total), top)

@@ -35,7 +35,8 @@ def scatter_nd(ctx: NodeContext) -> Outputs:
 
 
 TENSOR_SCATTER = {"TensorScatterUpdate": "none", "TensorScatterAdd": "sum",
-                  "TensorScatterSub": "sub", "TensorScatterMax": "max", "TensorScatterMin": "min"}
+                  "TensorScatterSub": "sub", "TensorScatterMax": "max", "TensorScatterMin": "min",
+                  "ScatterNdNonAliasingAdd": "sum"}
 
 
 @TABLE.register(*TENSOR_SCATTER, inputs=3)
