@@ -969,7 +969,9 @@ def _dft(attrs, ins, values):
     for i, a in enumerate(axes or []):
         if sizes is not None and sizes[i] != -1:
             out[a] = sizes[i]
-    return [(tuple(out) if axes is not None or len(ins) < 3 else (None,) * len(x), ins[0].dtype)]
+    if axes is None and len(ins) > 2:  # signal sizes for axes not known here
+        return [((None,) * len(x), ins[0].dtype)]
+    return [(tuple(out), ins[0].dtype)]
 
 
 @rule("RDFT", version="opset9")
