@@ -290,6 +290,99 @@ def test_preprocessor_alone_matches_tensorflow(name, conversions, references, tm
         assert rel_err(got, ref[tensor]) <= 1e-4
 
 
+# resize_to_range with pad_to_max_dimension (per-channel pad values), written as the Object
+# Detection API's TF1 exporter writes it, under a Preprocessor map_fn; and a body the module
+# must refuse (an op between the resize and the write). Built in a child process: TF1 control
+# flow (TensorArrays, Switch/Merge) is a process-wide TensorFlow switch.
+PREPROCESSOR_GRAPHS = r"""
+import sys
+import tensorflow as tf
+tf.compat.v1.disable_control_flow_v2()
+v1 = tf.compat.v1
+MIN, MAX, PAD = 128, 192, (10.0, 20.0, 30.0)
+
+def resize_to_range(image, pad, odd):
+    def wide(im):
+        return v1.image.resize_images(im, tf.stack([MIN, MAX]), preserve_aspect_ratio=True)
+    def tall(im):
+        return v1.image.resize_images(im, tf.stack([MAX, MIN]), preserve_aspect_ratio=True)
+    with tf.name_scope("ResizeToRange"):
+        new = tf.cond(tf.less(tf.shape(image)[0], tf.shape(image)[1]),
+                      lambda: wide(image), lambda: tall(image))
+        size = tf.shape(new)
+        if pad:
+            channels = tf.unstack(new, axis=2)
+            new = tf.stack([tf.pad(channels[i], [[0, MAX - size[0]], [0, MAX - size[1]]],
+                                   constant_values=PAD[i]) for i in range(3)], axis=2)
+            new.set_shape([MAX, MAX, 3])
+        if odd:
+            new = tf.round(new)
+    return new, size
+
+for path, pad, odd in ((sys.argv[1], True, False), (sys.argv[2], False, True)):
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
+        with tf.name_scope("Preprocessor"):
+            images, sizes = tf.map_fn(lambda im: resize_to_range(im, pad, odd),
+                                      tf.cast(x, tf.float32), dtype=(tf.float32, tf.int32))
+            tf.identity((2.0 / 255) * images - 1, name="normalised")
+            tf.identity(sizes, name="true_shapes")
+    open(path, "wb").write(g.as_graph_def().SerializeToString())
+"""
+
+
+@pytest.fixture(scope="module")
+def preprocessor_graphs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("preprocessor")
+    paths = d / "pad.pb", d / "odd.pb"
+    subprocess.run([sys.executable, "-c", PREPROCESSOR_GRAPHS, *map(str, paths)], check=True,
+                   capture_output=True)
+    return paths
+
+
+def test_pad_to_max_dimension_matches_tensorflow(preprocessor_graphs, conversions, tmp_path):
+    """keep_aspect_ratio_resizer with pad_to_max_dimension and per-channel pad values: the
+    replacement gives TF's padded images and true shapes, wide, tall and square, batch of 2."""
+    from tfconv import pipeline
+    from tfconv.api import config_for, save_model
+    from tfconv_od_api import preprocessor
+
+    from ovrun import rel_err
+    pb = preprocessor_graphs[0]
+    outs = ["Preprocessor/normalised", "Preprocessor/true_shapes"]
+    config = config_for(pb, output=outs, disable_nhwc_to_nchw=True, plugin_manager=conversions.pm)
+    source = pipeline.load(conversions.pm, config)
+    (loop,) = preprocessor.find_loops(source)
+    done = preprocessor.replace(source, loop)
+    assert done["pad_to"] == 192 and done["targets"] == ((128, 192), (192, 128))
+    ir = pipeline.transform(conversions.pm, source, config)
+    ir.meta.update(config=config, plugin_manager=conversions.pm)
+    xml = tmp_path / "model.xml"
+    save_model(ir, xml)
+    images = [np.concatenate([scene(144, 192, 5)] * 2), scene(230, 149, 6), scene(97, 311, 7),
+              scene(128, 128, 8)]
+    for image, ref in zip(images, tf_run(pb, images, outs)):
+        got = infer(xml, image, "nhwc")
+        assert got[outs[0]].shape == ref[outs[0]].shape == (len(image), 192, 192, 3)
+        assert rel_err(got[outs[0]], ref[outs[0]]) <= 1e-4
+        np.testing.assert_array_equal(got[outs[1]], ref[outs[1]])
+
+
+def test_unknown_preprocessor_body_is_refused(preprocessor_graphs, conversions):
+    from tfconv import pipeline
+    from tfconv.api import config_for
+    from tfconv.errors import TfconvError
+    from tfconv_od_api import preprocessor
+    config = config_for(preprocessor_graphs[1], output=["Preprocessor/normalised"],
+                        plugin_manager=conversions.pm)
+    source = pipeline.load(conversions.pm, config)
+    (loop,) = preprocessor.find_loops(source)
+    with pytest.raises(TfconvError, match=r"Preprocessor loop 'Preprocessor/map/while' writes "
+                       r".*Round.*not the output of a resize"):
+        preprocessor.replace(source, loop)
+
+
 @pytest.mark.parametrize("name", ["ssd_mobilenet_v2_tiny", "faster_rcnn_inception_v2_tiny"])
 def test_detection_output_layout(name, conversions, references):
     """--od_output detection_output: one [1,1,N,7] output (image_id, label, confidence, xmin,

@@ -20,9 +20,13 @@ for the whole batch with plain TF ops:
   ``[new_h, new_w, c]``. The two target sizes are read from the body's constants, the branch
   of each from the port of the ``Switch`` its image passes through.
 
-Anything else in the body (``pad_to_max_dimension``, an older export's min/max-dimension
-arithmetic, a cast after the resize) is refused with one error naming the loop, rather than
-converted into something that might differ from TensorFlow.
+* ``pad_to_max_dimension`` (keep_aspect_ratio only): the body unstacks the channels, pads each
+  with ``PadV2`` to ``max_dimension`` at the bottom and right with its per-channel value and
+  stacks them; the new ops do the same on the batch (the true shape stays the unpadded size).
+
+Anything else in the body (an older export's min/max-dimension arithmetic, a cast after the
+resize) is refused with one error naming the loop, rather than converted into something that
+might differ from TensorFlow.
 """
 from __future__ import annotations
 
@@ -120,24 +124,73 @@ def _resizes(graph: Graph, loop: Loop) -> list[Op]:
 def _fail(loop: Loop, why: str) -> PreprocessorError:
     return PreprocessorError(
         f"the OD API Preprocessor loop {loop.frame!r} {why}; tfconv reproduces the "
-        "fixed_shape_resizer and keep_aspect_ratio_resizer (without pad_to_max_dimension) "
-        "bodies of the Object Detection API exporter")
+        "fixed_shape_resizer and keep_aspect_ratio_resizer (with or without "
+        "pad_to_max_dimension) bodies of the Object Detection API exporter")
 
 
-def _check_body(graph: Graph, loop: Loop, resizes: list[Op]) -> None:
+@dataclass
+class Padding:
+    """``pad_to_max_dimension``: each channel padded to ``size`` x ``size`` with its value."""
+
+    size: int
+    values: list[float]
+
+
+def _padding(graph: Graph, loop: Loop) -> Padding | None:
+    """The body's ``pad_to_max_dimension`` step (unstack the channels, PadV2 each to the max
+    dimension with its per-channel value, stack them again), or None when it has none."""
+    stack = _through(graph, graph.inputs(loop.image_write.name)[2], ("Identity",))
+    if stack.type != "Pack" or int(stack.attrs.get("axis", 0)) not in (2, -1):
+        return None
+    values, unpack = [], None
+    for i, port in enumerate(graph.inputs(stack.name)):
+        pad = graph.op(port.node)
+        ins = graph.inputs(pad.name)
+        src = graph.op(ins[0].node)
+        if pad.type not in ("Pad", "PadV2") or src.type != "Unpack" or ins[0].index != i \
+                or (unpack is not None and src.name != unpack.name):
+            return None
+        unpack = src
+        value = _const(graph, ins[2]) if pad.type == "PadV2" and len(ins) > 2 else np.float32(0)
+        if value is None:
+            return None
+        values.append(float(np.asarray(value).reshape(-1)[0]))
+        sizes = set()
+        for name in graph.ancestors([ins[1].node]):
+            op = graph.op(name)
+            if op.type == "Sub":
+                first = _const(graph, graph.inputs(name)[0])
+                if first is not None and first.size == 1:
+                    sizes.add(int(first.reshape(-1)[0]))
+        if len(sizes) != 1:
+            return None
+    if unpack is None or int(unpack.attrs.get("axis", 0)) not in (2, -1):
+        return None
+    return Padding(sizes.pop(), values)
+
+
+def _check_body(graph: Graph, loop: Loop, resizes: list[Op]) -> Padding | None:
+    """Refuse a body this module does not reproduce; returns its padding step, if any."""
     prefix = loop.frame + "/"
     pads = [op.name for op in graph if op.name.startswith(prefix)
             and op.type in ("Pad", "PadV2", "MirrorPad")]
-    if pads:
-        raise _fail(loop, f"pads the resized image ({pads[0]}): pad_to_max_dimension is not "
-                    "supported yet")
-    producer = _through(graph, graph.inputs(loop.image_write.name)[2], PASS_OPS)
+    padding = _padding(graph, loop) if pads else None
+    if pads and padding is None:
+        raise _fail(loop, f"pads the resized image ({pads[0]}) in a way not recognised as "
+                    "pad_to_max_dimension")
+    written = graph.inputs(loop.image_write.name)[2]
+    if padding is not None:  # stack <- PadV2 <- Unpack <- the resized image
+        stack = _through(graph, written, ("Identity",))
+        pad = graph.inputs(stack.name)[0].node
+        written = graph.inputs(graph.inputs(pad)[0].node)[0]
+    producer = _through(graph, written, PASS_OPS)
     if producer.type not in RESIZE_OPS:
         raise _fail(loop, f"writes {producer.name} ({producer.type}), not the output of a resize")
     kinds = {(op.type, tuple(bool(op.attrs.get(a, False)) for a in RESIZE_ATTRS))
              for op in resizes}
     if len(kinds) != 1:
         raise _fail(loop, f"resizes in {len(kinds)} different ways")
+    return padding
 
 
 def _branch(graph: Graph, resize: Op) -> bool | None:
@@ -188,12 +241,31 @@ def _target(graph: Graph, loop: Loop, resize: Op) -> np.ndarray:
     return consts[0].astype(np.int32)
 
 
+def _pad(b: TfOps, image: Port, size: Port, padding: Padding) -> Port:
+    """Each channel of ``image`` [B,h,w,C] padded at the bottom and right to the max dimension
+    with its own value, as the body's unstack / PadV2 / stack does."""
+    zero = b.const(np.int32(0), "pad/zero")
+    edge = b.const(np.int32(padding.size), "pad/max_dimension")
+    rows = [b.pack([zero, zero], "pad/batch"),
+            b.pack([zero, b.binary("Sub", edge, b.element(size, 0, "pad/h"), "pad/bottom")], "pad/rows"),
+            b.pack([zero, b.binary("Sub", edge, b.element(size, 1, "pad/w"), "pad/right")], "pad/cols")]
+    paddings = b.pack(rows, "pad/paddings")
+    n = len(padding.values)
+    unpack = b.graph.add_op("Unpack", b.graph.unique_name(f"{b.scope}/pad/channels"), [image],
+                            {"num": n, "axis": 3}, num_outputs=n)
+    padded = [b.op("PadV2", f"pad/channel_{i}", [Port(unpack.name, i), paddings,
+                                                 b.const(np.float32(v), f"pad/value_{i}")],
+                   F32, None, Tpaddings=I32)
+              for i, v in enumerate(padding.values)]
+    return b.pack(padded, "pad/stack", axis=3)
+
+
 def replace(graph: Graph, loop: Loop) -> dict[str, object]:
     """Replace ``loop`` by batch-wide ops; returns what was done (for the log)."""
     resizes = _resizes(graph, loop)
     if not resizes:
         raise _fail(loop, "has no resize op")
-    _check_body(graph, loop, resizes)
+    padding = _check_body(graph, loop, resizes)
     kind = resizes[0].type
     attrs = {a: bool(resizes[0].attrs.get(a, False)) for a in RESIZE_ATTRS}
     x = graph.inputs(loop.scatter.name)[2]
@@ -236,6 +308,11 @@ def replace(graph: Graph, loop: Loop) -> dict[str, object]:
                 "targets": (tuple(int(v) for v in branches[True]),
                             tuple(int(v) for v in branches[False]))}
     resized = b.op(kind, kind, [x, size], F32, None, **attrs)
+    if padding is not None:
+        if done["resizer"] != "keep_aspect_ratio":
+            raise _fail(loop, "pads a fixed-size resize")
+        resized = _pad(b, resized, size, padding)
+        done["pad_to"] = padding.size
     graph.replace_uses(Port(loop.image_gather.name, 0), resized)
     if loop.shape_gather is not None:
         rows = b.concat([batch, b.const(np.array([1], np.int32), "one")], 0, "multiples")
