@@ -393,12 +393,25 @@ class NodeContext:
 def scan_unsupported(src: Graph, table: dict[str, Entry], names: Iterable[str]) -> None:
     """Raise :class:`UnsupportedOpsError` naming every op type in ``names`` without a translator."""
     missing: dict[str, list[str]] = defaultdict(list)
+    _collect_unsupported(src, table, names, missing)
+    if missing:
+        raise UnsupportedOpsError(missing, src.dialect)
+
+
+def _collect_unsupported(src: Graph, table: dict[str, Entry], names: Iterable[str],
+                         missing: dict[str, list[str]]) -> None:
+    """Op types without a translator among ``names``, and in the sub-graphs (loop bodies) their
+    attributes hold, so that one error lists them all."""
     for name in names:
         op = src.op(name)
         if op.type not in table:
-            missing[op.type].append(name)
-    if missing:
-        raise UnsupportedOpsError(missing, src.dialect)
+            if name not in missing[op.type]:
+                missing[op.type].append(name)
+        for value in op.attrs.values():
+            if isinstance(value, Graph) and value.outputs:
+                needed = value.ancestors(p.node for p in value.outputs)
+                _collect_unsupported(value, table, [n for n in value.topological_order()
+                                                    if n in needed], missing)
 
 
 class _ReadTracker(dict):

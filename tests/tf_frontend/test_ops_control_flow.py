@@ -257,6 +257,19 @@ def test_data_dependent_trip_count_is_one_clear_error(tmp_path):
     assert "cycle" not in message
 
 
+def test_unsupported_ops_inside_a_loop_body_are_listed_with_the_rest():
+    g, _, outs = tf1_graph(lambda x: tf.tanh(counter_loop(x)[1]), [X])
+    gd = g.as_graph_def()
+    for node in gd.node:
+        if node.name == "while/mul":      # inside the body
+            node.op = "NoSuchOpInLoop"
+        if node.name == "Tanh":           # after the loop
+            node.op = "NoSuchOpOutside"
+    with pytest.raises(tfconv.errors.UnsupportedOpsError) as err:
+        convert(gd.SerializeToString(), [outs[0].name])
+    assert {"NoSuchOpInLoop", "NoSuchOpOutside"} <= set(err.value.missing), err.value
+
+
 def test_too_many_iterations_is_one_clear_error():
     g, _, outs = tf1_graph(lambda x: tf1.while_loop(
         lambda i, a: i < MAX_UNROLL + 1, lambda i, a: (i + 1, a + 1.0), [tf.constant(0), x])[1],
