@@ -8,6 +8,7 @@ Constant data is streamed straight into the ``.bin`` file, each distinct byte co
 from __future__ import annotations
 
 
+import hashlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import metadata
@@ -118,10 +119,11 @@ class BinWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.offset = 0
-        # Blobs by byte size; equal content is found by comparing the (graph-owned) arrays of
-        # the same size, type and shape, which costs nothing when sizes don't collide and keeps
-        # no temporary copy alive.
-        self._seen: dict[int, list[tuple[np.ndarray, Blob]]] = {}
+        # Blobs by content digest (with type and shape); a digest match is confirmed by
+        # comparing the (graph-owned) arrays, so no temporary copy is kept. Hashing reads the
+        # bytes in place: linear in the weights, where comparing every same-size pair was
+        # quadratic in the number of constants (10k nodes: 1.8 s).
+        self._seen: dict[tuple, list[tuple[np.ndarray, Blob]]] = {}
 
     def add(self, value: np.ndarray) -> Blob:
         arr = contiguous(value)  # a copy only for non-contiguous views
@@ -129,15 +131,16 @@ class BinWriter:
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         # OpenVINO cannot map a zero-size blob, so an empty constant points at one spare byte.
         data = arr.reshape(-1).view(np.uint8) if arr.nbytes else np.zeros(1, np.uint8)
-        same_size = self._seen.setdefault(data.nbytes, [])
-        for other, blob in same_size:
-            if other.dtype == value.dtype and other.shape == value.shape and \
-                    np.array_equal(other, value):
+        key = (data.nbytes, value.dtype.str, value.shape,
+               hashlib.blake2b(memoryview(data), digest_size=16).digest())
+        same = self._seen.setdefault(key, [])
+        for other, blob in same:
+            if np.array_equal(other, value):
                 return blob
         self.stream.write(memoryview(data))
         blob = Blob(self.offset, data.nbytes)
         self.offset += data.nbytes
-        same_size.append((value, blob))
+        same.append((value, blob))
         return blob
 
 
