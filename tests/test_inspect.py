@@ -76,7 +76,7 @@ def tf1_saved_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def unsupported_graph(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
-    """x -> Cumprod -> Atan2(., x) -> Atan2(., x) -> Relu -> out: Cumprod and Atan2 have no
+    """x -> Cumprod -> Igamma(., x) -> Igamma(., x) -> Relu -> out: Cumprod and Igamma have no
     translator (``tfconv ops``); returns the .pb and {op type: node names} counted in TF."""
     import tensorflow as tf
     v1 = tf.compat.v1
@@ -84,8 +84,8 @@ def unsupported_graph(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
     with g.as_default():
         x = v1.placeholder(tf.float32, [None, 6], name="x")
         y = tf.math.cumprod(x, axis=1, name="running_product")
-        y = tf.math.atan2(y, x, name="angle_a")
-        y = tf.math.atan2(y, x, name="angle_b")
+        y = tf.math.igamma(y, x, name="gamma_a")
+        y = tf.math.igamma(y, x, name="gamma_b")
         tf.identity(tf.nn.relu(y), name="out")
     path = tmp_path_factory.mktemp("unsupported") / "model.pb"
     path.write_bytes(g.as_graph_def().SerializeToString())
