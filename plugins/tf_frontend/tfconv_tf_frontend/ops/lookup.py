@@ -41,9 +41,10 @@ def attach_table_contents(graph: Graph, config) -> None:
     """Give each lookup its table's constant contents as extra inputs (see the module doc)."""
     for table in graph.ops_of_type(*TABLES):
         fills = _fills_of(graph, table.name)
-        if len(fills) != 1:
-            continue  # none, or filled twice: the translator says why it cannot convert
-        keys, values = graph.inputs(fills[0])[1:3]
+        fill_inputs = graph.inputs(fills[0]) if len(fills) == 1 else []
+        if len(fill_inputs) != 3:
+            continue  # none, filled twice, or malformed: the translator says why it cannot convert
+        keys, values = fill_inputs[1:]
         for consumer, dst in graph.consumers(table.name):
             op = graph.op(consumer)
             arity = 3 if op.type in FINDS else 1 if op.type in SIZES else None
