@@ -319,12 +319,31 @@ def resize_to_range(image, pad, odd):
             new = tf.round(new)
     return new, size
 
-for path, pad, odd in ((sys.argv[1], True, False), (sys.argv[2], False, True)):
+def resize_to_range_v1(image):
+    # The older exporters' form (_compute_new_dynamic_size), min 128 / max 192.
+    with tf.name_scope("ResizeToRange"):
+        shape = tf.shape(image)
+        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        large_scale = tf.constant(float(MIN)) / tf.minimum(h, w)
+        large = tf.stack([tf.cast(tf.round(h * large_scale), tf.int32),
+                          tf.cast(tf.round(w * large_scale), tf.int32)])
+        small_scale = tf.constant(float(MAX)) / tf.maximum(h, w)
+        small = tf.stack([tf.cast(tf.round(h * small_scale), tf.int32),
+                          tf.cast(tf.round(w * small_scale), tf.int32)])
+        size = tf.cond(tf.cast(tf.reduce_max(large), tf.float32) > float(MAX),
+                       lambda: small, lambda: large)
+        size = tf.stack(tf.unstack(size) + [shape[2]])
+        new = v1.image.resize_images(image, size[:-1], align_corners=False)
+    return new, size
+
+for path, fn in ((sys.argv[1], lambda im: resize_to_range(im, True, False)),
+                 (sys.argv[2], lambda im: resize_to_range(im, False, True)),
+                 (sys.argv[3], resize_to_range_v1)):
     g = tf.Graph()
     with g.as_default():
         x = v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
         with tf.name_scope("Preprocessor"):
-            images, sizes = tf.map_fn(lambda im: resize_to_range(im, pad, odd),
+            images, sizes = tf.map_fn(fn,
                                       tf.cast(x, tf.float32), dtype=(tf.float32, tf.int32))
             tf.identity((2.0 / 255) * images - 1, name="normalised")
             tf.identity(sizes, name="true_shapes")
@@ -335,27 +354,33 @@ for path, pad, odd in ((sys.argv[1], True, False), (sys.argv[2], False, True)):
 @pytest.fixture(scope="module")
 def preprocessor_graphs(tmp_path_factory):
     d = tmp_path_factory.mktemp("preprocessor")
-    paths = d / "pad.pb", d / "odd.pb"
+    paths = d / "pad.pb", d / "odd.pb", d / "min_max.pb"
     subprocess.run([sys.executable, "-c", PREPROCESSOR_GRAPHS, *map(str, paths)], check=True,
                    capture_output=True)
     return paths
 
 
-def test_pad_to_max_dimension_matches_tensorflow(preprocessor_graphs, conversions, tmp_path):
-    """keep_aspect_ratio_resizer with pad_to_max_dimension and per-channel pad values: the
-    replacement gives TF's padded images and true shapes, wide, tall and square, batch of 2."""
+@pytest.mark.parametrize("variant", ["pad", "min_max"])
+def test_resize_to_range_variants_match_tensorflow(variant, preprocessor_graphs, conversions,
+                                                   tmp_path):
+    """keep_aspect_ratio_resizer with pad_to_max_dimension (per-channel pad values), and the
+    older exporters' min/max-dimension form: the replacement gives TF's images and true
+    shapes, wide, tall and square, batch of 2."""
     from tfconv import pipeline
     from tfconv.api import config_for, save_model
     from tfconv_od_api import preprocessor
 
     from ovrun import rel_err
-    pb = preprocessor_graphs[0]
+    pb = preprocessor_graphs[0 if variant == "pad" else 2]
     outs = ["Preprocessor/normalised", "Preprocessor/true_shapes"]
     config = config_for(pb, output=outs, disable_nhwc_to_nchw=True, plugin_manager=conversions.pm)
     source = pipeline.load(conversions.pm, config)
     (loop,) = preprocessor.find_loops(source)
     done = preprocessor.replace(source, loop)
-    assert done["pad_to"] == 192 and done["targets"] == ((128, 192), (192, 128))
+    if variant == "pad":
+        assert done["pad_to"] == 192 and done["targets"] == ((128, 192), (192, 128))
+    else:
+        assert (done["min_dimension"], done["max_dimension"]) == (128, 192)
     ir = pipeline.transform(conversions.pm, source, config)
     ir.meta.update(config=config, plugin_manager=conversions.pm)
     xml = tmp_path / "model.xml"
@@ -364,7 +389,9 @@ def test_pad_to_max_dimension_matches_tensorflow(preprocessor_graphs, conversion
               scene(128, 128, 8)]
     for image, ref in zip(images, tf_run(pb, images, outs)):
         got = infer(xml, image, "nhwc")
-        assert got[outs[0]].shape == ref[outs[0]].shape == (len(image), 192, 192, 3)
+        assert got[outs[0]].shape == ref[outs[0]].shape
+        if variant == "pad":
+            assert ref[outs[0]].shape == (len(image), 192, 192, 3)
         assert rel_err(got[outs[0]], ref[outs[0]]) <= 1e-4
         np.testing.assert_array_equal(got[outs[1]], ref[outs[1]])
 

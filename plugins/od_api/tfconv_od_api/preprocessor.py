@@ -20,6 +20,11 @@ for the whole batch with plain TF ops:
   ``[new_h, new_w, c]``. The two target sizes are read from the body's constants, the branch
   of each from the port of the ``Switch`` its image passes through.
 
+* older exporters' ``keep_aspect_ratio_resizer`` (``_compute_new_dynamic_size``): one resize
+  whose size scales the shorter side to ``min_dimension`` (``round_half_even``) unless the
+  longer side would then exceed ``max_dimension``, in which case the longer side is scaled to
+  ``max_dimension``; the two dimensions are read from the body's ``RealDiv`` by
+  ``min(h, w)`` and by ``max(h, w)``.
 * ``pad_to_max_dimension`` (keep_aspect_ratio only): the body unstacks the channels, pads each
   with ``PadV2`` to ``max_dimension`` at the bottom and right with its per-channel value and
   stacks them; the new ops do the same on the batch (the true shape stays the unpadded size).
@@ -111,9 +116,12 @@ def find_loops(graph: Graph) -> list[Loop]:
 
 
 def _is_shape_value(graph: Graph, port: Port) -> bool:
-    """The true-shape write's value: a constant ``[h, w, c]`` or a ``Shape`` op."""
+    """The true-shape write's value: a constant ``[h, w, c]``, a ``Shape`` op, or (older
+    exporters) the ``[h, w, c]`` stack of scalars (a Pack on axis 0; a stack of padded
+    channels is a Pack on axis 2)."""
     op = _through(graph, port, ("Identity",))
-    return op.type in ("Const", "Shape")
+    return op.type in ("Const", "Shape") or (op.type == "Pack"
+                                             and int(op.attrs.get("axis", 0)) == 0)
 
 
 def _resizes(graph: Graph, loop: Loop) -> list[Op]:
@@ -241,6 +249,51 @@ def _target(graph: Graph, loop: Loop, resize: Op) -> np.ndarray:
     return consts[0].astype(np.int32)
 
 
+def _min_max_dimensions(graph: Graph, loop: Loop, resize: Op) -> tuple[float, float | None]:
+    """Older exporters' resize_to_range (``_compute_new_dynamic_size``): the min_dimension
+    divided by ``min(h, w)`` and the max_dimension divided by ``max(h, w)`` in the size's
+    computation."""
+    found: dict[str, float] = {}
+    for name in sorted(graph.ancestors([graph.inputs(resize.name)[1].node])):
+        op = graph.op(name)
+        if op.type not in ("RealDiv", "Div") or not name.startswith(loop.frame + "/"):
+            continue
+        num, den = graph.inputs(name)
+        value = _const(graph, num)
+        by = _through(graph, den, ("Identity",)).type
+        if value is not None and value.size == 1 and by in ("Minimum", "Maximum"):
+            found[by] = float(value.reshape(-1)[0])
+    if "Minimum" not in found:
+        raise _fail(loop, f"computes the size of {resize.name} in a way not recognised as "
+                    "resize_to_range (no min_dimension / min(height, width) scale)")
+    return found["Minimum"], found.get("Maximum")
+
+
+def _min_max_size(b: TfOps, shape: Port, min_dim: float, max_dim: float | None) -> Port:
+    """``_compute_new_dynamic_size`` in float32 as TF: scale the shorter side to min_dimension
+    (rounded half to even); if the longer side then exceeds max_dimension, scale the longer
+    side to max_dimension instead."""
+    hf = b.cast(b.element(shape, 1, "height"), F32, "height_f")
+    wf = b.cast(b.element(shape, 2, "width"), F32, "width_f")
+
+    def scaled(factor: Port, tag: str) -> tuple[Port, Port]:
+        return tuple(b.cast(b.op("Round", f"{tag}_round_{d}", [b.binary("Mul", v, factor,
+                                                                          f"{tag}_{d}_f")]),
+                            I32, f"{tag}_{d}") for v, d in ((hf, "h"), (wf, "w")))
+
+    lh, lw = scaled(b.binary("RealDiv", b.const(np.float32(min_dim), "min_dimension"),
+                             b.binary("Minimum", hf, wf, "shorter"), "large_scale"), "large")
+    large = b.pack([lh, lw], "large_size")
+    if max_dim is None:
+        return large
+    max_c = b.const(np.float32(max_dim), "max_dimension")
+    sh, sw = scaled(b.binary("RealDiv", max_c, b.binary("Maximum", hf, wf, "longer"),
+                             "small_scale"), "small")
+    too_big = b.binary("Greater", b.cast(b.binary("Maximum", lh, lw, "large_longer"), F32,
+                                         "large_longer_f"), max_c, "too_big")
+    return b.op("SelectV2", "size", [too_big, b.pack([sh, sw], "small_size"), large])
+
+
 def _pad(b: TfOps, image: Port, size: Port, padding: Padding) -> Port:
     """Each channel of ``image`` [B,h,w,C] padded at the bottom and right to the max dimension
     with its own value, as the body's unstack / PadV2 / stack does."""
@@ -281,6 +334,12 @@ def replace(graph: Graph, loop: Loop) -> dict[str, object]:
         true_shape = b.concat([b.const(np.array([height, width], np.int32), "hw"), channels], 0,
                               "true_shape")
         done = {"resizer": "fixed_shape", "size": (height, width)}
+    elif len(resizes) == 1:
+        min_dim, max_dim = _min_max_dimensions(graph, loop, resizes[0])
+        size = _min_max_size(b, shape, min_dim, max_dim)
+        true_shape = b.concat([size, b.slice1(shape, 3, 4, "channels")], 0, "true_shape")
+        done = {"resizer": "keep_aspect_ratio (min/max dimension)",
+                "min_dimension": min_dim, "max_dimension": max_dim}
     else:
         if len(resizes) != 2:
             raise _fail(loop, f"has {len(resizes)} resize ops with computed sizes, not the two "
