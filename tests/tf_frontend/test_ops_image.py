@@ -73,6 +73,7 @@ CASES = [
         images=x, contrast_factor=f), rand((5, 4, 3), "c3"), np.float32(0.4)),
     case("RGBToHSV", lambda x: raw.RGBToHSV(images=x), PIXELS),
     case("RGBToHSV-random", lambda x: raw.RGBToHSV(images=x), IMG),
+    case("RGBToHSV-empty", lambda x: raw.RGBToHSV(images=x), np.zeros((0, 3), np.float32)),
     case("HSVToRGB", lambda x: raw.HSVToRGB(images=x), HSV),
     case("HSVToRGB-round-trip", lambda x: raw.HSVToRGB(images=raw.RGBToHSV(images=x)), PIXELS),
     case("AdjustSaturation", lambda x: raw.AdjustSaturation(images=x, scale=1.8), IMG),

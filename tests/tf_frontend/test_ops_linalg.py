@@ -28,6 +28,7 @@ M = rand((2, 4, 5), "m", -3, 3)
 TALL = rand((5, 3), "tall", -3, 3)
 
 CASES = [
+    case("MatrixBandPart-empty-batch", band(1, 0), np.zeros((0, 3, 3), np.float32)),
     case("MatrixBandPart-lower", band(1, 0), M),
     case("MatrixBandPart-upper-all", band(0, -1), M),
     case("MatrixBandPart-all", band(-1, -1), TALL),

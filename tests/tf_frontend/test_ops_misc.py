@@ -38,6 +38,15 @@ def reverse_sequence(seq_dim, batch_dim):
 
 
 CASES = [
+    # empty tensors, where TF allows them
+    case("Bincount-empty", lambda a: raw.Bincount(arr=a, size=4, weights=tf.zeros([0])),
+         np.zeros((0,), np.int32)),
+    case("Roll-empty", lambda x: raw.Roll(input=x, shift=1, axis=1), np.zeros((0, 3), np.float32)),
+    case("IsNan-empty", lambda x: raw.IsNan(x=x), np.zeros((0, 2), np.float32)),
+    case("Xlogy-empty", lambda x, y: raw.Xlogy(x=x, y=y), np.zeros((0,), np.float32),
+         np.zeros((0,), np.float32)),
+    case("ReverseSequence-empty", reverse_sequence(1, 0), np.zeros((0, 4), np.float32),
+         np.zeros((0,), np.int64)),
     case("Asinh", lambda x: raw.Asinh(x=x), X),
     case("Acosh", lambda x: raw.Acosh(x=x), rand((2, 5), "ac", 1.0, 6.0)),
     case("Atanh", lambda x: raw.Atanh(x=x), rand((2, 5), "at", -0.95, 0.95)),

@@ -22,6 +22,17 @@ DATA = rand((5, 3), "d", -2, 2)
 IDATA = rand((5, 3), "id", -9, 9, np.int32)
 
 CASES = [
+    # empty tensors, where TF allows them
+    case("GatherNd-no-indices", lambda p, i: raw.GatherNd(params=p, indices=i),
+         rand((3, 4), "e"), np.zeros((0, 2), np.int32)),
+    case("ScatterNd-no-updates", lambda i, u: raw.ScatterNd(indices=i, updates=u, shape=[4]),
+         np.zeros((0, 1), np.int32), np.zeros((0,), np.float32)),
+    case("UnsortedSegmentSum-no-data", lambda d, i: raw.UnsortedSegmentSum(
+        data=d, segment_ids=i, num_segments=3), np.zeros((0, 2), np.float32),
+         np.zeros((0,), np.int32)),
+    case("TensorScatterUpdate-no-updates", lambda t, i, u: raw.TensorScatterUpdate(
+        tensor=t, indices=i, updates=u), rand((3,), "e3"), np.zeros((0, 1), np.int32),
+         np.zeros((0,), np.float32)),
     case("GatherNd-elements", lambda p, i: raw.GatherNd(params=p, indices=i),
          P, np.array([[0, 1, 1], [2, 3, 0]], np.int32)),
     case("GatherNd-slices", lambda p, i: raw.GatherNd(params=p, indices=i), P, IDX2),

@@ -26,6 +26,9 @@ def fill_empty_rows(shape):
 
 
 CASES = [
+    case("SparseToDense-no-entries", lambda i, v: raw.SparseToDense(
+        sparse_indices=i, output_shape=[2, 3], sparse_values=v, default_value=1.0),
+         np.zeros((0, 2), np.int64), np.zeros((0,), np.float32)),
     case("SparseToDense", lambda i, v: raw.SparseToDense(
         sparse_indices=i, output_shape=[4, 5], sparse_values=v, default_value=0.0), IDX, VALS),
     case("SparseToDense-default-and-scalar-value", lambda i: raw.SparseToDense(
