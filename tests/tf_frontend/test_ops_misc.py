@@ -138,6 +138,13 @@ CASES = [
     case("CumulativeLogsumexp", lambda x: raw.CumulativeLogsumexp(x=x, axis=1), X),
     case("CumulativeLogsumexp-exclusive-reverse", lambda x: raw.CumulativeLogsumexp(
         x=x, axis=-1, exclusive=True, reverse=True), X),
+    case("DenseBincount", lambda a: tf.math.bincount(a, minlength=6, maxlength=6),
+         np.array([1, 1, 3, 0, 5, 7, 1], np.int32)),
+    case("DenseBincount-weights", lambda a, w: raw.DenseBincount(input=a, size=5, weights=w),
+         np.array([1, 1, 3, 0, 4], np.int32), rand((5,), "dw", 0, 2)),
+    case("DenseBincount-rows-binary", lambda a: raw.DenseBincount(
+        input=a, size=4, weights=tf.zeros([0]), binary_output=True),
+         np.array([[0, 2, 2], [3, 3, 1]], np.int64)),
     case("BroadcastArgs", lambda a, b: raw.BroadcastArgs(s0=a, s1=b),
          np.array([2, 1, 4], np.int32), np.array([3, 1], np.int32)),
     case("BroadcastArgs-zero-dim", lambda a, b: raw.BroadcastArgs(s0=a, s1=b),

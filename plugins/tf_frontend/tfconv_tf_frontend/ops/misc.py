@@ -1,7 +1,7 @@
 """Element-wise and small utility ops the peers convert beyond the common families: inverse
 hyperbolics, Atan2, finiteness tests, x*log(y)-style guards, bitwise ops and shifts, rounding,
 and Bucketize, Roll, ReverseSequence, LinSpace, InvertPermutation, UnravelIndex, Unique,
-ListDiff, Bincount, BroadcastArgs, ToBool, L2Loss, NthElement, InTopK, HistogramFixedWidth,
+ListDiff, Bincount, DenseBincount, BroadcastArgs, ToBool, L2Loss, NthElement, InTopK, HistogramFixedWidth,
 CumulativeLogsumexp."""
 from __future__ import annotations
 
@@ -281,6 +281,29 @@ def bincount(ctx: NodeContext) -> Outputs:
         hits = ctx.emit("Multiply", hits,
                         ctx.emit("Reshape", weights, ints(ctx, [-1, 1]), special_zero=False))
     return ctx.emit("ReduceSum", hits, ints(ctx, [0]), keep_dims=False)
+
+
+@TABLE.register("DenseBincount", inputs=3)
+def dense_bincount(ctx: NodeContext) -> Outputs:
+    # TF 2's bincount (tf.math.bincount, Keras CategoryEncoding): Bincount per row of a rank-2
+    # input, and with binary_output 1 where a value occurs at all
+    arr, size, weights = ctx.inputs()
+    rank = ctx.rank(arr)
+    ctx.require(rank in (1, 2), "the input must have rank 1 or 2")
+    dtype = np.dtype(ctx.attr("T"))
+    bins = ctx.emit("Range", ctx.const(np.array(0, ctx.dtype(size))), size,
+                    ctx.const(np.array(1, ctx.dtype(size))), output_type=dtype_name(ctx.dtype(arr)))
+    hits = ctx.emit("Convert", ctx.emit("Equal", ctx.emit("Unsqueeze", arr, ints(ctx, [-1])), bins),
+                    destination_type=dtype.name)                       # [..., n, size]
+    binary = bool(ctx.attr("binary_output", False))
+    w_shape = ctx.shape(weights)
+    if not binary and (w_shape is None or 0 not in w_shape):
+        hits = ctx.emit("Multiply", hits, ctx.emit("Unsqueeze", weights, ints(ctx, [-1])))
+    counts = ctx.emit("ReduceSum", hits, ints(ctx, [rank - 1]), keep_dims=False)
+    if binary:
+        zero = ctx.const(np.array(0, dtype))
+        counts = ctx.emit("Convert", ctx.emit("Greater", counts, zero), destination_type=dtype.name)
+    return counts
 
 
 @TABLE.register("BroadcastArgs", inputs=2)
