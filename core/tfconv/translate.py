@@ -132,7 +132,8 @@ class IRBuilder:
         self.partial: dict[Port, np.ndarray] = {}   # port -> object array, None = unknown
         self.state: dict[str, object] = {}          # per-conversion state of translators
         self.dead: set[Port] = set()                 # dead tensors (untaken TF1 Switch sides)
-        self.tags: dict[Port, frozenset] = {}        # source port -> {(switch, branch)} it is in
+        # source port -> the TF1 cond branches it is in, outermost first: (predicate, side)
+        self.tags: dict[Port, tuple] = {}
 
     def dead_port(self) -> Port:
         """A port standing for a dead tensor; nothing live may consume it."""
@@ -377,9 +378,10 @@ class NodeContext:
         """Whether input ``i`` (or a port) is a dead tensor (the untaken side of a Switch)."""
         return (self.input(i) if isinstance(i, int) else i) in self.builder.dead
 
-    def branch_tags(self, i: int) -> frozenset:
-        """The TF1 cond branches ``(switch node, output port)`` that source input ``i`` is in."""
-        return self.builder.tags.get(self.src.inputs(self.name)[i], frozenset())
+    def branch_tags(self, i: int) -> tuple:
+        """The TF1 cond branches source input ``i`` is in, outermost first: ``(predicate source
+        port, side)`` pairs (side 1: the true branch)."""
+        return self.builder.tags.get(self.src.inputs(self.name)[i], ())
 
     def require(self, cond: object, msg: str) -> None:
         if not cond:
@@ -512,7 +514,7 @@ class _Session:
             ins = [_mapped_input(src, mapped, name, p) for p in src_ins]
             tags = builder.tags
             if tags:  # the TF1 cond branches this node is in (re-set on every translation)
-                mine = frozenset().union(*(tags.get(p, frozenset()) for p in src_ins))
+                mine = tuple(dict.fromkeys(t for p in src_ins for t in tags.get(p, ())))
                 for i in range(len(op.outputs)):
                     if mine:
                         tags[Port(name, i)] = mine

@@ -152,6 +152,11 @@ CASES = [
         lambda i, a: i < 3, lambda i, a: (i + 1, a * 2.0), [tf.constant(0), x])[1],
         lambda: x + 1.0), (X, np.array([1.0], np.float32)),
         {"feeds": [[X, np.array([-1.0], np.float32)]]}, id="loop-in-cond"),
+    pytest.param(lambda x, p: tf1.cond(p[0] > 0, lambda: tf1.cond(
+        p[1] > 0, lambda: x * 2.0, lambda: tf.ones([3, 4])), lambda: x - 1.0),
+        (X, np.array([1.0, 1.0], np.float32)),
+        {"feeds": [[X, np.array(v, np.float32)] for v in ([1, -1], [-1, 1], [-1, -1])]},
+        id="nested-computed-conds-constant-branch"),
     pytest.param(lambda x: tf.map_fn(lambda im: tf.reduce_mean(im, axis=[0, 1]), x),
                  (rand((1, 5, 6, 3)),), {"shapes": [(1, None, None, 3)],
                                          "feeds": [[rand((1, 7, 4, 3), "b")]]},

@@ -298,24 +298,26 @@ def tensor_array_close(ctx: NodeContext) -> Outputs:
 
 @TABLE.register("Switch", "RefSwitch", inputs=2)
 def switch(ctx: NodeContext) -> Outputs:
-    """``(false side, true side)``: both forward the data; a constant predicate kills one."""
+    """``(false side, true side)``: both forward the data; a constant predicate kills one.
+    With a computed predicate each side is marked ``(predicate, side)`` for the Merge."""
     data = ctx.input(0)
     pred = ctx.value(1)
-    tags = ctx.builder.tags
-    mine = tags.get(Port(ctx.name, 0), frozenset())
     if pred is not None:
         taken = int(bool(np.asarray(pred).reshape(-1)[0]))
         dead = ctx.builder.dead_port()
         return (data, dead) if taken == 0 else (dead, data)
-    ctx.builder.state.setdefault("switch_preds", {})[ctx.name] = ctx.input(1)  # type: ignore[index]
-    tags[Port(ctx.name, 0)] = mine | {(ctx.name, 0)}
-    tags[Port(ctx.name, 1)] = mine | {(ctx.name, 1)}
+    key = ctx.src.inputs(ctx.name)[1]  # the cond: every Switch of one cond reads its pred_id
+    ctx.builder.state.setdefault("cond_preds", {})[key] = ctx.input(1)  # type: ignore[index]
+    tags = ctx.builder.tags
+    mine = tuple(t for t in tags.get(Port(ctx.name, 0), ()) if t[0] != key)
+    tags[Port(ctx.name, 0)] = (*mine, (key, 0))
+    tags[Port(ctx.name, 1)] = (*mine, (key, 1))
     return data, data
 
 
 @TABLE.register("Merge", "RefMerge", min_inputs=1, sees_dead=True)
 def merge(ctx: NodeContext) -> Outputs:
-    """The live input; two live inputs from the two sides of one computed Switch become
+    """The live input; two live inputs from the two sides of one computed cond become
     ``Select(pred, true, false)``."""
     live = [i for i in range(ctx.num_inputs) if not ctx.is_dead(i)]
     if not live:
@@ -325,28 +327,38 @@ def merge(ctx: NodeContext) -> Outputs:
         return ctx.input(live[0]), ctx.const(np.array(live[0], np.int32), name="value_index")
     ctx.require(len(live) == 2, f"{len(live)} live inputs from a computed predicate")
     tags = [ctx.branch_tags(i) for i in live]
-    preds = ctx.builder.state.get("switch_preds", {})
-    sides: dict[int, int] = {}   # branch (1 = true) -> input
-    switch = None
+    preds = ctx.builder.state.get("cond_preds", {})
+    # The cond both inputs are on opposite sides of; an input with no mark of a cond is a
+    # branch of constants: then the innermost cond the other input is in.
+    found = None
     for a, b in ((0, 1), (1, 0)):
-        for sw, side in tags[a]:
-            if (sw, 1 - side) in tags[b] or not any(s == sw for s, _ in tags[b]):
-                switch, sides = sw, {side: live[a], 1 - side: live[b]}
+        for key, side in reversed(tags[a]):
+            if (key, 1 - side) in tags[b]:
+                found = (key, side, a, b)
                 break
-        if switch:
+        if found:
             break
-    ctx.require(switch is not None and switch in preds,  # type: ignore[operator]
+    if found is None:
+        for a, b in ((0, 1), (1, 0)):
+            if not tags[b] and tags[a]:
+                key, side = tags[a][-1]
+                found = (key, side, a, b)
+                break
+    ctx.require(found is not None and found[0] in preds,  # type: ignore[index]
                 "cannot tell which input comes from which side of the cond's Switch")
+    key, side, a, b = found  # type: ignore[misc]
+    sides = {side: live[a], 1 - side: live[b]}
     t, f = ctx.input(sides[1]), ctx.input(sides[0])
     st, sf = ctx.shape(t), ctx.shape(f)
     ctx.require(st is not None and st == sf,
                 f"the cond's two branches give tensors of shapes {st} and {sf}, which may differ "
                 "at run time; tfconv selects between branch results only when their shapes are "
                 "equal")
-    pred = preds[switch]  # type: ignore[index]
+    pred = preds[key]  # type: ignore[index]
     value = ctx.emit("Select", pred, t, f, name="")
     index = ctx.emit("Select", pred, ctx.const(np.array(sides[1], np.int32), name="t"),
                      ctx.const(np.array(sides[0], np.int32), name="f"), name="value_index")
-    ctx.builder.tags[Port(ctx.name, 0)] = frozenset(
-        x for x in ctx.builder.tags.get(Port(ctx.name, 0), frozenset()) if x[0] != switch)
+    out_tags = tuple(x for x in ctx.builder.tags.get(Port(ctx.name, 0), ()) if x[0] != key)
+    for i in range(2):
+        ctx.builder.tags[Port(ctx.name, i)] = out_tags
     return value, index
