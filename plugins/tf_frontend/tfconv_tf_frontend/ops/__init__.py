@@ -10,4 +10,4 @@ TABLE = OpTable("tf")
 
 from . import control, detection, elementwise, math, nn, quant, reduce, shape  # noqa: E402,F401  (fill TABLE)
 from . import control_flow  # noqa: E402,F401  (TF1 loops, TensorArrays, conds)
-from . import ctc, image, linalg, lookup, misc, ragged, random, scatter, signal, sparse  # noqa: E402,F401  (issue 12 op coverage families)
+from . import ctc, image, linalg, lookup, misc, qdq, ragged, random, scatter, signal, sparse  # noqa: E402,F401  (issue 12 op coverage families)
