@@ -37,7 +37,17 @@ def resize(op, size, **kw):
     return lambda x: getattr(raw, op)(images=x, size=size, **kw)
 
 
+def dilation(s, r, padding):
+    return lambda x, f: raw.Dilation2D(input=x, filter=f, strides=[1, *s, 1], rates=[1, *r, 1],
+                                       padding=padding)
+
+
 CASES = [
+    case("Dilation2D-valid", dilation((1, 1), (1, 1), "VALID"), IMG, rand((2, 3, 3), "f")),
+    case("Dilation2D-same-strided-dilated", dilation((2, 1), (1, 2), "SAME"), IMG,
+         rand((3, 2, 3), "f2")),
+    case("Dilation2D-same-rates", dilation((1, 1), (2, 2), "SAME"), rand((2, 5, 5, 2), "d5"),
+         rand((2, 2, 2), "f3")),
     case("ResizeBicubic-legacy-up", resize("ResizeBicubic", [11, 9]), IMG, rtol=1e-4),
     case("ResizeBicubic-legacy-down", resize("ResizeBicubic", [4, 3]), IMG, rtol=1e-4),
     case("ResizeBicubic-align-corners", resize("ResizeBicubic", [13, 8], align_corners=True),

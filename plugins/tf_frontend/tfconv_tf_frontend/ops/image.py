@@ -263,3 +263,38 @@ def resize_bicubic(ctx: NodeContext) -> Outputs:
 @TABLE.register("ResizeArea", inputs=2)
 def resize_area(ctx: NodeContext) -> Outputs:
     return separable_resize(ctx, area_weights)
+
+
+@TABLE.register("Dilation2D", inputs=2)
+def dilation_2d(ctx: NodeContext) -> Outputs:
+    # TF: grayscale morphological dilation, out[b, y, x, c] = max over the window of
+    # input[b, y * s + dy * r, x * s + dx * r, c] + filter[dy, dx, c]
+    # IR: the windows of the -inf padded input (ExtractImagePatches), plus the filter, ReduceMax
+    x, kernel = ctx.inputs()
+    shape, k_shape = ctx.shape(x), ctx.shape(kernel)
+    ctx.require(shape is not None and None not in shape[1:], "H, W and C must be known")
+    ctx.require(k_shape is not None and None not in k_shape, "the filter shape must be known")
+    _, height, width, chans = shape
+    kh, kw, _ = k_shape
+    sh, sw = list(ctx.attr("strides"))[1:3]
+    rh, rw = list(ctx.attr("rates"))[1:3]
+    padding = text(ctx, "padding")
+    ctx.require(padding in ("VALID", "SAME"), f"unsupported padding {padding!r}")
+    pads = []
+    for size, k, s, r in ((height, kh, sh, rh), (width, kw, sw, rw)):
+        span = (k - 1) * r + 1
+        out = -(-size // s) if padding == "SAME" else (size - span) // s + 1
+        total = max((out - 1) * s + span - size, 0) if padding == "SAME" else 0
+        pads.append((total // 2, total - total // 2, out))
+    (pt, pb, oh), (pl, pr, ow) = pads
+    lowest = ctx.const(np.array(-np.inf, ctx.dtype(x)), name="lowest")
+    padded = ctx.emit("Pad", x, ints(ctx, [0, pt, pl, 0]), ints(ctx, [0, pb, pr, 0]), lowest,
+                      pad_mode="constant")
+    windows = ctx.emit("ExtractImagePatches", to_nchw(ctx, padded), sizes=[kh, kw],
+                       strides=[sh, sw], rates=[rh, rw], auto_pad="valid")
+    windows = ctx.emit("Reshape", windows, ints(ctx, [0, kh * kw, chans, oh, ow]),
+                       special_zero=True)
+    offsets = ctx.emit("Reshape", kernel, ints(ctx, [1, kh * kw, chans, 1, 1]), special_zero=False)
+    best = ctx.emit("ReduceMax", ctx.emit("Add", windows, offsets), ints(ctx, [1]),
+                    keep_dims=False)
+    return to_nhwc(ctx, best)
