@@ -1,5 +1,6 @@
-"""Image ops beyond resizing: patch extraction and the colour adjustments (contrast, RGB <-> HSV,
-hue and saturation), all on channels-last images as TF defines them."""
+"""Image ops on channels-last images as TF defines them: patch extraction, the colour adjustments
+(contrast, RGB <-> HSV, hue, saturation), max pooling with argmax, morphological dilation, and
+bicubic and area resizing (bilinear and nearest are in nn.py)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
