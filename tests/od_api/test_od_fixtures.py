@@ -129,9 +129,14 @@ def conversions(tmp_path_factory):
     return Conversions(tmp_path_factory.mktemp("od_ir"))
 
 
+_COMPILED: dict[Path, object] = {}
+
+
 def infer(xml: Path, image: np.ndarray, layout: str) -> dict[str, np.ndarray]:
     """Every IR output under each of its tensor names (``detection_boxes`` and ``...:0``)."""
-    compiled = core().compile_model(str(xml), "CPU", F32)
+    if xml not in _COMPILED:  # one compilation per IR for the module
+        _COMPILED[xml] = core().compile_model(str(xml), "CPU", F32)
+    compiled = _COMPILED[xml]
     feed = image.transpose(0, 3, 1, 2) if layout == "nchw" else image
     result = compiled([feed])
     found = {}
