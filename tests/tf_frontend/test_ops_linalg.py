@@ -28,6 +28,11 @@ M = rand((2, 4, 5), "m", -3, 3)
 TALL = rand((5, 3), "tall", -3, 3)
 
 CASES = [
+    case("MatrixDiagV2", lambda d: raw.MatrixDiagV2(
+        diagonal=d, k=0, num_rows=-1, num_cols=-1, padding_value=-2.0), rand((2, 3), "dv2")),
+    case("MatrixDiagPartV2", lambda x: raw.MatrixDiagPartV2(input=x, k=0, padding_value=0.0), M),
+    case("MatrixSetDiagV2", lambda x, d: raw.MatrixSetDiagV2(input=x, diagonal=d, k=0), M,
+         rand((2, 4), "sd2")),
     case("MatrixBandPart-empty-batch", band(1, 0), np.zeros((0, 3, 3), np.float32)),
     case("MatrixBandPart-lower", band(1, 0), M),
     case("MatrixBandPart-upper-all", band(0, -1), M),

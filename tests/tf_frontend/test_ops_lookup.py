@@ -71,6 +71,7 @@ def initialize_table_v2(x):
 
 
 CASES = [
+    pytest.param(v1_ops("HashTable", "InitializeTable"), QUERY, id="InitializeTable-v1"),
     pytest.param(initialize_table_v2, QUERY, id="InitializeTableV2"),
     pytest.param(v1_ops("HashTable", "LookupTableImport"), QUERY, id="HashTable-v1"),
     pytest.param(v1_ops("MutableHashTable", "LookupTableInsert"), QUERY, id="MutableHashTable-v1"),

@@ -22,6 +22,10 @@ DATA = rand((5, 3), "d", -2, 2)
 IDATA = rand((5, 3), "id", -9, 9, np.int32)
 
 CASES = [
+    *(case(op, lambda d, x, i, op=op: getattr(raw, op)(data=d, indices=x, segment_ids=i,
+                                                      num_segments=4),
+           DATA, np.array([4, 0, 1], np.int32), np.array([0, 3, 3], np.int32))
+      for op in ["SparseSegmentSumWithNumSegments", "SparseSegmentSqrtNWithNumSegments"]),
     # empty tensors, where TF allows them
     case("GatherNd-no-indices", lambda p, i: raw.GatherNd(params=p, indices=i),
          rand((3, 4), "e"), np.zeros((0, 2), np.int32)),
