@@ -177,6 +177,14 @@ def test_while_loop_unrolls_into_plain_ops():
     assert ir_ops["Multiply"] == 5 and "Loop" not in ir_ops, ir_ops
 
 
+def test_loop_invariant_work_is_translated_once():
+    """``tanh(w)`` reads only a loop invariant: one Tanh for three iterations' MatMuls."""
+    _, ir_ops = check(lambda x, w: tf1.while_loop(
+        lambda i, a: i < 3, lambda i, a: (i + 1, tf.matmul(a, tf.tanh(w))), [tf.constant(0), x])[1],
+        X, rand((4, 4), "w"))
+    assert ir_ops["Tanh"] == 1 and ir_ops["MatMul"] == 3, ir_ops
+
+
 def test_computed_cond_selects():
     _, ir_ops = check(lambda x, p: tf1.cond(p[0] > 0.5, lambda: x * 2.0, lambda: x - 1.0),
                       X, np.array([0.9], np.float32))

@@ -48,6 +48,24 @@ def _condition_text(ctx: NodeContext, body, cond: Port) -> str:
     return f"{cond.node} = {body.op(cond.node).type}({args})"
 
 
+# Body ops translated afresh in every iteration even when their inputs do not change: each
+# TensorArray they create is a new array.
+FRESH_PREFIXES = ("TensorArrayV", "Random", "Stateless")
+
+
+def _variant_nodes(body, var_names: list[str]) -> set[str]:
+    """Body nodes whose value can change from one iteration to the next: those fed by a loop
+    variable, or by an op that must be translated afresh. The rest is translated once."""
+    seeds = list(var_names) + [op.name for op in body if op.type.startswith(FRESH_PREFIXES)]
+    seen = set(seeds)
+    while seeds:
+        for consumer, _ in body.consumers(seeds.pop()):
+            if consumer not in seen:
+                seen.add(consumer)
+                seeds.append(consumer)
+    return seen
+
+
 @TABLE.register("TfconvWhileLoop")
 def while_loop(ctx: NodeContext) -> Outputs:
     body = ctx.attr("body")
@@ -59,9 +77,11 @@ def while_loop(ctx: NodeContext) -> Outputs:
     values = inputs[:n]
     invariant = {Port(name, 0): port for name, port in zip(names[n:], inputs[n:])}
     cond_port, next_ports = body.outputs[0], body.outputs[1:]
+    variant = _variant_nodes(body, names[:n])
+    hoisted: dict[Port, Port] = {}  # translations of loop-invariant body nodes, made once
     for iteration in range(MAX_UNROLL + 1):
         feeds = {**invariant, **{Port(name, 0): v for name, v in zip(names[:n], values)}}
-        cache: dict[Port, Port] = {}
+        cache: dict[Port, Port] = dict(hoisted)
         (cond,) = ctx.translate_subgraph(body, feeds, [cond_port], cache)
         go = ctx.value(cond)
         if go is None:
@@ -75,6 +95,7 @@ def while_loop(ctx: NodeContext) -> Outputs:
         if iteration == MAX_UNROLL:
             break
         values = ctx.translate_subgraph(body, feeds, next_ports, cache)
+        hoisted = {p: q for p, q in cache.items() if p.node not in variant and p not in feeds}
     ctx.fail(f"the TF1 while loop {frame!r} runs more than {MAX_UNROLL} iterations, the most "
              "tfconv unrolls (OpenVINO Loop support is issue 12)")
     return values
