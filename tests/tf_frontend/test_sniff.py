@@ -327,3 +327,45 @@ def test_checkpoint_file(tmp_path) -> None:
     path = tmp_path / "model.ckpt.data-00000-of-00001"
     path.write_bytes(b"\xff\xfe" + bytes(range(256)))
     assert "checkpoint" in _error(path)
+
+
+def test_external_constants_stay_in_the_file_map_with_equal_values(tmp_path):
+    """read_graph(external=True): big tensor_content payloads are views of the file's memory
+    map (no copy), equal to what the ordinary parse gives; the rest of the graph is equal too;
+    dropping the map's pages (release_pages) leaves the values readable."""
+    import numpy as np
+
+    from tfconv_ir_backend._arrays import release_pages
+
+    rng = np.random.default_rng(0)
+    gd = proto.GraphDef()
+    values = {"big": rng.standard_normal((3, 3, 64, 128)).astype("<f4"),
+              "small": np.arange(6, dtype="<f4").reshape(2, 3),
+              "wide": rng.standard_normal((512, 600)).astype("<f4")}
+    for name, value in values.items():
+        node = gd.node.add()
+        node.name, node.op = name, "Const"
+        node.attr["dtype"].type = 1
+        t = node.attr["value"].tensor
+        t.dtype = 1
+        for d in value.shape:
+            t.tensor_shape.dim.add().size = d
+        t.tensor_content = value.tobytes()
+    out = gd.node.add()
+    out.name, out.op = "out", "AddN"
+    out.input.extend(["big", "wide"])
+    path = tmp_path / "big.pb"
+    path.write_bytes(gd.SerializeToString())
+    assert path.stat().st_size > 1 << 20
+    plain, _ = read_graph(path, is_text=None)
+    mapped, _ = read_graph(path, is_text=None, external=True)
+    assert [(n.name, n.op, list(n.input)) for n in mapped.node] == \
+        [(n.name, n.op, list(n.input)) for n in plain.node]
+    for node, ref in zip(mapped.node[:3], plain.node[:3]):
+        got = proto.tensor_to_numpy(node.attr["value"].tensor)
+        assert np.array_equal(got, proto.tensor_to_numpy(ref.attr["value"].tensor))
+        assert np.array_equal(got, values[node.name]) and not got.flags.writeable
+        if node.name != "small":
+            assert len(node.attr["value"].tensor.tensor_content) < 100  # left in the map
+            release_pages(got)
+            assert np.array_equal(got, values[node.name])

@@ -2,6 +2,8 @@
 large transposes that TF->IR weight layouts need)."""
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 
 FAST_FROM = 1 << 20  # bytes: below this numpy's own copy is as fast
@@ -39,3 +41,30 @@ def contiguous(a: np.ndarray) -> np.ndarray:
     if a.ndim == 2 and a.T.flags.c_contiguous:
         return transpose2d(a.T)
     return np.ascontiguousarray(a)
+
+
+def release_pages(a: np.ndarray) -> None:
+    """Let the OS drop the resident pages under ``a`` when it views a read-only memory map (a
+    constant left in the model file's map by the frozen-graph loader) and a copy has replaced
+    it: the pages stay in the page cache and come back from the file if read again, but no
+    longer count against this process's memory while later copies are made."""
+    base = a
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    if isinstance(base, memoryview):  # np.frombuffer keeps the exporter behind a memoryview
+        base = base.obj
+    if not isinstance(base, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED") or a.size == 0:
+        return
+    try:
+        start = np.frombuffer(base, np.uint8).ctypes.data
+    except (TypeError, ValueError):
+        return
+    low, high = np.lib.array_utils.byte_bounds(a)
+    page = mmap.PAGESIZE
+    first = -(-(low - start) // page) * page  # whole pages inside the array only
+    last = (high - start) // page * page
+    if last > first:
+        try:
+            base.madvise(mmap.MADV_DONTNEED, first, last - first)
+        except (OSError, ValueError):  # pragma: no cover - a map the OS will not advise
+            pass

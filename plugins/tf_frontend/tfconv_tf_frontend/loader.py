@@ -600,7 +600,8 @@ def _load_saved_model(path: Path, config: ConvertConfig) -> Graph:
 
 def load_frozen(path: Path, config: ConvertConfig) -> Graph:
     """Read a frozen GraphDef (binary or text) and apply the user's input/output choices."""
-    gd, notices = sniff.read_graph(path, is_text=config.input_model_is_text)
+    # Constants are read through tensor_to_numpy only: they stay in the file's memory map.
+    gd, notices = sniff.read_graph(path, is_text=config.input_model_is_text, external=True)
     for notice in notices:
         log.info(notice)
     inlined = _inline_calls(path, gd)

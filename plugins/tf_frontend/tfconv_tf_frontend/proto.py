@@ -552,6 +552,28 @@ def _object_array(items: list[Any]) -> np.ndarray:
     return out
 
 
+# Constants left in the model file's memory map (see ``sniff.read_graph(external=True)``): the
+# parsed TensorProto's ``tensor_content`` holds EXTERNAL_MARK + an 8-byte index into this list of
+# (map, offset, length), and :func:`tensor_to_numpy` returns a read-only view of the map. The maps
+# stay open for the life of the process.
+EXTERNAL_MARK = b"\x00tfconv:mmap\x00"
+_EXTERNAL: list[tuple[Any, int, int]] = []
+
+
+def external_content(buffer: Any, offset: int, length: int) -> bytes:
+    """The ``tensor_content`` stand-in for ``length`` bytes at ``offset`` of ``buffer``."""
+    _EXTERNAL.append((buffer, offset, length))
+    return EXTERNAL_MARK + (len(_EXTERNAL) - 1).to_bytes(8, "little")
+
+
+def _external(content: bytes) -> tuple[Any, int, int] | None:
+    if len(content) == len(EXTERNAL_MARK) + 8 and content.startswith(EXTERNAL_MARK):
+        index = int.from_bytes(content[len(EXTERNAL_MARK):], "little")
+        if index < len(_EXTERNAL):
+            return _EXTERNAL[index]
+    return None
+
+
 def tensor_to_numpy(t: Any) -> np.ndarray:
     """TensorProto -> ndarray (read-only when it views ``tensor_content``); follows TF's fill rule."""
     enum = t.dtype
@@ -567,6 +589,14 @@ def tensor_to_numpy(t: Any) -> np.ndarray:
         if dtype.kind == "O":
             raise ModelFormatError(f"{dtype_name(enum)} constant stores tensor_content, "
                                    "which TensorFlow never writes for this type")
+        if len(content) != size * dtype.itemsize and (where := _external(content)) is not None:
+            buffer, offset, length = where
+            if length == size * dtype.itemsize:
+                arr = np.frombuffer(buffer, dtype=dtype, count=size, offset=offset)
+                if sys.byteorder == "big" and dtype.itemsize > 1:  # pragma: no cover
+                    arr = arr.byteswap()
+                return arr.reshape(shape)
+            content = b"\0" * length  # only for the message below
         if len(content) != size * dtype.itemsize:
             raise ModelFormatError(
                 f"{dtype_name(enum)} constant of shape {list(shape)} needs "

@@ -73,14 +73,19 @@ class _Walk(NamedTuple):
 _MAPPED_FROM = 1 << 20  # bytes
 
 
-def read_graph(path: Path, *, is_text: bool | None) -> tuple[Any, list[str]]:
-    """Parse the GraphDef at ``path`` (text or binary, detected) -> (graph, notices for the log)."""
+def read_graph(path: Path, *, is_text: bool | None,
+               external: bool = False) -> tuple[Any, list[str]]:
+    """Parse the GraphDef at ``path`` (text or binary, detected) -> (graph, notices for the log).
+
+    ``external=True`` (for callers that read constants only through ``proto.tensor_to_numpy``,
+    never re-serialize the graph): a large binary file's big ``tensor_content`` payloads stay
+    in the file's memory map instead of being copied into the message, then into bytes."""
     path = Path(path)
     if path.is_dir():
         raise _directory_kind(path).error(path)
     if not path.exists():
         raise ModelFormatError(f"model file {path} does not exist")
-    fast = _parse_mapped(path)
+    fast = _parse_mapped(path, external)
     if fast is not None:
         return fast, []
     try:
@@ -111,12 +116,16 @@ def read_graph(path: Path, *, is_text: bool | None) -> tuple[Any, list[str]]:
     raise _binary_failure(path, data, walk, graph, decode_error)
 
 
-def _parse_mapped(path: Path) -> Any | None:
+def _parse_mapped(path: Path, external: bool = False) -> Any | None:
     """The common case, cheaply: a large binary GraphDef parsed straight from a memory map
     (no copy of the file); None sends every other file down the careful path."""
     try:
         if path.stat().st_size < _MAPPED_FROM:
             return None
+        if external:
+            found = _parse_external(path)
+            if found is not None:
+                return found
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if as_text(mm[:_SAMPLE]) is not None:
                 return None
@@ -128,6 +137,101 @@ def _parse_mapped(path: Path) -> Any | None:
     except (OSError, ValueError):
         return None
     return graph if graph is not None and _plausible_graph(graph) else None
+
+
+# Where constants sit in a GraphDef: GraphDef.node (1) -> NodeDef.attr (5, a map entry) ->
+# entry value (2) -> AttrValue.tensor (8) -> TensorProto.tensor_content (4).
+_DESCEND = {(0, 1): 1, (1, 5): 2, (2, 2): 3, (3, 8): 4}
+_CONTENT = (4, 4)
+_EXTERNAL_FROM = 4096  # bytes of tensor_content left in the map
+
+
+def _parse_external(path: Path) -> Any | None:
+    """A binary GraphDef parsed from a memory map with every large ``tensor_content`` left in
+    the map (``proto.external_content``); None when the file does not parse that way."""
+    with path.open("rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if as_text(mm[:_SAMPLE]) is not None:
+        mm.close()
+        return None
+    stubs: list[tuple[int, int]] = []
+    parts = _strip_contents(mm, 0, len(mm), 0, stubs)
+    if parts is None or not stubs:
+        mm.close()
+        return None
+    data = b"".join(p if isinstance(p, bytes) else mm[p[0]:p[1]] for p in parts)
+    graph, _ = _parse_binary(data)
+    del data
+    if graph is None or not _plausible_graph(graph):
+        mm.close()
+        return None
+    return graph
+
+
+def _strip_contents(buf: Any, start: int, end: int, level: int,
+                    stubs: list[tuple[int, int]]) -> list | None:
+    """The message in ``buf[start:end]`` as parts (``bytes``, or ``(begin, end)`` ranges of
+    ``buf``) with each large ``tensor_content`` replaced by a stand-in; None when the bytes
+    are not well-formed protobuf (the careful path then reports why)."""
+    parts: list = []
+    copy_from = start  # start of the run of fields copied unchanged
+    pos = start
+    while pos < end:
+        field_at = pos
+        tag, pos = _varint(buf, pos)
+        if pos < 0:
+            return None
+        number, wire = tag >> 3, tag & 7
+        if wire == _VARINT:
+            _, pos = _varint(buf, pos)
+            if pos < 0:
+                return None
+        elif wire == _I64:
+            pos += 8
+        elif wire == _I32:
+            pos += 4
+        elif wire == _LEN:
+            length, body = _varint(buf, pos)
+            if body < 0 or body + length > end:
+                return None
+            pos = body + length
+            inner = _DESCEND.get((level, number))
+            replaced: list | None = None
+            if (level, number) == _CONTENT and length >= _EXTERNAL_FROM:
+                replaced = [proto.external_content(buf, body, length)]
+                stubs.append((body, length))
+            elif inner is not None and length >= _EXTERNAL_FROM:
+                sub = _strip_contents(buf, body, pos, inner, stubs)
+                if sub is None:
+                    return None
+                if not (len(sub) == 1 and sub[0] == (body, pos)):
+                    replaced = sub
+            if replaced is not None:
+                if copy_from < field_at:
+                    parts.append((copy_from, field_at))
+                size = sum(len(p) if isinstance(p, bytes) else p[1] - p[0] for p in replaced)
+                parts.append(_encode_varint(tag) + _encode_varint(size))
+                parts.extend(replaced)
+                copy_from = pos
+        else:
+            return None
+        if pos > end:
+            return None
+    if copy_from < end:
+        parts.append((copy_from, end))
+    return parts
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
 def describe_file(path: Path) -> str | None:

@@ -8,7 +8,7 @@ from tfconv.graph import Graph, Port
 from tfconv.passes import graph_pass
 from tfconv.translate import IRBuilder
 
-from .._arrays import contiguous
+from .._arrays import contiguous, release_pages
 
 CONVS = {"Convolution", "GroupConvolution"}
 
@@ -179,6 +179,8 @@ def _scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
         return False
     # One C-ordered result: the writer stores it without another copy.
     dense = contiguous(w)
+    if dense is not w:
+        release_pages(w)  # the scaled copy replaces weights read from the model file's map
     factor = factor.astype(w.dtype, copy=False)
     w2 = np.multiply(dense, factor, out=dense) if dense is not w else np.multiply(w, factor)
     new_w = b.const(w2, f"{producer.name}/scaled_weights")
