@@ -83,8 +83,12 @@ CASES = [
         images=x, contrast_factor=f), rand((5, 4, 3), "c3"), np.float32(0.4)),
     case("RGBToHSV", lambda x: raw.RGBToHSV(images=x), PIXELS),
     case("RGBToHSV-random", lambda x: raw.RGBToHSV(images=x), IMG),
+    case("RGBToHSV-negative-values", lambda x: raw.RGBToHSV(images=x), rand((3, 4, 3), "neg", -1, 1)),
     case("RGBToHSV-empty", lambda x: raw.RGBToHSV(images=x), np.zeros((0, 3), np.float32)),
     case("HSVToRGB", lambda x: raw.HSVToRGB(images=x), HSV),
+    case("HSVToRGB-hue-edges", lambda x: raw.HSVToRGB(images=x), np.array(
+        [[1.0, 0.5, 0.8], [0.0, 1.0, 1.0], [-0.2, 0.4, 0.6], [1 / 6, 0.7, 0.9], [0.5, 0.0, 0.3],
+         [5 / 6, 1.0, 0.5], [1.3, 0.2, 0.2]], np.float32)),
     case("HSVToRGB-round-trip", lambda x: raw.HSVToRGB(images=raw.RGBToHSV(images=x)), PIXELS),
     case("AdjustSaturation", lambda x: raw.AdjustSaturation(images=x, scale=1.8), IMG),
     case("AdjustSaturation-desaturate", lambda x: raw.AdjustSaturation(images=x, scale=0.3),

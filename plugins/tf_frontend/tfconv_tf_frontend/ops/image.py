@@ -47,54 +47,44 @@ def channels(ctx: NodeContext, x: Port) -> tuple[Port, Port, Port]:
 
 
 def rgb_to_hsv_parts(ctx: NodeContext, rgb: Port) -> tuple[Port, Port, Port]:
-    # TF's kernel: v = max, range = v - min, s = range / v (0 where v = 0), h from the channel
-    # holding the max (r, then g, then b), in [0, 1)
+    # TF's kernel: v = max, range = v - min, s = range / v (0 where v <= 0), h from the channel
+    # holding the max (r, then g, then b): ((g - b), (b - r) + 2 range, (r - g) + 4 range) over
+    # 6 range, wrapped into [0, 1) (0 for greys)
     r, g, b = channels(ctx, rgb)
-    v = ctx.emit("Maximum", ctx.emit("Maximum", r, g), b)
-    rng = ctx.emit("Subtract", v, ctx.emit("Minimum", ctx.emit("Minimum", r, g), b))
+    last = ints(ctx, [-1])
+    v = ctx.emit("ReduceMax", rgb, last, keep_dims=True)
+    rng = ctx.emit("Subtract", v, ctx.emit("ReduceMin", rgb, last, keep_dims=True))
     zero, one = scalar_like(ctx, 0, rgb), scalar_like(ctx, 1, rgb)
     v_pos = ctx.emit("Greater", v, zero)
     s = ctx.emit("Select", v_pos, ctx.emit("Divide", rng, ctx.emit("Select", v_pos, v, one)), zero)
     rng_pos = ctx.emit("Greater", rng, zero)
-    norm = ctx.emit("Divide", one, ctx.emit("Multiply", scalar_like(ctx, 6, rgb),
-                                            ctx.emit("Select", rng_pos, rng, one)))
-    h_r = ctx.emit("Multiply", norm, ctx.emit("Subtract", g, b))
-    h_g = ctx.emit("Add", ctx.emit("Multiply", norm, ctx.emit("Subtract", b, r)),
-                   scalar_like(ctx, 2 / 6, rgb))
-    h_b = ctx.emit("Add", ctx.emit("Multiply", norm, ctx.emit("Subtract", r, g)),
-                   scalar_like(ctx, 4 / 6, rgb))
-    h = ctx.emit("Select", ctx.emit("Equal", r, v), h_r,
-                 ctx.emit("Select", ctx.emit("Equal", g, v), h_g, h_b))
-    h = ctx.emit("Select", rng_pos, h, zero)
-    h = ctx.emit("Select", ctx.emit("Less", h, zero), ctx.emit("Add", h, one), h)
-    return h, s, v
-
-
-# Which of (c, x, 0) each RGB channel takes in the six hue sectors (TF's HSV -> RGB kernel).
-SECTORS = {"r": "cx00xc", "g": "xccx00", "b": "00xccx"}
+    r_max, g_max = ctx.emit("Equal", r, v), ctx.emit("Equal", g, v)
+    diff = ctx.emit("Select", r_max, ctx.emit("Subtract", g, b), ctx.emit(
+        "Select", g_max, ctx.emit("Subtract", b, r), ctx.emit("Subtract", r, g)))
+    offset = ctx.emit("Select", r_max, zero, ctx.emit("Select", g_max, scalar_like(ctx, 2, rgb),
+                                                       scalar_like(ctx, 4, rgb)))
+    sixths = ctx.emit("Add", ctx.emit("Divide", diff, ctx.emit("Select", rng_pos, rng, one)),
+                      offset)
+    h = ctx.emit("FloorMod", ctx.emit("Multiply", sixths, scalar_like(ctx, 1 / 6, rgb)), one)
+    return ctx.emit("Select", rng_pos, h, zero), s, v
 
 
 def hsv_to_rgb_of(ctx: NodeContext, h: Port, s: Port, v: Port) -> Port:
-    # c = s * v, m = v - c, sector = floor(6h), x = c * (1 - |(6h mod 2) - 1|); a sector
-    # outside 0..5 gives (m, m, m)
-    c = ctx.emit("Multiply", s, v)
-    m = ctx.emit("Subtract", v, c)
+    # TF's kernel picks (c, x, 0) per hue sector (c = s * v, x = c * (1 - |6h mod 2 - 1|)),
+    # (c, 0, 0) for a sector outside 0..5, and adds m = v - c. The same values in closed form,
+    # all three channels at once: channel n (5, 3, 1 for r, g, b) is v - c * ramp with
+    # ramp = clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6; (0, 1, 1) outside the sectors.
     dh = ctx.emit("Multiply", h, scalar_like(ctx, 6, h))
-    sector = ctx.emit("Floor", dh)
-    x = ctx.emit("Multiply", c, ctx.emit("Subtract", scalar_like(ctx, 1, h), ctx.emit(
-        "Abs", ctx.emit("Subtract", ctx.emit("FloorMod", dh, scalar_like(ctx, 2, h)),
-                        scalar_like(ctx, 1, h)))))
-    zero = scalar_like(ctx, 0, h)
-    pick = {"c": c, "x": x, "0": zero}
-    in_sector = [ctx.emit("Equal", sector, scalar_like(ctx, i, h)) for i in range(6)]
-    out = []
-    for channel in "rgb":
-        value = zero
-        for i, which in enumerate(SECTORS[channel]):
-            if which != "0":
-                value = ctx.emit("Select", in_sector[i], pick[which], value)
-        out.append(ctx.emit("Add", value, m))
-    return ctx.emit("Concat", *out, axis=-1)
+    k = ctx.emit("FloorMod", ctx.emit("Add", dh, ctx.const(np.array([5, 3, 1], ctx.dtype(h)),
+                                                         name="sectors")),
+                 scalar_like(ctx, 6, h))
+    ramp = ctx.emit("Clamp", ctx.emit("Minimum", k, ctx.emit("Subtract", scalar_like(ctx, 4, h), k)),
+                    min=0.0, max=1.0)
+    in_range = ctx.emit("LogicalAnd", ctx.emit("GreaterEqual", dh, scalar_like(ctx, 0, h)),
+                        ctx.emit("Less", dh, scalar_like(ctx, 6, h)))
+    ramp = ctx.emit("Select", in_range, ramp,
+                    ctx.const(np.array([0, 1, 1], ctx.dtype(h)), name="outside"))
+    return ctx.emit("Subtract", v, ctx.emit("Multiply", ctx.emit("Multiply", s, v), ramp))
 
 
 @TABLE.register("RGBToHSV", inputs=1)
