@@ -124,6 +124,15 @@ def run_passes(pm_passes, graph: Graph, config: ConvertConfig, stage: str) -> No
 def transform(pm: pluggy.PluginManager, source: Graph, config: ConvertConfig,
               progress: Progress | None = None) -> Graph:
     """Source passes, translation and IR passes: the in-memory IR graph."""
+    return _transform(pm, [source], config, progress)
+
+
+def _transform(pm: pluggy.PluginManager, holder: list[Graph], config: ConvertConfig,
+               progress: Progress | None) -> Graph:
+    """:func:`transform` of ``holder[0]``, emptying ``holder`` once translated, so that a
+    caller that keeps no other reference frees the source graph before the IR passes (a
+    200k-node graph's source dialect is hundreds of MB)."""
+    source = holder[0]
     registry = plugins.passes(pm)
     source.meta.setdefault("plugin_manager", pm)  # for passes that ask plugins (replacers)
     with _stage("source passes", progress):
@@ -132,6 +141,8 @@ def transform(pm: pluggy.PluginManager, source: Graph, config: ConvertConfig,
         from .translate import translate
         table = plugins.translators(pm).resolve(source.dialect)
         ir = translate(source, table, config)
+        holder.clear()
+        del source
     with _stage("IR passes", progress):
         run_passes(registry, ir, config, "ir")
         ir.validate()
@@ -144,7 +155,9 @@ def build(pm: pluggy.PluginManager, config: ConvertConfig,
     with _stage("load", progress):
         source = load(pm, config)
         log_findings(pm, config, source)
-    return transform(pm, source, config, progress)
+    holder = [source]
+    del source  # transform frees it after translation
+    return _transform(pm, holder, config, progress)
 
 
 def emit(pm: pluggy.PluginManager, graph: Graph, config: ConvertConfig) -> list[Path]:
