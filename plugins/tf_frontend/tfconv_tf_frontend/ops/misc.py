@@ -168,20 +168,17 @@ def reverse_sequence(ctx: NodeContext) -> Outputs:
 @TABLE.register("LinSpace", inputs=3)
 def lin_space(ctx: NodeContext) -> Outputs:
     # TF: start + i * (stop - start) / (num - 1) for i < num - 1, then stop itself
+    # IR: start * (1 - w) + stop * w with w = i / max(num - 1, 1) (exactly stop at the end,
+    # start alone for num = 1); w is a constant when num is
     start, stop, num = ctx.inputs()
-    dtype = ctx.dtype(start)
+    dtype = dtype_name(ctx.dtype(start))
     num = ctx.emit("Convert", num, destination_type="int64")
-    i = ctx.emit("Range", ints(ctx, 0), num, ints(ctx, 1), output_type=dtype_name(dtype))
-    steps = ctx.emit("Maximum", ctx.emit("Subtract", num, ints(ctx, 1)), ints(ctx, 1))
-    step = ctx.emit("Divide", ctx.emit("Subtract", stop, start),
-                    ctx.emit("Convert", steps, destination_type=dtype_name(dtype)))
-    values = ctx.emit("Add", start, ctx.emit("Multiply", i, step))
-    last = ctx.emit("Equal", ctx.emit("Range", ints(ctx, 0), num, ints(ctx, 1),
-                                      output_type="int64"),
-                    ctx.emit("Subtract", num, ints(ctx, 1)))
-    # num == 1 gives [start], as TF does
-    last = ctx.emit("LogicalAnd", last, ctx.emit("Greater", num, ints(ctx, 1)))
-    return ctx.emit("Select", last, stop, values)
+    steps = ctx.emit("Convert", ctx.emit("Maximum", ctx.emit("Subtract", num, ints(ctx, 1)),
+                                         ints(ctx, 1)), destination_type=dtype)
+    w = ctx.emit("Divide", ctx.emit("Range", ints(ctx, 0), num, ints(ctx, 1), output_type=dtype),
+                 steps)
+    rest = ctx.emit("Subtract", scalar_like(ctx, 1, start), w)
+    return ctx.emit("Add", ctx.emit("Multiply", start, rest), ctx.emit("Multiply", stop, w))
 
 
 @TABLE.register("InvertPermutation", inputs=1)
