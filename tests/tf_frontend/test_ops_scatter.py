@@ -75,6 +75,9 @@ CASES = [
                  "UnsortedSegmentMin"]),
     case("UnsortedSegmentMax-int", lambda d, i: raw.UnsortedSegmentMax(
         data=d, segment_ids=i, num_segments=4), IDATA, UIDS),
+    *(case(f"{op}-negative-ids-dropped", lambda d, i, op=op: getattr(raw, op)(
+        data=d, segment_ids=i, num_segments=3), DATA, np.array([2, -1, 0, -3, 2], np.int32))
+      for op in ["UnsortedSegmentSum", "UnsortedSegmentMax", "UnsortedSegmentProd"]),
     case("UnsortedSegmentSum-2d-ids", lambda d, i: raw.UnsortedSegmentSum(
         data=d, segment_ids=i, num_segments=3), rand((2, 3, 2), "u2"),
         np.array([[0, 2, 0], [1, 2, 2]], np.int32)),

@@ -99,8 +99,19 @@ UNSORTED = {"UnsortedSegmentSum": "sum", "UnsortedSegmentProd": "prod",
 
 @TABLE.register(*UNSORTED, inputs=3)
 def unsorted_segment(ctx: NodeContext) -> Outputs:
+    # TF drops the data of negative ids: here it becomes the reduction's identity, sent to 0
     data, ids, num = ctx.inputs()
-    return segment_reduce(ctx, data, ids, num, UNSORTED[ctx.op_type])
+    ctx.require(ctx.rank(ids) is not None, "the segment ids need a known rank")
+    reduction = UNSORTED[ctx.op_type]
+    dropped = ctx.emit("Less", ids, ctx.const(np.array(0, ctx.dtype(ids))))
+    extra = (ctx.rank(data) or 0) - (ctx.rank(ids) or 0)
+    if extra > 0:
+        dropped = ctx.emit("Unsqueeze", dropped,
+                           ints(ctx, list(range(ctx.rank(ids), ctx.rank(data)))))
+    identity = ctx.const(np.array(IDENTITY[reduction](ctx.dtype(data)), ctx.dtype(data)))
+    data = ctx.emit("Select", dropped, identity, data)
+    ids = ctx.emit("Maximum", ids, ctx.const(np.array(0, ctx.dtype(ids))))
+    return segment_reduce(ctx, data, ids, num, reduction)
 
 
 SORTED = {"SegmentSum": "sum", "SegmentProd": "prod", "SegmentMax": "max", "SegmentMin": "min",
