@@ -103,6 +103,9 @@ def unsorted_segment(ctx: NodeContext) -> Outputs:
     data, ids, num = ctx.inputs()
     ctx.require(ctx.rank(ids) is not None, "the segment ids need a known rank")
     reduction = UNSORTED[ctx.op_type]
+    known = ctx.value(ids)
+    if known is not None and np.all(known >= 0):
+        return segment_reduce(ctx, data, ids, num, reduction)
     dropped = ctx.emit("Less", ids, ctx.const(np.array(0, ctx.dtype(ids))))
     extra = (ctx.rank(data) or 0) - (ctx.rank(ids) or 0)
     if extra > 0:
