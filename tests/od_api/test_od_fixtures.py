@@ -271,29 +271,35 @@ def test_crop_edge_is_tensorflows_own_sensitivity(conversions, references):
 @pytest.mark.parametrize("name", NAMES)
 def test_preprocessor_alone_matches_tensorflow(name, conversions, references, tmp_path):
     """The Preprocessor loop's replacement alone (``preprocessor.replace`` on the loaded graph,
-    cut at the normalised image): equal to TF's for every image size, in a batch of two."""
+    cut at the loop's stacked images and at the normalised image the model reads): equal to
+    TF's for every image size, in a batch of two."""
     from tfconv import pipeline
     from tfconv.api import config_for, save_model
     from tfconv_od_api import preprocessor
 
     from ovrun import rel_err
-    tensor = "Preprocessor/sub"
-    config = config_for(FIXTURES / name / "frozen_inference_graph.pb", output=[tensor],
-                        batch=2, disable_nhwc_to_nchw=True, plugin_manager=conversions.pm)
+    pb = FIXTURES / name / "frozen_inference_graph.pb"
+    probe = config_for(pb, plugin_manager=conversions.pm)
+    (loop,) = preprocessor.find_loops(pipeline.load(conversions.pm, probe))
+    tensors = [loop.image_gather.name, "Preprocessor/sub"]  # the loop's output; the model's input
+    config = config_for(pb, output=tensors, batch=2, disable_nhwc_to_nchw=True,
+                        plugin_manager=conversions.pm)
     source = pipeline.load(conversions.pm, config)
-    loops = preprocessor.find_loops(source)
-    assert len(loops) == 1
-    preprocessor.replace(source, loops[0])
+    (loop,) = preprocessor.find_loops(source)
+    done = preprocessor.replace(source, loop)
+    # SSD exports normalise before the loop: that moves after the resize (smaller image).
+    assert ("normalised_after_resize" in done) == name.startswith("ssd"), done
     ir = pipeline.transform(conversions.pm, source, config)
     ir.meta.update(config=config, plugin_manager=conversions.pm)
     xml = tmp_path / "model.xml"
     save_model(ir, xml)
     assert not set(ir_layer_types(xml)) & {"Loop", "TensorIterator"}
+    compiled = core().compile_model(str(xml), "CPU", F32)
     pairs = [np.concatenate([img, img[:, ::-1]]) for img, _ in references(name)]
-    expected = tf_run(FIXTURES / name / "frozen_inference_graph.pb", pairs, [tensor])
-    for batch, ref in zip(pairs, expected):
-        got = infer(xml, batch, "nhwc")[tensor]
-        assert rel_err(got, ref[tensor]) <= 1e-4
+    for batch, ref in zip(pairs, tf_run(pb, pairs, tensors)):
+        result = compiled([batch])
+        for port, tensor in zip(compiled.outputs, tensors):
+            assert rel_err(np.asarray(result[port]), ref[tensor]) <= 1e-4, tensor
 
 
 # resize_to_range with pad_to_max_dimension (per-channel pad values), written as the Object
@@ -450,13 +456,14 @@ def run(*args) -> subprocess.CompletedProcess:
 
 def test_validate_compares_detections(tmp_path):
     """tfconv validate with the flag: TF and the IR on the fixture image (``--inputs``, as the
-    image size is the model's choice), detections matched by IoU."""
+    image size is the model's choice), detections matched by IoU; ``--rtol`` is the issue's
+    score bar (2e-3): a random-weight detector amplifies float noise beyond 1e-4."""
     name = "ssd_mobilenet_v2_tiny"
     feeds = tmp_path / "image.npz"
     np.savez(feeds, image_tensor=np.load(FIXTURES / name / "reference.npz")["input_0"])
     result = run("validate", FIXTURES / name / "frozen_inference_graph.pb",
                  "--tensorflow_object_detection_api_pipeline_config", pipeline_config(name),
-                 "--inputs", feeds)
+                 "--inputs", feeds, "--rtol", SCORE_TOL)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "detections: 20/20 TF detections" in result.stdout, result.stdout
     for output in STANDARD:

@@ -29,6 +29,9 @@ for the whole batch with plain TF ops:
   with ``PadV2`` to ``max_dimension`` at the bottom and right with its per-channel value and
   stacks them; the new ops do the same on the batch (the true shape stays the unpadded size).
 
+When the export normalises before the loop (SSD) and only the loop reads the normalised image,
+the normalisation runs after the resize instead (:func:`_affine_before`).
+
 Anything else in the body (an older export's min/max-dimension arithmetic, a cast after the
 resize) is refused with one error naming the loop, rather than converted into something that
 might differ from TensorFlow.
@@ -313,6 +316,43 @@ def _pad(b: TfOps, image: Port, size: Port, padding: Padding) -> Port:
     return b.pack(padded, "pad/stack", axis=3)
 
 
+AFFINE_OPS = ("Mul", "Sub", "Add", "AddV2", "RealDiv")
+
+
+def _variable_input(graph: Graph, op: Op) -> int:
+    """The non-constant input of a binary op with one scalar constant input."""
+    return 1 if _const(graph, graph.inputs(op.name)[0]) is not None else 0
+
+
+def _affine_before(graph: Graph, loop: Loop, x: Port) -> list[Op]:
+    """The per-element normalisation that produces the loop's input (``(2/255) * image - 1``
+    in SSD exports), outermost first, when only the loop reads it; else ``[]``.
+
+    Bilinear, bicubic, area and nearest resizing commute with ``a * x + b`` up to float
+    rounding (their weights sum to 1), so it can run after the resize instead: on the
+    resized image, not on the camera frame."""
+    chain: list[Op] = []
+    port = x
+    frame_scope = loop.frame.rsplit("/", 1)[0] + "/"   # e.g. Preprocessor/map/
+    while True:
+        op = graph.op(port.node)
+        ins = graph.inputs(op.name) if op.type in AFFINE_OPS else []
+        if len(ins) != 2 or SCOPE not in op.name.split("/")[:-1]:
+            break
+        scalars = [_const(graph, p) for p in ins]
+        if sum(v is not None and v.size == 1 for v in scalars) != 1:
+            break
+        if op.type == "RealDiv" and scalars[0] is not None:
+            break  # c / x is not affine
+        inside = {chain[-1].name} if chain else set()
+        if any(not user.startswith(frame_scope) and user not in inside
+               for user, _ in graph.consumers(port)):
+            break  # the normalised full-size image is read elsewhere too
+        chain.append(op)
+        port = ins[_variable_input(graph, op)]
+    return chain
+
+
 def replace(graph: Graph, loop: Loop) -> dict[str, object]:
     """Replace ``loop`` by batch-wide ops; returns what was done (for the log)."""
     resizes = _resizes(graph, loop)
@@ -324,6 +364,9 @@ def replace(graph: Graph, loop: Loop) -> dict[str, object]:
     x = graph.inputs(loop.scatter.name)[2]
     parts = loop.scatter.name.split("/")
     b = TfOps(graph, "/".join(parts[:parts.index(SCOPE) + 1]) + "/resize")
+    affine = _affine_before(graph, loop, x)
+    if affine:  # resize the raw image, then normalise the (usually much smaller) result
+        x = graph.inputs(affine[-1].name)[_variable_input(graph, affine[-1])]
     shape = b.shape(x, "Shape")
     batch = b.slice1(shape, 0, 1, "batch")
     sizes = [_const(graph, graph.inputs(r.name)[1]) for r in resizes]
@@ -372,6 +415,12 @@ def replace(graph: Graph, loop: Loop) -> dict[str, object]:
             raise _fail(loop, "pads a fixed-size resize")
         resized = _pad(b, resized, size, padding)
         done["pad_to"] = padding.size
+    for op in reversed(affine):  # the normalisation, in its order, on the resized image
+        ins = list(graph.inputs(op.name))
+        ins[_variable_input(graph, op)] = resized
+        resized = b.op(op.type, op.name.rsplit("/", 1)[-1], ins, F32)
+    if affine:
+        done["normalised_after_resize"] = [op.type for op in reversed(affine)]
     graph.replace_uses(Port(loop.image_gather.name, 0), resized)
     if loop.shape_gather is not None:
         rows = b.concat([batch, b.const(np.array([1], np.int32), "one")], 0, "multiples")
