@@ -381,3 +381,38 @@ def test_ml_dtypes_constants_match_tensorflow(name: str, fill: bool) -> None:
     ref = tf.make_ndarray(tp)
     assert ours.dtype == ref.dtype and ours.shape == ref.shape
     np.testing.assert_array_equal(ours.astype(np.float32), ref.astype(np.float32))
+
+
+def test_fast_text_reader_equals_text_format() -> None:
+    """parse_text_graphdef_fast gives the message text_format gives (escaped bytes, enums,
+    floats, negative ints, lists, shapes, comments); external=True leaves big tensor_content
+    outside the message with the same values; unsupported syntax returns None."""
+    from google.protobuf import text_format
+
+    gd = proto.GraphDef()
+    node = gd.node.add()
+    node.name, node.op, node.device = "w/read", "Const", "/cpu:0"
+    node.input.extend(["^a", "b:1"])
+    value = np.random.default_rng(0).standard_normal((40, 50)).astype("<f4")
+    t = node.attr["value"].tensor
+    t.dtype = 1
+    for d in value.shape:
+        t.tensor_shape.dim.add().size = d
+    t.tensor_content = value.tobytes()
+    node.attr["dtype"].type = 1
+    node.attr["eps"].f = 1e-05
+    node.attr["flag"].b = True
+    node.attr["s"].s = b'quote " backslash \\ newline \n byte \xff'
+    node.attr["ints"].list.i.extend([-1, 0, 2**40])
+    node.attr["shape"].shape.dim.add().size = -1
+    node.attr["shape"].shape.unknown_rank = False
+    gd.versions.producer = 1234
+    text = "# a comment\n" + text_format.MessageToString(gd)
+    fast = proto.parse_text_graphdef_fast(text.encode())
+    assert fast == text_format.Parse(text, proto.GraphDef())
+    ext = proto.parse_text_graphdef_fast(text.encode(), external=True)
+    got = proto.tensor_to_numpy(ext.node[0].attr["value"].tensor)
+    assert np.array_equal(got, value)
+    assert len(ext.node[0].attr["value"].tensor.tensor_content) < 100
+    assert proto.parse_text_graphdef_fast(b"node { name: 'x' op: 'Const' } unknown_field: 1") is None
+    assert proto.parse_text_graphdef_fast(b"node { name: 'x'") is None

@@ -600,13 +600,18 @@ def _load_saved_model(path: Path, config: ConvertConfig) -> Graph:
 
 def load_frozen(path: Path, config: ConvertConfig) -> Graph:
     """Read a frozen GraphDef (binary or text) and apply the user's input/output choices."""
-    # Constants are read through tensor_to_numpy only: they stay in the file's memory map.
+    # Constants are read through tensor_to_numpy only: they stay in the file's memory map
+    # (binary) or in their decoded buffers (text), shared with the graph's arrays.
+    mark = proto.external_mark()
     gd, notices = sniff.read_graph(path, is_text=config.input_model_is_text, external=True)
     for notice in notices:
         log.info(notice)
-    inlined = _inline_calls(path, gd)
-    graph = graph_from_graphdef(gd, config.name)
-    del gd
+    try:
+        inlined = _inline_calls(path, gd)
+        graph = graph_from_graphdef(gd, config.name)
+    finally:
+        del gd
+        proto.forget_external(mark)
     graph.meta["source_format"] = "frozen GraphDef"
     log.info("loaded frozen GraphDef %s: %d nodes%s", path, len(graph),
              f", {inlined} function call(s) inlined" if inlined else "")

@@ -87,7 +87,13 @@ def read_graph(path: Path, *, is_text: bool | None,
         raise ModelFormatError(f"model file {path} does not exist")
     fast = _parse_mapped(path, external)
     if fast is not None:
-        return fast, []
+        graph, text = fast
+        notices = [f"{path} is a text GraphDef; read it as text (pass --input_model_is_text "
+                   "to say so)"] if text and not is_text else []
+        if not text and is_text:
+            notices.append(f"{path} is a binary GraphDef, not text; read it as binary "
+                           "(drop --input_model_is_text)")
+        return graph, notices
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -116,19 +122,22 @@ def read_graph(path: Path, *, is_text: bool | None,
     raise _binary_failure(path, data, walk, graph, decode_error)
 
 
-def _parse_mapped(path: Path, external: bool = False) -> Any | None:
+def _parse_mapped(path: Path, external: bool = False) -> tuple[Any, bool] | None:
     """The common case, cheaply: a large binary GraphDef parsed straight from a memory map
-    (no copy of the file); None sends every other file down the careful path."""
+    (no copy of the file), or a large text one read by the fast text reader: ``(graph,
+    is_text)``; None sends every other file down the careful path."""
     try:
         if path.stat().st_size < _MAPPED_FROM:
             return None
         if external:
             found = _parse_external(path)
             if found is not None:
-                return found
+                return found, False
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if as_text(mm[:_SAMPLE]) is not None:
-                return None
+                graph = proto.parse_text_graphdef_fast(mm, external=external)
+                ok = graph is not None and len(graph.node) and _plausible_graph(graph)
+                return (graph, True) if ok else None
             view = memoryview(mm)
             try:
                 graph, _ = _parse_binary(view)  # type: ignore[arg-type]
@@ -136,7 +145,7 @@ def _parse_mapped(path: Path, external: bool = False) -> Any | None:
                 view.release()  # protobuf copied what it keeps
     except (OSError, ValueError):
         return None
-    return graph if graph is not None and _plausible_graph(graph) else None
+    return (graph, False) if graph is not None and _plausible_graph(graph) else None
 
 
 # Where constants sit in a GraphDef: GraphDef.node (1) -> NodeDef.attr (5, a map entry) ->
