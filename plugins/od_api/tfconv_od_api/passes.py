@@ -49,9 +49,7 @@ STANDARD_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", 
 MASKS = "detection_masks"
 DETECTION_OUTPUT = "detection_output"
 IMAGE_INPUT = "image_tensor"
-
-
-RECOGNITION = "od_api_recognition"
+RECOGNITION = "od_api_recognition"  # graph.meta key: the front's Recognition (checks.py sets it)
 
 
 def active(graph: Graph, config) -> bool:
@@ -90,7 +88,7 @@ def _shape_given(config, name: str, n_inputs: int) -> bool:
 def detection_ports(graph: Graph) -> dict[str, Port]:
     """The exporter's detection tensors present in the graph, TF name -> port."""
     rec = graph.meta.get(RECOGNITION)
-    found = {k: v for k, v in (rec.outputs.items() if rec is not None else ())}
+    found = dict(rec.outputs) if rec is not None else {}
     ports = {}
     for name in (*STANDARD_OUTPUTS, MASKS):
         node = found.get(name, name)
