@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # the zoo, imported only by prepare() in a child
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FROZEN = ["keras3-MobileNetV2", "keras3-ResNet50", "keras3-InceptionV3"]
@@ -145,11 +145,36 @@ def text_graph(pb: Path) -> Path:
     return out
 
 
-def make_jobs(only: set[str], tmp: Path) -> list[Job]:
+def prepare(only: set[str], tmp: Path) -> dict[str, str]:
+    """Build what the jobs convert (zoo models, the text graph, the 10-node graph) and return
+    their paths. Run in a child process: a converter's peak RSS from wait4 also counts the
+    pages it inherits from this process at fork, so this process must stay small."""
     from models import zoo
 
     names = FROZEN if only & {"frozen", "saved"} else []
     zoo.prebuild(names + ([TEXT_SOURCE] if "text" in only else []))
+    paths = {}
+    for n in names:
+        paths[f"frozen:{n}"] = str(zoo.get(n).pb)
+        paths[f"saved:{n}"] = str(zoo.saved_model_dir(zoo.get(n)))
+    if "text" in only:
+        paths["text"] = str(text_graph(zoo.get(TEXT_SOURCE).pb))
+    if "tiny" in only:
+        paths["tiny"] = str(tiny_graph(tmp / "tiny.pb"))
+    return paths
+
+
+def make_jobs(only: set[str], tmp: Path) -> list[Job]:
+    import json
+
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import bench_convert as b; from pathlib import Path; "
+            f"print(json.dumps(b.prepare(set({sorted(only)!r}), Path({str(tmp)!r}))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, env=clean_env())
+    if done.returncode != 0:
+        raise SystemExit(f"preparing the models failed:\n{done.stderr[-3000:]}")
+    paths = json.loads(done.stdout.strip().splitlines()[-1])
     tfconv, ovc = str(BIN / "tfconv"), str(BIN / "ovc")
     jobs = []
 
@@ -163,14 +188,14 @@ def make_jobs(only: set[str], tmp: Path) -> list[Job]:
 
     if "frozen" in only:
         for n in FROZEN:
-            add(n.split("-", 1)[1], "frozen", zoo.get(n).pb)
+            add(n.split("-", 1)[1], "frozen", Path(paths[f"frozen:{n}"]))
     if "saved" in only:
         for n in FROZEN:
-            add(n.split("-", 1)[1] + " (SavedModel)", "saved", zoo.saved_model_dir(zoo.get(n)))
+            add(n.split("-", 1)[1] + " (SavedModel)", "saved", Path(paths[f"saved:{n}"]))
     if "text" in only:
-        add("Inception v1 (text .pbtxt)", "text", text_graph(zoo.get(TEXT_SOURCE).pb))
+        add("Inception v1 (text .pbtxt)", "text", Path(paths["text"]))
     if "tiny" in only:
-        add("10-node graph", "tiny", tiny_graph(tmp / "tiny.pb"))
+        add("10-node graph", "tiny", Path(paths["tiny"]))
     if "help" in only:
         jobs.append(Job("--help", "help", [tfconv, "--help"], [ovc, "--help"], converts=False))
     return jobs

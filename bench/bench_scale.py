@@ -17,6 +17,7 @@ not quadratic), and the deep chain converts. The curve is also drawn into
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -24,8 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
@@ -39,13 +38,16 @@ class Builder:
     """A frozen GraphDef written node by node with tfconv's schema."""
 
     def __init__(self) -> None:
+        import numpy as np
         from tfconv_tf_frontend import proto
 
+        self.np = np
         self.gd = proto.GraphDef()
         self.rng = np.random.default_rng(0)
         self.count = 0
 
     def node(self, op: str, inputs=(), **attrs) -> str:
+        np = self.np
         n = self.gd.node.add()
         n.name, n.op = f"n{self.count}_{op}", op
         self.count += 1
@@ -75,8 +77,8 @@ class Builder:
                     a.shape.dim.add().size = d
         return n.name
 
-    def const(self, value: np.ndarray) -> str:
-        return self.node("Const", value=value, dtype=3 if value.dtype == np.int32 else 1)
+    def const(self, value) -> str:
+        return self.node("Const", value=value, dtype=3 if value.dtype == self.np.int32 else 1)
 
     def weights(self, *shape: int) -> str:
         return self.const((self.rng.standard_normal(shape) * 0.1).astype("<f4"))
@@ -84,6 +86,7 @@ class Builder:
 
 def _block(b: Builder, x: str, c: int, hw: int) -> str:
     """One unit of the mix (~45 nodes) keeping [1, hw, hw, c]."""
+    import numpy as np
     f32 = 1
     # conv block
     y = b.node("Conv2D", [x, b.weights(3, 3, c, c)], T=f32, strides=[1, 1, 1, 1], padding=b"SAME",
@@ -123,6 +126,8 @@ def synthetic(nodes: int, c: int = 8, hw: int = 8) -> Path:
     out = CACHE / f"scale-{FORMAT}-{nodes}.pb"
     if out.is_file():
         return out
+    import numpy as np
+
     b = Builder()
     x = b.node("Placeholder", dtype=1, shape=(1, hw, hw, c))
     while b.count < nodes - 3:
@@ -130,6 +135,14 @@ def synthetic(nodes: int, c: int = 8, hw: int = 8) -> Path:
     x = b.node("Mean", [x, b.const(np.array([1, 2], np.int32))], T=1, Tidx=3, keep_dims=False)
     b.node("Identity", [x], T=1)
     return _save(b, out)
+
+
+def node_count(model: Path) -> int:
+    from tfconv_tf_frontend import proto
+
+    gd = proto.GraphDef()
+    gd.ParseFromString(model.read_bytes())
+    return len(gd.node)
 
 
 def chain(depth: int) -> Path:
@@ -203,23 +216,30 @@ def main() -> int:
     parser.add_argument("--chain", type=int, default=100_000, help="depth of the chain (0: none)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    # The graphs are built in a child process: a converter's peak RSS from wait4 also counts
+    # the pages it inherits from this process at fork, so this process stays small.
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            "import bench_scale as b; "
+            f"print(json.dumps([[str(b.synthetic(n)), b.node_count(b.synthetic(n))] for n in {sizes!r}]"
+            f" + ([[str(b.chain({args.chain})), {args.chain}]] if {args.chain} else [])))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"building the graphs failed:\n{done.stderr[-3000:]}")
+    built = json.loads(done.stdout.strip().splitlines()[-1])
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        for n in sizes:
-            model = synthetic(n)
-            from tfconv_tf_frontend import proto
-            gd = proto.GraphDef()
-            gd.ParseFromString(model.read_bytes())
-            runs = [convert(model, Path(tmp) / str(n)) for _ in range(args.runs)]
+        for model, count in built[:len(sizes)]:
+            model = Path(model)
+            runs = [convert(model, Path(tmp) / model.stem) for _ in range(args.runs)]
             wall = statistics.median(w for w, _, _ in runs)
             rss = statistics.median(r for _, r, _ in runs)
             stages = {k: statistics.median(s.get(k, 0.0) for _, _, s in runs) for k in STAGES}
-            rows.append((len(gd.node), wall, rss, stages))
-            print(f"  converted {len(gd.node)} nodes in {wall:.1f} s", file=sys.stderr, flush=True)
+            rows.append((count, wall, rss, stages))
+            print(f"  converted {count} nodes in {wall:.1f} s", file=sys.stderr, flush=True)
         chain_ok, chain_text = True, "-"
         if args.chain:
             try:
-                wall, rss, _ = convert(chain(args.chain), Path(tmp) / "chain")
+                wall, rss, _ = convert(Path(built[-1][0]), Path(tmp) / "chain")
                 chain_text = f"{wall:.1f} s, {rss:.0f} MiB"
             except RuntimeError as err:
                 chain_ok, chain_text = False, str(err).splitlines()[-1][:100]
