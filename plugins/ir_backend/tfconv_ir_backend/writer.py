@@ -119,28 +119,53 @@ class BinWriter:
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.offset = 0
-        # Blobs by content digest (with type and shape); a digest match is confirmed by
-        # comparing the (graph-owned) arrays, so no temporary copy is kept. Hashing reads the
-        # bytes in place: linear in the weights, where comparing every same-size pair was
-        # quadratic in the number of constants (10k nodes: 1.8 s).
+        # Equal constants are found by content digest (with size, type and shape), confirmed by
+        # comparing the (graph-owned) arrays, so no temporary copy is kept. A constant is hashed
+        # only once another of its size, type and shape arrives (big weights are rarely
+        # hashed); each is hashed at most once, so the cost stays linear where comparing every
+        # same-size pair was quadratic (10k nodes: 1.8 s).
+        self._first: dict[tuple, tuple[np.ndarray, Blob] | None] = {}
         self._seen: dict[tuple, list[tuple[np.ndarray, Blob]]] = {}
 
-    def add(self, value: np.ndarray) -> Blob:
-        arr = contiguous(value)  # a copy only for non-contiguous views
+    @staticmethod
+    def _digest(data: np.ndarray) -> bytes:
+        return hashlib.blake2b(memoryview(data), digest_size=16).digest()
+
+    @staticmethod
+    def _bytes(value: np.ndarray) -> np.ndarray:
+        """The little-endian bytes ``value`` is stored as (a copy only for non-contiguous views
+        and big-endian data)."""
+        arr = contiguous(value)
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         # OpenVINO cannot map a zero-size blob, so an empty constant points at one spare byte.
-        data = arr.reshape(-1).view(np.uint8) if arr.nbytes else np.zeros(1, np.uint8)
-        key = (data.nbytes, value.dtype.str, value.shape,
-               hashlib.blake2b(memoryview(data), digest_size=16).digest())
-        same = self._seen.setdefault(key, [])
+        return arr.reshape(-1).view(np.uint8) if arr.nbytes else np.zeros(1, np.uint8)
+
+    def add(self, value: np.ndarray) -> Blob:
+        data = self._bytes(value)
+        kind = (data.nbytes, value.dtype.str, value.shape)
+        if kind not in self._first:  # the first of its kind: written without hashing
+            blob = self._append(data)
+            self._first[kind] = (value, blob)  # not ``data``: that may be a copy
+            return blob
+        first = self._first[kind]
+        if first is not None:  # the second of its kind: index the first by digest now
+            other, other_blob = first
+            digest = self._digest(self._bytes(other))
+            self._seen.setdefault((kind, digest), []).append((other, other_blob))
+            self._first[kind] = None
+        same = self._seen.setdefault((kind, self._digest(data)), [])
         for other, blob in same:
             if np.array_equal(other, value):
                 return blob
+        blob = self._append(data)
+        same.append((value, blob))
+        return blob
+
+    def _append(self, data: np.ndarray) -> Blob:
         self.stream.write(memoryview(data))
         blob = Blob(self.offset, data.nbytes)
         self.offset += data.nbytes
-        same.append((value, blob))
         return blob
 
 
