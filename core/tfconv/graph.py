@@ -221,6 +221,8 @@ class Graph:
     def topological_order(self) -> list[str]:
         """All op names, producers first; ties broken by insertion order (Kahn's algorithm)."""
         seq, pred, succ = self._order, self._pred, self._succ
+        if all(seq[p] < s for n, s in seq.items() for p in pred[n]):
+            return list(self._ops)  # every edge runs forward: insertion order is the answer
         indegree = {n: len(pred[n]) for n in self._ops}
         ready = [(seq[n], n) for n, d in indegree.items() if d == 0]
         heapq.heapify(ready)
