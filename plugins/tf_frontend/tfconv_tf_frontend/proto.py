@@ -867,8 +867,9 @@ def _text_to_wire(data: Any, descriptor: Any, external: bool = False) -> bytes:
                 pos = close + 1
                 if slashes % 2 == 0:
                     break
-            if release is not None and pos - released > _RELEASE_EVERY:
-                released = release(released, pos)
+            if release is not None and start - released > _RELEASE_EVERY:
+                # up to this string only: it is decoded (read again) after this returns
+                released = release(released, start)
             return ("string", memoryview(data)[start:pos])  # no copy of long strings
         return (kind, m.group(kind)) if kind else ("end", b"")
 
@@ -877,6 +878,8 @@ def _text_to_wire(data: Any, descriptor: Any, external: bool = False) -> bytes:
         if kind == "end":
             if len(stack) != 1:
                 raise _TextFallback
+            if release is not None:
+                release(released, end)
             return bytes(stack[0][1])
         if kind == "close":
             if len(stack) == 1:
