@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
-from importlib import metadata
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import pluggy
 
@@ -47,12 +47,10 @@ def get_plugin_manager(*, autoload: bool = True, blocked: Iterable[str] = (),
     for modname in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(modname), name=modname)
     if autoload:
-        for dist in list(metadata.distributions()):  # pluggy's own order
-            for ep in dist.entry_points:
-                if ep.group != ENTRYPOINT_GROUP or pm.has_plugin(ep.name) or \
-                        pm.is_blocked(ep.name):
-                    continue
-                _load_entry_point(pm, ep, dist)
+        for ep, dist in _entry_points():
+            if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            _load_entry_point(pm, ep, dist)
     for modname in extra:
         try:
             module = importlib.import_module(modname)
@@ -62,6 +60,92 @@ def get_plugin_manager(*, autoload: bool = True, blocked: Iterable[str] = (),
         pm.register(module, name=modname)
     pm.check_pending()
     return pm
+
+
+class _EntryPoint:
+    """One ``tfconv`` entry point read from an installed distribution's ``entry_points.txt``."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value, self.group = name, value, ENTRYPOINT_GROUP
+
+    def load(self) -> Any:
+        module, _, attrs = self.value.partition(":")
+        found: Any = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            found = getattr(found, attr)
+        return found
+
+
+class _LazyDistribution:
+    """An installed distribution whose metadata (``importlib.metadata``, ~20 ms to import) is
+    read only when a message or ``tfconv plugins`` needs its name or version."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._dist: Any = None
+
+    def _get(self) -> Any:
+        if self._dist is None:
+            from importlib import metadata
+            self._dist = metadata.Distribution.at(self._path)
+        return self._dist
+
+    @property
+    def metadata(self) -> Any:
+        return self._get().metadata
+
+    @property
+    def version(self) -> str:
+        return self._get().version
+
+    @property
+    def project_name(self) -> str:
+        return self._get().metadata["Name"]
+
+
+def _entry_points() -> list[tuple[Any, Any]]:
+    """The ``tfconv`` entry points of the installed distributions, in ``sys.path`` order, read
+    straight from each ``*.dist-info``/``*.egg-info``'s ``entry_points.txt`` (the same files
+    ``importlib.metadata`` reads, without importing it); ``importlib.metadata`` itself if the
+    scan meets anything it does not expect."""
+    try:
+        return _scan_entry_points()
+    except (OSError, UnicodeDecodeError, ValueError):  # pragma: no cover - odd installs
+        from importlib import metadata
+        return [(ep, dist) for dist in metadata.distributions() for ep in dist.entry_points
+                if ep.group == ENTRYPOINT_GROUP]
+
+
+def _scan_entry_points() -> list[tuple[Any, Any]]:
+    found = []
+    for entry in sys.path:
+        try:
+            children = os.listdir(entry or ".")
+        except OSError:
+            continue  # a zip, a missing directory: nothing installed there
+        for child in children:
+            if not child.endswith((".dist-info", ".egg-info")):
+                continue
+            meta_dir = os.path.join(entry or ".", child)
+            try:
+                with open(os.path.join(meta_dir, "entry_points.txt"), encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if f"[{ENTRYPOINT_GROUP}]" not in text:
+                continue
+            dist = _LazyDistribution(meta_dir)
+            section = None
+            for raw in text.splitlines():
+                line = raw.strip()
+                if not line or line.startswith(("#", ";")):
+                    continue
+                if line.startswith("[") and line.endswith("]"):
+                    section = line[1:-1].strip()
+                elif section == ENTRYPOINT_GROUP and "=" in line:
+                    name, _, value = line.partition("=")
+                    found.append((_EntryPoint(name.strip(), value.strip()), dist))
+    return found
 
 
 def plugin_api(module: object) -> object:
@@ -75,28 +159,29 @@ def plugin_api(module: object) -> object:
 
 def _load_entry_point(pm: pluggy.PluginManager, ep, dist) -> None:
     """Register one installed plugin, or skip it with one warning saying why."""
-    who = (f"plugin {ep.name!r} (distribution {dist.metadata['Name']} {dist.version}, "
-           f"entry point {ep.value})")
+    def who() -> str:
+        return (f"plugin {ep.name!r} (distribution {dist.metadata['Name']} {dist.version}, "
+                f"entry point {ep.value})")
     try:
         plugin = ep.load()
     except Exception as err:  # noqa: BLE001 - a third party's bug: reported, never a traceback
-        _skip(who, f"it fails to import: {type(err).__name__}: {err}", ep.name)
+        _skip(who(), f"it fails to import: {type(err).__name__}: {err}", ep.name)
         return
     api = plugin_api(plugin)
     if api not in SUPPORTED_APIS:
-        _skip(who, f"it was written for tfconv plugin API {api!r}; this tfconv "
+        _skip(who(), f"it was written for tfconv plugin API {api!r}; this tfconv "
               f"{_version('tfconv')} supports API {', '.join(map(str, sorted(SUPPORTED_APIS)))}",
               ep.name)
         return
     try:
         pm.register(plugin, name=ep.name)
     except pluggy.PluginValidationError as err:
-        _skip(who, f"a hook implementation does not match its specification: {err}", ep.name)
+        _skip(who(), f"a hook implementation does not match its specification: {err}", ep.name)
         return
     unknown = sorted(c.name for c in pm.get_hookcallers(plugin) or [] if c.spec is None)
     if unknown:
         pm.unregister(plugin)
-        _skip(who, f"it implements hooks tfconv does not have: {', '.join(unknown)}", ep.name)
+        _skip(who(), f"it implements hooks tfconv does not have: {', '.join(unknown)}", ep.name)
         return
     pm._plugin_distinfo.append((plugin, dist))  # what list_plugin_distinfo reports
 
@@ -174,6 +259,7 @@ def describe(pm: pluggy.PluginManager) -> list[dict[str, object]]:
 
 
 def _version(dist: str) -> str:
+    from importlib import metadata
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
