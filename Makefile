@@ -39,6 +39,7 @@ test-fast: venv
 bench: venv
 	$(PY) bench/bench_convert.py
 	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_weights.py
 	$(PY) bench/bench_preprocess.py
 	$(PY) bench/bench_layers.py
 	$(PY) bench/bench_onnx.py

@@ -225,3 +225,23 @@ def test_pipeline_emit_writes_through_the_plugin(tmp_path):
     assert all(p.parent == tmp_path / "out" for p in written)
     assert 'element_type="f16"' in written[0].read_text()
     assert ov.Core().read_model(written[0]).outputs[0].get_names() >= {"logits:0"}
+
+
+def test_big_weights_spill_to_a_file_with_the_same_values(monkeypatch):
+    """Above SPILL_FROM, halving and the [N, K] transposition write into file-backed arrays
+    chunk by chunk (pages released as they go); the values are those of numpy's own."""
+    from tfconv_ir_backend import _arrays, fp16
+
+    monkeypatch.setattr(fp16, "SPILL_FROM", 1000)
+    monkeypatch.setattr(fp16, "CHUNK", 4000)
+    monkeypatch.setattr(_arrays, "SPILL_FROM", 1000)
+    w = np.random.default_rng(0).standard_normal((300, 77)).astype(np.float32)
+    for x in (w, w.T, w[:, :7]):
+        half, overflow, before, after = fp16._halve(x)
+        assert isinstance(half, np.memmap) and np.array_equal(half, x.astype(np.float16))
+        assert not overflow and before == after == np.count_nonzero(x)
+    big = w.copy()
+    big[5, 5] = 1e6
+    assert fp16._halve(big)[1]
+    t = _arrays.transposed_2d(w)
+    assert isinstance(t, np.memmap) and np.array_equal(t, w.T)

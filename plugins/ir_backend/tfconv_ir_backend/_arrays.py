@@ -3,6 +3,7 @@ large transposes that TF->IR weight layouts need)."""
 from __future__ import annotations
 
 import mmap
+import tempfile
 
 import numpy as np
 
@@ -68,3 +69,32 @@ def release_pages(a: np.ndarray) -> None:
             base.madvise(mmap.MADV_DONTNEED, first, last - first)
         except (OSError, ValueError):  # pragma: no cover - a map the OS will not advise
             pass
+
+
+SPILL_FROM = 64 << 20  # bytes: bigger new weight arrays live in a memory-mapped temporary file
+
+
+def spill_empty(shape: tuple[int, ...], dtype: object) -> np.ndarray:
+    """``np.empty(shape, dtype)``, backed by an unlinked temporary file when it is big, so that
+    its pages can leave this process's memory once written (:func:`release_pages`)."""
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < SPILL_FROM:
+        return np.empty(shape, dtype)
+    with tempfile.TemporaryFile(prefix="tfconv-weights-") as f:
+        return np.memmap(f, dtype=dtype, mode="w+", shape=tuple(shape))
+
+
+def transposed_2d(w: np.ndarray) -> np.ndarray:
+    """``np.ascontiguousarray(w.T)`` of a 2-D array; a big result is written block by block into
+    a file-backed array whose written pages are released as it goes, and the source's pages
+    are released at the end when it views a memory map."""
+    rows, cols = w.shape
+    out = spill_empty((cols, rows), w.dtype)
+    if not isinstance(out, np.memmap):
+        return contiguous(w.T)
+    step = max(1, (8 << 20) // max(1, rows * w.dtype.itemsize))
+    for j in range(0, cols, step):
+        out[j:j + step] = w[:, j:j + step].T
+        release_pages(out[j:j + step])
+    release_pages(w)
+    return out

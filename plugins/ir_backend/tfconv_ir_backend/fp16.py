@@ -9,12 +9,15 @@ constant-fold it back to f32.
 from __future__ import annotations
 
 import logging
+import tempfile
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tfconv.graph import Port, TensorInfo
 from tfconv.passes import graph_pass
+
+from ._arrays import release_pages
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig
@@ -33,6 +36,35 @@ NOT_DATA_INPUTS: dict[str, int] = {
 }
 
 SHOWN = 10  # names listed in one log message
+
+# float32 constants at least this big are halved chunk by chunk into a memory-mapped temporary
+# file whose pages leave this process's memory as they are written (and again once the writer
+# has copied them into the .bin): a multi-GB model converts in bounded memory.
+SPILL_FROM = 64 << 20  # bytes of float32
+CHUNK = 16 << 20  # bytes of float32 per chunk
+
+
+def _halve(value: np.ndarray) -> tuple[np.ndarray, bool, int, int]:
+    """``value`` as float16: ``(half, overflows, non-zeros before, non-zeros after)``."""
+    if value.nbytes < SPILL_FROM or value.ndim == 0:
+        with np.errstate(over="ignore"):
+            half = value.astype(np.float16)
+        overflow = bool(np.any(np.isinf(half) & np.isfinite(value)))
+        return half, overflow, int(np.count_nonzero(value)), int(np.count_nonzero(half))
+    with tempfile.TemporaryFile(prefix="tfconv-fp16-") as f:
+        half = np.memmap(f, dtype=np.float16, mode="w+", shape=value.shape)
+    rows = max(1, CHUNK // max(1, value[0].nbytes))
+    overflow, before, after = False, 0, 0
+    for i in range(0, value.shape[0], rows):
+        part, out = value[i:i + rows], half[i:i + rows]
+        with np.errstate(over="ignore"):
+            out[...] = part
+        overflow |= bool(np.any(np.isinf(out) & np.isfinite(part)))
+        before += int(np.count_nonzero(part))
+        after += int(np.count_nonzero(out))
+        release_pages(out)  # written to the file's page cache; not this process's memory
+        release_pages(part)
+    return half, overflow, before, after
 
 
 def _feeds_data_only(graph: Graph, name: str) -> bool:
@@ -96,13 +128,11 @@ def compress_fp16(graph: Graph, config: ConvertConfig) -> None:
             continue
         if not _feeds_data_only(graph, op.name):
             continue
-        with np.errstate(over="ignore"):
-            half = value.astype(np.float16)
-        if np.any(np.isinf(half) & np.isfinite(value)):
+        half, overflows, nonzero, kept = _halve(value)
+        if overflows:
             overflow.append(op.name)
             continue
-        nonzero = np.count_nonzero(value)
-        if nonzero and 2 * (nonzero - np.count_nonzero(half)) > nonzero:
+        if nonzero and 2 * (nonzero - kept) > nonzero:
             underflow.append(op.name)
             continue
         _compress(graph, op, half)

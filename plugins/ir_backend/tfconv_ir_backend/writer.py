@@ -21,7 +21,7 @@ from tfconv.errors import OutputError
 from tfconv.graph import TensorInfo
 from tfconv.irops import version_of
 
-from ._arrays import contiguous
+from ._arrays import contiguous, release_pages
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig
@@ -145,7 +145,7 @@ class BinWriter:
         data = self._bytes(value)
         kind = (data.nbytes, value.dtype.str, value.shape)
         if kind not in self._first:  # the first of its kind: written without hashing
-            blob = self._append(data)
+            blob = self._append(data, value)
             self._first[kind] = (value, blob)  # not ``data``: that may be a copy
             return blob
         first = self._first[kind]
@@ -158,12 +158,18 @@ class BinWriter:
         for other, blob in same:
             if np.array_equal(other, value):
                 return blob
-        blob = self._append(data)
+        blob = self._append(data, value)
         same.append((value, blob))
         return blob
 
-    def _append(self, data: np.ndarray) -> Blob:
-        self.stream.write(memoryview(data))
+    def _append(self, data: np.ndarray, value: np.ndarray) -> Blob:
+        # In chunks, each released once written: weights viewing a memory map (a checkpoint,
+        # a frozen graph, a spilled copy) leave this process's memory as they are copied.
+        step = 64 << 20
+        for start in range(0, data.nbytes, step):
+            chunk = data[start:start + step]
+            self.stream.write(memoryview(chunk))
+            release_pages(chunk)
         blob = Blob(self.offset, data.nbytes)
         self.offset += data.nbytes
         return blob

@@ -8,7 +8,7 @@ from tfconv.graph import Graph, Port
 from tfconv.passes import graph_pass
 from tfconv.translate import IRBuilder
 
-from .._arrays import contiguous, release_pages
+from .._arrays import contiguous, release_pages, transposed_2d
 
 CONVS = {"Convolution", "GroupConvolution"}
 
@@ -266,5 +266,5 @@ def _weights_as_nk(graph: Graph, b: IRBuilder, name: str) -> None:
     w = _const(graph, w_port)
     if w is None or w.ndim != 2 or op.attrs.get("transpose_b"):
         return
-    graph.set_input(name, 1, b.const(np.ascontiguousarray(w.T), f"{w_port.node}/nk"))
+    graph.set_input(name, 1, b.const(transposed_2d(w), f"{w_port.node}/nk"))
     op.attrs["transpose_b"] = True
