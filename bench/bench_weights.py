@@ -5,7 +5,9 @@ of float32 variables (an embedding table read by Gather, then wide Dense layers)
 ``.cache/bench/`` (never committed; ``--clean`` removes it afterwards), then converts it with
 ``tfconv convert`` (FP32 and ``--compress_to_fp16``) and with ``ovc`` as whole processes and
 prints wall time and peak RSS (``wait4``). Target: tfconv's peak RSS <= 1 GiB (FP32 and
-FP16); the exit status is 1 when it is missed. Free disk: the model, plus two IRs at a time.
+FP16); then a frozen GraphDef near protobuf's 2 GiB limit (4096x4096 MatMul weights, written
+without TensorFlow), RSS <= 1.2x its file size. The exit status is 1 when a target is missed.
+Free disk: the models, plus two IRs at a time.
 
     .venv/bin/python bench/bench_weights.py [--gb 3] [--clean]
 """
@@ -70,6 +72,53 @@ def build(gb: float) -> Path:
     return out
 
 
+FROZEN = r'''
+import sys, numpy as np
+from tfconv_tf_frontend import proto
+out, layers, n = sys.argv[1], int(sys.argv[2]), 4096
+gd = proto.GraphDef()
+def node(name, op, inputs=(), value=None):
+    nd = gd.node.add()
+    nd.name, nd.op = name, op
+    nd.input.extend(inputs)
+    if op == "Placeholder":
+        nd.attr["dtype"].type = 1
+        for d in (1, n):
+            nd.attr["shape"].shape.dim.add().size = d
+    elif op == "Const":
+        nd.attr["dtype"].type = 1
+        t = nd.attr["value"].tensor
+        t.dtype = 1
+        for d in value.shape:
+            t.tensor_shape.dim.add().size = d
+        t.tensor_content = value.tobytes()
+    else:
+        nd.attr["T"].type = 1
+rng = np.random.default_rng(0)
+x = "x"
+node(x, "Placeholder")
+for i in range(layers):
+    node(f"w{i}", "Const", value=(rng.standard_normal((n, n), np.float32) / 64))
+    node(f"mm{i}", "MatMul", [x, f"w{i}"])
+    node(f"act{i}", "Tanh", [f"mm{i}"])
+    x = f"act{i}"
+node("out", "Identity", [x])
+with open(out, "wb") as f:
+    f.write(gd.SerializeToString())
+'''
+
+
+def frozen(layers: int) -> Path:
+    """A frozen GraphDef of ``layers`` 4096x4096 MatMul weights (64 MiB each), built once."""
+    out = CACHE / f"frozen-{layers}x64mib.pb"
+    if not out.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([sys.executable, "-c", FROZEN, str(tmp), str(layers)], check=True)
+        tmp.rename(out)
+    return out
+
+
 def measure(cmd: list[str]) -> tuple[float, float, str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -91,6 +140,8 @@ def main() -> int:
     parser.add_argument("--gb", type=float, default=3.0)
     parser.add_argument("--clean", action="store_true", help="remove the built model afterwards")
     parser.add_argument("--no_ovc", action="store_true")
+    parser.add_argument("--frozen_layers", type=int, default=28,
+                        help="64 MiB weights in the frozen GraphDef (28: 1.75 GiB, under protobuf's 2 GiB)")
     args = parser.parse_args()
     model = build(args.gb)
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) / 2**30
@@ -111,8 +162,23 @@ def main() -> int:
         verdict = ("PASS" if good else "FAIL") if ours else ""
         ok &= good or not ours
         print(f"{name:34} {wall:7.1f} {rss:9.0f}  {verdict} {note}")
+    pb = frozen(args.frozen_layers)
+    size_mib = pb.stat().st_size / 2**20
+    print(f"\nTarget 2: frozen GraphDef {pb} ({size_mib:.0f} MiB; RSS <= 1.2x its size)")
+    print(f"{'converter':34} {'wall s':>7} {'peak MiB':>9}  result")
+    jobs = [("tfconv FP32", [str(BIN / "tfconv"), "convert", str(pb), "--silent", "--timings"], True)]
+    if not args.no_ovc:
+        jobs.append(("ovc FP32", [str(BIN / "ovc"), str(pb), "--compress_to_fp16=False"], False))
+    for name, cmd, ours in jobs:
+        with tempfile.TemporaryDirectory(prefix="bench-weights-", dir=CACHE) as tmp:
+            out = ["--output_dir", tmp] if ours else ["--output_model", f"{tmp}/model.xml"]
+            wall, rss, note = measure(cmd + out)
+        good = rss <= 1.2 * size_mib and not note.startswith("FAILED")
+        ok &= good or not ours
+        print(f"{name:34} {wall:7.1f} {rss:9.0f}  {('PASS' if good else 'FAIL') if ours else ''} {note}")
     if args.clean:
         shutil.rmtree(model.parent, ignore_errors=True)
+        pb.unlink()
     print("all targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 
