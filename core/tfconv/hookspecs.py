@@ -116,7 +116,9 @@ def tfconv_register_replacers(registry: ReplacerRegistry) -> None:
     ports feeding it, its outputs, the recipe's ``custom_attributes``), adds the replacement
     ops and returns one new port per match output (tfconv rewires and removes the match), or
     ``None`` after doing its own surgery (``general`` recipes). A second plugin claiming an id
-    is an error unless one passes ``override=True``."""
+    is an error unless one passes ``override=True``. ``registry.supersede(files=[...],
+    ids=[...], notice=...)`` declares legacy recipe files or ids this plugin makes unnecessary:
+    they are skipped with the notice instead of converted."""
 
 
 @hookspec(firstresult=True)
