@@ -10,4 +10,5 @@ TABLE = OpTable("tf")
 
 from . import control, detection, elementwise, math, nn, quant, reduce, shape  # noqa: E402,F401  (fill TABLE)
 from . import control_flow  # noqa: E402,F401  (TF1 loops, TensorArrays, conds)
+from . import recurrent  # noqa: E402,F401  (RNN loops -> LSTM/GRU/RNNSequence, fused cells)
 from . import ctc, image, linalg, lookup, misc, qdq, ragged, random, scatter, signal, sparse  # noqa: E402,F401  (issue 12 op coverage families)

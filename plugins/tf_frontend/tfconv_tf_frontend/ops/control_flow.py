@@ -22,7 +22,7 @@ import numpy as np
 
 from tfconv.graph import Port
 
-from . import TABLE
+from . import TABLE, recurrent
 from ._util import ints
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ def _variant_nodes(body, var_names: list[str]) -> set[str]:
 
 @TABLE.register("TfconvWhileLoop")
 def while_loop(ctx: NodeContext) -> Outputs:
+    sequence = recurrent.recognise(ctx)  # a recognised RNN cell: one Sequence op per layer
+    if sequence is not None:
+        return sequence
     body = ctx.attr("body")
     n = int(ctx.attr("num_vars"))
     frame = ctx.attr("frame_name")

@@ -1,0 +1,591 @@
+"""Recurrent nets: TF1 ``dynamic_rnn`` loops over a known cell become one OpenVINO
+LSTMSequence / GRUSequence / RNNSequence per layer, and the fused TF cell ops translate directly.
+
+* :func:`recognise` is called first by the ``TfconvWhileLoop`` translator (``control_flow.py``).
+  It matches the loop ``dynamic_rnn`` writes: a time variable counting 0..T-1 that reads ``x_t``
+  from a TensorArray unstacked from the time-major input and writes the cell output to another
+  TensorArray, a trip count that folds to T, and a body that is a chain of cells (MultiRNNCell)
+  each of which is one of
+
+  - LSTM (``LSTMCell``/``BasicLSTMCell`` without peepholes, clipping or projection):
+    ``concat(x, h) @ W + b`` split into i, j, f, o; ``c' = sigmoid(f + forget_bias) * c +
+    sigmoid(i) * tanh(j)``, ``h' = sigmoid(o) * tanh(c')`` (gates in any split order);
+  - GRU (``GRUCell``): ``r, u = split(sigmoid(concat(x, h) @ Wg + bg))``,
+    ``h' = u * h + (1 - u) * tanh(concat(x, r * h) @ Wc + bc)``;
+  - RNN (``BasicRNNCell``): ``h' = tanh(concat(x, h) @ W + b)``;
+
+  optionally with ``sequence_length``'s Selects (``time >= length``: zero output, state kept),
+  which is what the Sequence ops do with their ``sequence_lengths`` input. Every body node the
+  loop's results depend on must be part of the match; anything else returns ``None`` and the
+  general path (unroll, or Loop) runs.
+* ``BlockLSTM``/``BlockLSTMV2`` (time-major, whole sequence) -> LSTMSequence; ``LSTMBlockCell``
+  -> LSTMCell; ``GRUBlockCell`` -> GRUCell (``tf.raw_ops``, tf_slim / contrib ``LSTMBlock*``).
+
+OpenVINO gate orders: LSTM f, i, c, o; GRU z, r, h (opset5 Sequence ops, ``docs/recurrent.md``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tfconv import irops
+from tfconv.graph import Port
+
+from . import TABLE
+from ._util import ints
+
+if TYPE_CHECKING:
+    from tfconv.graph import Graph
+    from tfconv.translate import NodeContext, Outputs
+
+MAX_STEPS = 4096  # trip counts beyond this are left to the general path
+
+
+# --- IR shape rules of the recurrent ops ----------------------------------------------------------
+
+
+def _seq_rule(gates_state: int):
+    """LSTMSequence (2 states) / GRUSequence, RNNSequence (1): X [B,T,I], H0 [B,D,H] ...
+    -> Y [B,D,T,H], Ho [B,D,H] (, Co [B,D,H])."""
+    def infer(attrs, ins, values):
+        x, h0 = ins[0].shape, ins[1].shape
+        b = x[0] if x is not None else (h0[0] if h0 is not None else None)
+        t = x[1] if x is not None else None
+        d = 2 if attrs.get("direction") == "bidirectional" else 1
+        hs = int(attrs["hidden_size"])
+        y = ((b, d, t, hs), ins[0].dtype)
+        return [y] + [((b, d, hs), ins[0].dtype)] * gates_state
+    return infer
+
+
+def _cell_rule(states: int):
+    def infer(attrs, ins, values):
+        x = ins[0].shape
+        b = x[0] if x is not None else None
+        return [((b, int(attrs["hidden_size"])), ins[0].dtype)] * states
+    return infer
+
+
+for _name, _rule, _version in [("LSTMSequence", _seq_rule(2), "opset5"),
+                               ("GRUSequence", _seq_rule(1), "opset5"),
+                               ("RNNSequence", _seq_rule(1), "opset5"),
+                               ("LSTMCell", _cell_rule(2), "opset4"),
+                               ("GRUCell", _cell_rule(1), "opset3")]:
+    irops.add_rule(_name, irops.OpRule(_version, _rule))
+
+
+# --- matching the loop body -------------------------------------------------------------------------
+
+
+class _NoMatch(Exception):
+    """The loop body is not a recognised recurrent cell."""
+
+
+def _need(cond: object) -> None:
+    if not cond:
+        raise _NoMatch
+
+
+@dataclass
+class _Cell:
+    kind: str                      # "LSTM", "GRU", "RNN"
+    x: Port                        # body port of the cell input x_t
+    states: list[int]              # loop variable indices: [c, h] (LSTM) or [h]
+    out: Port                      # body port of h_t (before any sequence_length Select)
+    W: np.ndarray = field(default=None)  # type: ignore[assignment]  [1, G*H, I], OpenVINO order
+    R: np.ndarray = field(default=None)  # type: ignore[assignment]  [1, G*H, H]
+    B: np.ndarray = field(default=None)  # type: ignore[assignment]  [1, G*H]
+    hidden: int = 0
+
+
+class _Matcher:
+    """Structural matching over a loop body with the values of its inputs at hand."""
+
+    def __init__(self, ctx: NodeContext, body: Graph, names: list[str], inputs: list[Port],
+                 n: int) -> None:
+        self.ctx, self.body, self.n = ctx, body, n
+        self.var_of = {name: k for k, name in enumerate(names[:n])}
+        self.feed = dict(zip(names, inputs))
+        self.used: set[str] = set()
+
+    def skip(self, port: Port) -> Port:
+        """Through Identity ops (each one marked as matched)."""
+        while self.body.op(port.node).type in ("Identity", "Snapshot"):
+            self.used.add(port.node)
+            port = self.body.inputs(port.node)[0]
+        return port
+
+    def op(self, port: Port, *types: str) -> list[Port]:
+        """The inputs of the op behind ``port`` (through Identities), which must be of ``types``."""
+        port = self.skip(port)
+        op = self.body.op(port.node)
+        _need(op.type in types)
+        self.used.add(port.node)
+        return [self.skip(p) for p in self.body.inputs(port.node)]
+
+    def is_op(self, port: Port, *types: str) -> bool:
+        return self.body.op(self.skip(port).node).type in types
+
+    def var(self, port: Port) -> int | None:
+        """The loop variable index ``port`` reads, or None."""
+        port = self.skip(port)
+        return self.var_of.get(port.node) if port.index == 0 else None
+
+    def value(self, port: Port) -> np.ndarray | None:
+        """The constant value of a body port fed from outside the loop."""
+        port = self.skip(port)
+        outer = self.feed.get(port.node)
+        if outer is not None and port.node not in self.var_of:
+            return self.ctx.value(outer)
+        if self.body.op(port.node).type == "Const":
+            self.used.add(port.node)
+            return np.asarray(self.body.op(port.node).attrs["value"])
+        return None
+
+    def const(self, port: Port) -> np.ndarray:
+        v = self.value(port)
+        _need(v is not None)
+        return v  # type: ignore[return-value]
+
+    def either(self, pair: list[Port], first, second):
+        """Try ``first(a), second(b)`` on both orders of a commutative op's two inputs."""
+        _need(len(pair) == 2)
+        for a, b in (pair, pair[::-1]):
+            saved = set(self.used)
+            try:
+                return first(a), second(b)
+            except _NoMatch:
+                self.used = saved
+        raise _NoMatch
+
+    def same(self, a: Port, b: Port) -> bool:
+        return self.skip(a) == self.skip(b)
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def dense(self, port: Port, h_var: int) -> tuple[Port, np.ndarray, np.ndarray]:
+        """``concat(x, h) @ W + b`` with ``h`` the loop variable ``h_var``: (x, W, b)."""
+        if self.is_op(port, "BiasAdd"):
+            mm, bias_port = self.op(port, "BiasAdd")
+            bias = self.const(bias_port)
+        else:
+            mm, bias = self.either(self.op(port, "Add", "AddV2"),
+                                   lambda p: (self.is_op(p, "MatMul") or _need(False)) and p,
+                                   self.const)
+        a, w = self.op(mm, "MatMul")
+        mm_op = self.body.op(self.skip(mm).node)
+        _need(not mm_op.attrs.get("transpose_a") and not mm_op.attrs.get("transpose_b"))
+        x, h, axis = self.op(a, "ConcatV2")
+        _need(self.var(h) == h_var and int(self.const(axis)) in (1, -1))
+        return x, self.const(w), np.asarray(bias).reshape(-1)
+
+    def split(self, port: Port, parts: int) -> tuple[Port, int]:
+        """``port`` is output k of ``Split(axis 1, source, num_split=parts)``: (source, k)."""
+        port = self.skip(port)
+        axis, src = self.op(port, "Split")
+        _need(int(self.body.op(port.node).attrs.get("num_split", 0)) == parts)
+        _need(int(self.const(axis)) in (1, -1))
+        return src, port.index
+
+    def act(self, port: Port, kind: str) -> Port:
+        (x,) = self.op(port, kind)
+        return x
+
+
+def _lstm(m: _Matcher, c_next: Port, h_next: Port, c_var: int, h_var: int) -> _Cell:
+    """``h' = sigmoid(o) * tanh(c')``, ``c' = sigmoid(f + fb) * c + sigmoid(i) * tanh(j)``."""
+    def c_port(p):
+        _need(m.same(p, c_next))
+        return p
+    (o_port, _) = m.either(m.op(h_next, "Mul"), lambda p: m.act(p, "Sigmoid"),
+                           lambda p: c_port(m.act(p, "Tanh")))
+
+    def forget(p):
+        inner = m.act(p, "Sigmoid")
+        if m.is_op(inner, "Split"):
+            return inner, 0.0
+        f, fb = m.either(m.op(inner, "Add", "AddV2"), lambda q: (m.is_op(q, "Split") or
+                                                                _need(False)) and q, m.const)
+        _need(np.asarray(fb).size == 1)
+        return f, float(np.asarray(fb).reshape(-1)[0])
+
+    def keep(p):
+        (f, fb), c = m.either(m.op(p, "Mul"), forget, lambda q: (m.var(q) == c_var or
+                                                               _need(False)) and q)
+        return f, fb
+
+    def write(p):
+        return m.either(m.op(p, "Mul"), lambda q: m.act(q, "Sigmoid"), lambda q: m.act(q, "Tanh"))
+
+    (f_port, fb), (i_port, j_port) = m.either(m.op(c_next, "Add", "AddV2"), keep, write)
+    gates = {}
+    source = None
+    for role, p in (("i", i_port), ("j", j_port), ("f", f_port), ("o", o_port)):
+        src, k = m.split(p, 4)
+        _need(source is None or m.same(src, source))
+        source = src
+        gates[role] = k
+    _need(sorted(gates.values()) == [0, 1, 2, 3])
+    x, w, b = m.dense(source, h_var)  # type: ignore[arg-type]
+    hs = w.shape[1] // 4
+    _need(w.ndim == 2 and w.shape[1] == 4 * hs and b.shape == (4 * hs,) and w.shape[0] > hs)
+    b = b.astype(np.float32).copy()
+    b[gates["f"] * hs:(gates["f"] + 1) * hs] += np.float32(fb)
+    order = [gates[g] for g in ("f", "i", "j", "o")]  # OpenVINO: f, i, c, o
+    return _cell("LSTM", x, [c_var, h_var], h_next, w, b, hs, order)
+
+
+def _gru(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
+    """``h' = u * h + (1 - u) * tanh(concat(x, r * h) @ Wc + bc)``,
+    ``r, u = split(sigmoid(concat(x, h) @ Wg + bg), 2)``."""
+    def hold(p):
+        u, h = m.either(m.op(p, "Mul"), lambda q: m.split(q, 2), lambda q: (
+            m.var(q) == h_var or _need(False)) and q)
+        return u
+
+    def new(p):
+        def one_minus(q):
+            one, u = m.op(q, "Sub")
+            _need(np.allclose(m.const(one), 1.0))
+            return m.split(u, 2)
+        return m.either(m.op(p, "Mul"), one_minus, lambda q: m.act(q, "Tanh"))
+
+    (gate_src, ku), ((gate_src2, ku2), cand) = m.either(m.op(h_next, "Add", "AddV2"), hold, new)
+    _need(m.same(gate_src, gate_src2) and ku == ku2)
+    gates = m.act(gate_src, "Sigmoid")
+    xg, wg, bg = m.dense(gates, h_var)
+    # the candidate: concat(x, r * h) @ Wc + bc
+    mm, bc = m.op(cand, "BiasAdd") if m.is_op(cand, "BiasAdd") else \
+        m.either(m.op(cand, "Add", "AddV2"), lambda p: p, m.const)
+    bc = np.asarray(bc if isinstance(bc, np.ndarray) else m.const(bc)).reshape(-1)
+    a, wc = m.op(mm, "MatMul")
+    mm_op = m.body.op(m.skip(mm).node)
+    _need(not mm_op.attrs.get("transpose_a") and not mm_op.attrs.get("transpose_b"))
+    xc, rh, axis = m.op(a, "ConcatV2")
+    _need(m.same(xc, xg) and int(m.const(axis)) in (1, -1))
+    (r_src, kr), _ = m.either(m.op(rh, "Mul"), lambda q: m.split(q, 2),
+                              lambda q: (m.var(q) == h_var or _need(False)) and q)
+    _need(m.same(r_src, gate_src) and {kr, ku} == {0, 1})
+    wc = m.const(wc)
+    hs = wc.shape[1]
+    _need(wg.ndim == 2 and wg.shape[1] == 2 * hs and wc.shape[0] == wg.shape[0] > hs)
+    # OpenVINO z, r, h = TF u, r, candidate
+    w = np.concatenate([wg[:, ku * hs:(ku + 1) * hs], wg[:, kr * hs:(kr + 1) * hs], wc], axis=1)
+    b = np.concatenate([bg[ku * hs:(ku + 1) * hs], bg[kr * hs:(kr + 1) * hs], bc])
+    return _cell("GRU", xg, [h_var], h_next, w, b, hs, [0, 1, 2])
+
+
+def _rnn(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
+    """``h' = tanh(concat(x, h) @ W + b)``."""
+    x, w, b = m.dense(m.act(h_next, "Tanh"), h_var)
+    hs = w.shape[1]
+    _need(w.ndim == 2 and w.shape[0] > hs)
+    return _cell("RNN", x, [h_var], h_next, w, b, hs, [0])
+
+
+def _cell(kind: str, x: Port, states: list[int], out: Port, w: np.ndarray, b: np.ndarray,
+          hs: int, order: list[int]) -> _Cell:
+    """Kernel ``[I + H, G*H]`` in TF's gate blocks -> W ``[1, G*H, I]``, R ``[1, G*H, H]``, B."""
+    w = np.asarray(w, np.float32)
+    b = np.asarray(b, np.float32)
+    _need(w.shape[1] == len(order) * hs and b.shape == (len(order) * hs,))
+    blocks = [w[:, k * hs:(k + 1) * hs] for k in order]
+    bias = np.concatenate([b[k * hs:(k + 1) * hs] for k in order])
+    kernel = np.concatenate(blocks, axis=1).T  # [G*H, I + H]
+    inp = kernel.shape[1] - hs
+    return _Cell(kind, x, states, out, np.ascontiguousarray(kernel[None, :, :inp]),
+                 np.ascontiguousarray(kernel[None, :, inp:]), bias[None], hs)
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+
+def _counter(m: _Matcher, next_port: Port, k: int) -> int | None:
+    """The step of a loop variable whose next value is ``var + step`` (a constant), else None."""
+    try:
+        a, b = m.op(next_port, "Add", "AddV2")
+        var, step = m.either([a, b], lambda p: (m.var(p) == k or _need(False)) and p, m.const)
+    except _NoMatch:
+        return None
+    return int(np.asarray(step).reshape(-1)[0]) if np.asarray(step).size == 1 else None
+
+
+def _trip_count(ctx: NodeContext, body: Graph, names: list[str], inputs: list[Port],
+                n: int, scalars: dict[int, int]) -> int | None:
+    """The trip count, found by folding the condition over the scalar counters' values; None
+    when the condition reads anything else or does not fold."""
+    cond_port = body.outputs[0]
+    anc = body.ancestors([cond_port.node])
+    if any(names[k] in anc for k in range(n) if k not in scalars):
+        return None
+    start = {}
+    for k in scalars:
+        v = ctx.value(inputs[k])
+        if v is None or np.asarray(v).size != 1:
+            return None
+        start[k] = np.asarray(v)
+    invariant = {Port(name, 0): port for name, port in zip(names[n:], inputs[n:])}
+    for it in range(MAX_STEPS + 1):
+        feeds = dict(invariant)
+        for k, step in scalars.items():
+            value = (start[k] + it * step).astype(start[k].dtype)
+            feeds[Port(names[k], 0)] = ctx.const(value, name=f"probe_{k}")
+        (go,) = ctx.translate_subgraph(body, feeds, [cond_port], {})
+        v = ctx.value(go)
+        if v is None:
+            return None
+        if not bool(np.asarray(v).reshape(-1)[0]):
+            return it
+    return None
+
+
+def _bounded_by_lengths(ctx: NodeContext, m: _Matcher, body: Graph, names: list[str],
+                        inputs: list[Port], n: int, scalars: dict[int, int], length: Port,
+                        steps: int) -> int | None:
+    """dynamic_rnn with run-time ``sequence_length``: the condition is ``counter < bound and
+    time < bound`` with bound ``min(T, max(1, max(sequence_length)))`` (an IR subgraph
+    already translated). Returns T when that is so, else None."""
+    graph = ctx.builder.graph
+    seq_len = m.feed.get(length.node)
+    if seq_len is None:
+        return None
+
+    def ir_op(port: Port, *types: str) -> list[Port]:
+        op = graph.op(port.node)
+        _need(op.type in types)
+        return graph.inputs(port.node)
+
+    def is_bound(port: Port) -> bool:
+        """``min(T, max(1, ReduceMax(sequence_length)))`` or T itself."""
+        v = ctx.value(port)
+        if v is not None:
+            return int(np.asarray(v).reshape(-1)[0]) >= steps
+        try:
+            a, b = ir_op(port, "Minimum")
+            for t, rest in ((a, b), (b, a)):
+                tv = ctx.value(t)
+                if tv is None or int(np.asarray(tv).reshape(-1)[0]) != steps:
+                    continue
+                p, q = ir_op(rest, "Maximum")
+                for one, mx in ((p, q), (q, p)):
+                    ov = ctx.value(one)
+                    if ov is None or int(np.asarray(ov).reshape(-1)[0]) != 1:
+                        continue
+                    src = ir_op(mx, "ReduceMax")[0]
+                    while graph.op(src.node).type == "Convert":
+                        src = graph.inputs(src.node)[0]
+                    if src == seq_len or graph.inputs(seq_len.node)[:1] == [src]:
+                        return True
+        except _NoMatch:
+            pass
+        return False
+
+    cond = body.outputs[0]
+    terms = [cond]
+    if m.is_op(cond, "LogicalAnd"):
+        terms = m.op(cond, "LogicalAnd")
+    for term in terms:
+        var, bound = m.op(term, "Less")
+        k = m.var(var)
+        _need(k in scalars and scalars[k] == 1 and bound.node in m.feed)
+        start = ctx.value(inputs[k])
+        _need(start is not None and int(np.asarray(start).reshape(-1)[0]) == 0)
+        _need(is_bound(m.feed[bound.node]))
+    return steps
+
+
+def recognise(ctx: NodeContext) -> Outputs | None:
+    """One Sequence op per recurrent layer for a ``dynamic_rnn`` loop, or None."""
+    try:
+        return _recognise(ctx)
+    except _NoMatch:
+        return None
+
+
+def _recognise(ctx: NodeContext) -> Outputs:
+    body: Graph = ctx.attr("body")  # type: ignore[assignment]
+    ctx.attr("frame_name")
+    ctx.attr("loop_cond")
+    n = int(ctx.attr("num_vars"))  # type: ignore[arg-type]
+    names = list(ctx.attr("placeholders"))  # type: ignore[arg-type]
+    inputs = ctx.inputs()
+    m = _Matcher(ctx, body, names, inputs, n)
+    nexts = body.outputs[1:]
+    _need(len(nexts) == n)
+    # bookkeeping: the output TensorArray write, counters
+    writes = [op for op in body if op.type == "TensorArrayWriteV3"]
+    reads = [op for op in body if op.type == "TensorArrayReadV3"]
+    _need(len(writes) == 1 and len(reads) == 1)
+    handle_w, index_w, value_w, flow_w = m.op(Port(writes[0].name, 0), "TensorArrayWriteV3")
+    handle_r, index_r, _flow_r = m.op(Port(reads[0].name, 0), "TensorArrayReadV3")
+    time = m.var(index_w)
+    flow_var = m.var(flow_w)
+    _need(time is not None and m.var(index_r) == time and flow_var is not None)
+    _need(m.same(nexts[flow_var], Port(writes[0].name, 0)))
+    scalars = {}
+    for k in range(n):
+        if k in (flow_var,):
+            continue
+        step = _counter(m, nexts[k], k)
+        if step is not None:
+            scalars[k] = step
+    _need(scalars.get(time) == 1 and ctx.value(inputs[time]) is not None
+          and int(np.asarray(ctx.value(inputs[time])).reshape(-1)[0]) == 0)
+    arrays = ctx.builder.state.get("tensor_arrays", {})
+    src_ta = arrays.get(m.feed.get(handle_r.node, Port("", 0)).node)  # type: ignore[union-attr]
+    out_ta = arrays.get(m.feed.get(handle_w.node, Port("", 0)).node)  # type: ignore[union-attr]
+    _need(src_ta is not None and out_ta is not None and src_ta.scattered is not None
+          and not src_ta.elements and not out_ta.elements and out_ta.scattered is None)
+    seq = src_ta.scattered  # time-major [T, B, I]
+    seq_shape = ctx.shape(seq)
+    _need(seq_shape is not None and len(seq_shape) == 3 and seq_shape[0] is not None
+          and seq_shape[2] is not None)
+    steps = seq_shape[0]
+    _need(steps > 0)
+    # states: the variables that are neither counters nor the flow
+    state_vars = [k for k in range(n) if k not in scalars and k != flow_var]
+    _need(state_vars)
+
+    # sequence_length: each state is Select(time >= length, state, new); the output
+    # Select(time >= length, zeros, h)
+    lengths: list[Port] = []
+
+    def unselect(port: Port, keep: object) -> Port:
+        if not m.is_op(port, "Select", "SelectV2"):
+            return port
+        pred, a, b = m.op(port, "Select", "SelectV2")
+        t, length = m.op(pred, "GreaterEqual")
+        _need(m.var(t) == time)
+        lengths.append(m.skip(length))
+        if keep is None:
+            _need(np.all(m.const(a) == 0))
+        else:
+            _need(m.var(a) == keep)
+        return b
+
+    new_state = {k: unselect(nexts[k], k) for k in state_vars}
+    written = unselect(value_w, None)
+    _need(len({(p.node, p.index) for p in lengths}) <= 1 and
+          (not lengths or len(lengths) == len(state_vars) + 1))
+
+    # the cells: try each state variable as an RNN/GRU h or an LSTM (c, h) pair
+    cells: list[_Cell] = []
+    free = list(state_vars)
+    while free:
+        k = free[0]
+        found = None
+        for kind in ("LSTM", "GRU", "RNN"):
+            saved = set(m.used)
+            try:
+                if kind == "LSTM":
+                    _need(len(free) >= 2)
+                    for h in free[1:]:
+                        try:
+                            found = _lstm(m, new_state[k], new_state[h], k, h)
+                            break
+                        except _NoMatch:
+                            m.used = set(saved)
+                    _need(found is not None)
+                elif kind == "GRU":
+                    found = _gru(m, new_state[k], k)
+                else:
+                    found = _rnn(m, new_state[k], k)
+                break
+            except _NoMatch:
+                m.used = saved
+                found = None
+        _need(found is not None)
+        cells.append(found)  # type: ignore[arg-type]
+        free = [v for v in free if v not in found.states]  # type: ignore[union-attr]
+
+    # chain them: the first reads x_t, each next one reads the previous one's h
+    by_input = {}
+    for cell in cells:
+        by_input.setdefault(m.skip(cell.x), []).append(cell)
+    chain = []
+    current = m.skip(Port(reads[0].name, 0))
+    while current in by_input:
+        nxt = by_input.pop(current)
+        _need(len(nxt) == 1)
+        chain.append(nxt[0])
+        current = m.skip(nxt[0].out)
+    _need(len(chain) == len(cells) and m.same(written, chain[-1].out))
+
+    # everything the results depend on is part of the match
+    cond_nodes = body.ancestors([body.outputs[0].node])
+    needed = body.ancestors([p.node for p in nexts])
+    allowed = set(m.used) | cond_nodes | set(names)
+    for k in scalars:
+        allowed |= body.ancestors([nexts[k].node])
+    _need(all(node in allowed or body.op(node).type in ("Const", "Identity", "NoOp")
+              for node in needed))
+    trips = _trip_count(ctx, body, names, inputs, n, scalars)
+    if lengths and trips is None:
+        trips = _bounded_by_lengths(ctx, m, body, names, inputs, n, scalars, lengths[0], steps)
+    _need(trips is not None and 0 < trips <= steps)
+    if trips < steps:
+        # dynamic_rnn stops at max(sequence_length): later outputs are never written (the
+        # gather gives zeros) and states stay, which is what sequence_lengths give
+        max_len = m.value(lengths[0]) if lengths else None
+        _need(max_len is not None and int(np.max(max_len)) <= trips)
+
+    # IR: X batch-major, one Sequence per layer
+    x = ctx.emit("Transpose", seq, ints(ctx, [1, 0, 2], "perm"), name="batch_major")
+    batch = seq_shape[1]
+    if lengths:
+        _need(lengths[0].node in m.feed)
+        lens = ctx.emit("Convert", m.feed[lengths[0].node], destination_type="int32",
+                        name="lengths")
+        # TF runs min(T, max(lengths)) steps: a length past T is T
+        lens = ctx.emit("Minimum", lens, ctx.const(np.array(steps, np.int32), name="steps"),
+                        name="lengths_clamped")
+    elif batch is not None:
+        lens = ctx.const(np.full((batch,), steps, np.int32), name="lengths")
+    else:
+        b = ctx.emit("Gather", ctx.emit("ShapeOf", x, output_type="int32"),
+                     ints(ctx, [0], "batch_index"), ints(ctx, 0, "axis"), batch_dims=0)
+        lens = ctx.emit("Broadcast", ctx.const(np.array(steps, np.int32), name="steps"), b,
+                        mode="numpy", name="lengths")
+    finals: dict[int, Port] = {}
+    for li, cell in enumerate(chain):
+        states = [ctx.emit("Unsqueeze", inputs[k], ints(ctx, [1], "axes"), name=f"l{li}_state{k}")
+                  for k in cell.states]
+        for k in cell.states:
+            _need(ctx.dtype(inputs[k]) == np.float32 or ctx.dtype(inputs[k]) is None)
+        w = ctx.const(cell.W, name=f"l{li}_W")
+        r = ctx.const(cell.R, name=f"l{li}_R")
+        bias = ctx.const(cell.B, name=f"l{li}_B")
+        op = {"LSTM": "LSTMSequence", "GRU": "GRUSequence", "RNN": "RNNSequence"}[cell.kind]
+        acts = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"],
+                "RNN": ["tanh"]}[cell.kind]
+        extra = {"linear_before_reset": False} if cell.kind == "GRU" else {}
+        if cell.kind == "LSTM":
+            outs = ctx.emit(op, x, states[1], states[0], lens, w, r, bias, name=f"layer{li}",
+                            hidden_size=cell.hidden, direction="forward", activations=acts,
+                            activations_alpha=[], activations_beta=[], clip=0.0)
+            y, ho, co = outs  # type: ignore[misc]
+            finals[cell.states[0]] = co
+            finals[cell.states[1]] = ho
+        else:
+            y, ho = ctx.emit(op, x, states[0], lens, w, r, bias, name=f"layer{li}",  # type: ignore[misc]
+                             hidden_size=cell.hidden, direction="forward", activations=acts,
+                             activations_alpha=[], activations_beta=[], clip=0.0, **extra)
+            finals[cell.states[0]] = ho
+        x = ctx.emit("Squeeze", y, ints(ctx, [1], "dir_axis"), name=f"layer{li}_y")
+    out_seq = ctx.emit("Transpose", x, ints(ctx, [1, 0, 2], "perm"), name="time_major")
+    out_ta.scattered = out_seq
+    out_ta.size = steps
+    results: list[Port] = []
+    for k in range(n):
+        if k in finals:
+            results.append(ctx.emit("Squeeze", finals[k], ints(ctx, [1], "dir_axis"),
+                                    name=f"final_{k}"))
+        elif k == flow_var:
+            results.append(inputs[k])
+        else:
+            start = np.asarray(ctx.value(inputs[k]))
+            results.append(ctx.const((start + steps * scalars[k]).astype(start.dtype),
+                                     name=f"final_{k}"))
+    return tuple(results)
