@@ -34,7 +34,7 @@ from tfconv import irops
 from tfconv.graph import Port
 
 from . import TABLE
-from ._util import ints
+from ._util import ints, scalar_like
 
 if TYPE_CHECKING:
     from tfconv.graph import Graph
@@ -589,3 +589,145 @@ def _recognise(ctx: NodeContext) -> Outputs:
             results.append(ctx.const((start + steps * scalars[k]).astype(start.dtype),
                                      name=f"final_{k}"))
     return tuple(results)
+
+
+# --- fused TF cell ops (tf.raw_ops; tf_slim / contrib LSTMBlockCell, LSTMBlockFusedCell, GRUBlockCell)
+
+
+def _lstm_step(ctx: NodeContext, x: Port, cs_prev: Port, h_prev: Port, w: Port, b: Port,
+               peep: tuple[Port, Port, Port] | None, forget_bias: float, cell_clip: float,
+               tag: str, ifco: bool = False) -> tuple[Port, ...]:
+    """One step of TF's LSTMBlockCell kernel: ``(i, cs, f, o, ci, co, h)``; w's gate blocks are
+    i, ci, f, o (i, f, ci, o for BlockLSTMV2: ``ifco``)."""
+    xh = ctx.emit("Concat", x, h_prev, axis=1, name=f"{tag}xh")
+    icfo = ctx.emit("Add", ctx.emit("MatMul", xh, w, transpose_a=False, transpose_b=False,
+                                    name=f"{tag}MatMul"), b, name=f"{tag}gates")
+    i, ci, f, o = ctx.emit("Split", icfo, ints(ctx, 1, "axis"), num_splits=4, name=f"{tag}split")
+    if ifco:
+        ci, f = f, ci
+    if peep is not None:
+        i = ctx.emit("Add", i, ctx.emit("Multiply", peep[0], cs_prev, name=f"{tag}wci"),
+                     name=f"{tag}i_peep")
+        f = ctx.emit("Add", f, ctx.emit("Multiply", peep[1], cs_prev, name=f"{tag}wcf"),
+                     name=f"{tag}f_peep")
+    if forget_bias:
+        f = ctx.emit("Add", f, ctx.const(np.array(forget_bias, np.float32), name="forget_bias"),
+                     name=f"{tag}f_bias")
+    i = ctx.emit("Sigmoid", i, name=f"{tag}i")
+    f = ctx.emit("Sigmoid", f, name=f"{tag}f")
+    ci = ctx.emit("Tanh", ci, name=f"{tag}ci")
+    cs = ctx.emit("Add", ctx.emit("Multiply", ci, i, name=f"{tag}ci_i"),
+                  ctx.emit("Multiply", cs_prev, f, name=f"{tag}cs_f"), name=f"{tag}cs")
+    if cell_clip > 0:
+        cs = ctx.emit("Clamp", cs, min=-float(cell_clip), max=float(cell_clip), name=f"{tag}cs_clip")
+    if peep is not None:
+        o = ctx.emit("Add", o, ctx.emit("Multiply", peep[2], cs, name=f"{tag}wco"),
+                     name=f"{tag}o_peep")
+    o = ctx.emit("Sigmoid", o, name=f"{tag}o")
+    co = ctx.emit("Tanh", cs, name=f"{tag}co")
+    h = ctx.emit("Multiply", co, o, name=f"{tag}h")
+    return i, cs, f, o, ci, co, h  # type: ignore[return-value]
+
+
+def _block_attrs(ctx: NodeContext, v2: bool) -> tuple[float, float, bool]:
+    forget_bias = 0.0 if v2 else float(ctx.attr("forget_bias", 1.0))  # type: ignore[arg-type]
+    cell_clip = float(ctx.attr("cell_clip", 0.0 if v2 else 3.0))  # type: ignore[arg-type]
+    peephole = bool(ctx.attr("use_peephole", False))
+    ctx.attr("T", None)
+    return forget_bias, cell_clip, peephole
+
+
+@TABLE.register("LSTMBlockCell", inputs=8)
+def lstm_block_cell(ctx: NodeContext) -> Outputs:
+    """One LSTM step, all seven outputs ``(i, cs, f, o, ci, co, h)`` (TF's kernel, exactly)."""
+    forget_bias, cell_clip, peephole = _block_attrs(ctx, False)
+    x, cs_prev, h_prev, w, wci, wcf, wco, b = ctx.inputs()
+    return _lstm_step(ctx, x, cs_prev, h_prev, w, b, (wci, wcf, wco) if peephole else None,
+                      forget_bias, cell_clip, "")
+
+
+def _used_outputs(ctx: NodeContext) -> set[int]:
+    """The output ports of this node that the graph reads (or names as outputs)."""
+    used = {k for k in range(7) if ctx.src.consumers(Port(ctx.name, k))}
+    return used | {p.index for p in getattr(ctx.src, "outputs", []) if p.node == ctx.name}
+
+
+@TABLE.register("BlockLSTM", "BlockLSTMV2", inputs=9)
+def block_lstm(ctx: NodeContext) -> Outputs:
+    """A whole time-major sequence: one LSTMSequence when only ``h`` is read and there are no
+    peepholes or cell clipping (``seq_len_max`` becomes its sequence lengths: TF leaves later
+    steps zero, as OpenVINO does); otherwise TF's step unrolled over a static T."""
+    v2 = ctx.op_type == "BlockLSTMV2"
+    forget_bias, cell_clip, peephole = _block_attrs(ctx, v2)
+    seq_len_max, x, cs0, h0, w, wci, wcf, wco, b = ctx.inputs()
+    used = _used_outputs(ctx)
+    xs = ctx.shape(x)
+    wv, bv = ctx.value(w), ctx.value(b)
+    if used <= {6} and not peephole and cell_clip <= 0 and wv is not None and bv is not None:
+        hs = wv.shape[1] // 4
+        bv = np.asarray(bv, np.float32).copy()
+        order = [1, 0, 2, 3] if v2 else [2, 0, 1, 3]  # TF i, f, ci, o / i, ci, f, o -> f, i, c, o
+        bv[order[0] * hs:(order[0] + 1) * hs] += np.float32(forget_bias)
+        cell = _cell("LSTM", x, [], x, wv, bv, hs, order)
+        xb = ctx.emit("Transpose", x, ints(ctx, [1, 0, 2], "perm"), name="batch_major")
+        batch = ctx.emit("Gather", ctx.emit("ShapeOf", x, output_type="int32"),
+                         ints(ctx, [1], "batch_index"), ints(ctx, 0, "axis"), batch_dims=0)
+        lens = ctx.emit("Broadcast", ctx.emit("Convert", seq_len_max, destination_type="int32"),
+                        batch, mode="numpy", name="lengths")
+        if xs is not None and xs[0] is not None:
+            lens = ctx.emit("Minimum", lens, ctx.const(np.array(xs[0], np.int32), name="steps"))
+        y, _, _ = ctx.emit("LSTMSequence", xb,  # type: ignore[misc]
+                           ctx.emit("Unsqueeze", h0, ints(ctx, [1], "axes"), name="h0"),
+                           ctx.emit("Unsqueeze", cs0, ints(ctx, [1], "axes"), name="c0"),
+                           lens, ctx.const(cell.W, name="W"), ctx.const(cell.R, name="R"),
+                           ctx.const(cell.B, name="B"), hidden_size=hs, direction="forward",
+                           activations=["sigmoid", "tanh", "tanh"], activations_alpha=[],
+                           activations_beta=[], clip=0.0, name="sequence")
+        h = ctx.emit("Transpose", ctx.emit("Squeeze", y, ints(ctx, [1], "dir_axis")),
+                     ints(ctx, [1, 0, 2], "perm"), name="h")
+        dead = ctx.builder.dead_port()
+        return (dead,) * 6 + (h,)
+    ctx.require(xs is not None and xs[0] is not None,
+                "BlockLSTM with peepholes, cell clipping or gate outputs read needs a static "
+                "number of time steps")
+    steps = int(xs[0])  # type: ignore[index]
+    limit = ctx.value(seq_len_max)
+    ctx.require(limit is not None, "BlockLSTM with peepholes, cell clipping or gate outputs "
+                "read needs a constant seq_len_max")
+    run = min(steps, int(np.asarray(limit).reshape(-1)[0]))
+    outs: list[list[Port]] = [[] for _ in range(7)]
+    cs, h = cs0, h0
+    for t in range(steps):
+        if t < run:
+            x_t = ctx.emit("Gather", x, ctx.const(np.array(t, np.int64), name="t"),
+                           ints(ctx, 0, "axis"), batch_dims=0, name=f"x{t}")
+            step = _lstm_step(ctx, x_t, cs, h, w, b, (wci, wcf, wco) if peephole else None,
+                              forget_bias, cell_clip, f"t{t}/", ifco=v2)
+            cs, h = step[1], step[6]
+        else:  # TF leaves steps past seq_len_max zero
+            step = (ctx.emit("Multiply", h, ctx.const(np.array(0, np.float32), name="zero"),
+                             name=f"zero{t}"),) * 7
+        for k in range(7):
+            outs[k].append(ctx.emit("Unsqueeze", step[k], ints(ctx, [0], "axes"),
+                                    name=f"t{t}/out{k}"))
+    return tuple(ctx.emit("Concat", *ports, axis=0, name=f"out{k}") if len(ports) > 1
+                 else ports[0] for k, ports in enumerate(outs))
+
+
+@TABLE.register("GRUBlockCell", inputs=6)
+def gru_block_cell(ctx: NodeContext) -> Outputs:
+    """One GRU step ``(r, u, c, h)`` as TF's kernel computes it."""
+    ctx.attr("T", None)
+    x, h_prev, w_ru, w_c, b_ru, b_c = ctx.inputs()
+    xh = ctx.emit("Concat", x, h_prev, axis=1, name="xh")
+    ru = ctx.emit("Sigmoid", ctx.emit("Add", ctx.emit("MatMul", xh, w_ru, transpose_a=False,
+                                                      transpose_b=False), b_ru), name="ru")
+    r, u = ctx.emit("Split", ru, ints(ctx, 1, "axis"), num_splits=2, name="r_u")
+    xrh = ctx.emit("Concat", x, ctx.emit("Multiply", r, h_prev, name="r_h"), axis=1, name="xrh")
+    c = ctx.emit("Tanh", ctx.emit("Add", ctx.emit("MatMul", xrh, w_c, transpose_a=False,
+                                                  transpose_b=False, name="MatMul_c"), b_c),
+                 name="c")
+    one = scalar_like(ctx, 1.0, u, name="one")
+    h = ctx.emit("Add", ctx.emit("Multiply", u, h_prev, name="u_h"),
+                 ctx.emit("Multiply", ctx.emit("Subtract", one, u), c, name="new"), name="h")
+    return r, u, c, h
