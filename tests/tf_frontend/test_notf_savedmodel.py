@@ -126,7 +126,7 @@ def small(tmp_path_factory):
 
 def _tf2_cond_saved_model(out: Path):
     """A tf.Module whose function holds a tf.cond on a constant (a StatelessIf, which the TF-free
-    path declines; TensorFlow lowers it to a Switch/Merge that the cleanup folds)."""
+    path lowers to a Switch/Merge that translation folds)."""
     import formatmodels as fm
     import tensorflow as tf
     rng = np.random.default_rng(9)
@@ -313,11 +313,12 @@ def test_v1_checkpoint_falls_back_to_tensorflow(small, tmp_path, caplog):
     _check(xml, data, expected)
 
 
-def test_functional_control_flow_falls_back_to_tensorflow(small, tmp_path, caplog):
+def test_functional_control_flow_without_tf(small, tmp_path, caplog):
+    """A StatelessIf is lowered by functional.py (tests/tf_frontend/test_ops_functional.py)."""
     directory, data, expected = small["cond"]
     xml, log = _convert(tmp_path, directory, caplog)
-    assert "freezing with TensorFlow, the TF-free path cannot: op StatelessIf" in log, log
-    assert "froze TF2 SavedModel cond_sm (tags serve, signature serving_default) with TensorFlow" in log
+    assert "froze TF2 SavedModel cond_sm (tags serve, signature serving_default) without " \
+        "TensorFlow" in log, log
     _check(xml, data, expected, nchw=False)  # no image op: the input keeps its NHWC layout
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from tfconv.errors import ModelFormatError, UsageError
 
 from . import bundle as bundle_mod
-from . import proto
+from . import functional, proto
 from .freeze import Frozen, _node_name, detect_outputs
 
 log = logging.getLogger("tfconv.tf_frontend")
@@ -35,8 +35,8 @@ CALL_OPS = {"PartitionedCall", "StatefulPartitionedCall"}
 VAR_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 PASS_THROUGH = {"Identity", "IdentityN", "Snapshot"}
 # Ops whose meaning this module cannot reproduce: TensorFlow freezes such models.
+# (Functional While/If/Case are lowered to TF1 control flow by functional.py.)
 FALLBACK_OPS = {
-    "If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase", "_If", "_While",
     "Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond",
     "HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2",
     "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2", "MutableDenseHashTable",
@@ -339,6 +339,8 @@ class Inliner:
             rets = [fn.ret[a.name] for a in sig.output_arg]
             flat = self.run(list(fn.node_def), new_name + "/", bound, rets, depth + 1)
             return _Node(node, flat=flat)
+        if op in functional.FUNCTIONAL_OPS:  # While/If/Case: lowered to TF1 control flow
+            return functional.lower(self, node, new_name, inputs, depth)
         if self.frozen:
             return self._copy(node, new_name, inputs)
         if op in VAR_OPS:
@@ -548,7 +550,8 @@ def inline_frozen(graph_def: Any) -> int:
     are added under ``call/``. Every node of the graph is kept. Raises :class:`Fallback` for
     a call that cannot be inlined (unknown or polymorphic function, bad arity, recursion)."""
     funcs = {f.signature.name: f for f in graph_def.library.function}
-    calls = [n for n in graph_def.node if n.op in CALL_OPS or n.op in funcs]
+    calls = [n for n in graph_def.node
+             if n.op in CALL_OPS or n.op in funcs or n.op in functional.FUNCTIONAL_OPS]
     if not calls:
         return 0
     inl = Inliner(graph_def.library, None, None, frozen=True)
@@ -560,9 +563,13 @@ def inline_frozen(graph_def: Any) -> int:
                 name, _, idx = ref.partition(":")
                 inputs.append(Tensor(name, int(idx) if idx else 0))
         flat = inl._process(node, "", False, inputs, 0).flat or []
-        fn = funcs[node.attr["f"].func.name if node.op in CALL_OPS else node.op]
-        types = list(node.attr["Tout"].list.type) if "Tout" in node.attr else [
-            a.type for a in fn.signature.output_arg]
+        if node.op in functional.WHILE_OPS:
+            types = list(node.attr["T"].list.type)
+        elif node.op in functional.FUNCTIONAL_OPS or "Tout" in node.attr:
+            types = list(node.attr["Tout"].list.type)
+        else:
+            fn = funcs[node.attr["f"].func.name if node.op in CALL_OPS else node.op]
+            types = [a.type for a in fn.signature.output_arg]
         shapes = proto.NodeDef()
         if "_output_shapes" in node.attr:
             shapes.attr["_output_shapes"].CopyFrom(node.attr["_output_shapes"])

@@ -12,3 +12,4 @@ from . import control, detection, elementwise, math, nn, quant, reduce, shape  #
 from . import control_flow  # noqa: E402,F401  (TF1 loops, TensorArrays, conds)
 from . import recurrent  # noqa: E402,F401  (RNN loops -> LSTM/GRU/RNNSequence, fused cells)
 from . import ctc, image, linalg, lookup, misc, qdq, ragged, random, scatter, signal, sparse  # noqa: E402,F401  (issue 12 op coverage families)
+from . import tensor_list  # noqa: E402,F401  (TF2 TensorLists, symbolic)
