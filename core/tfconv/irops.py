@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import PluginError, ShapeInferenceError
-from .graph import TensorInfo
+from .graph import Port, TensorInfo
 
 Dim = "int | None"
 ShapeT = tuple  # tuple[int | None, ...]
@@ -1036,3 +1036,54 @@ def _ctc_greedy_decoder_seq_len(attrs, ins, values):
 
 
 # -- end of the op coverage section ------------------------------------------------------------
+
+
+# -- sub-network ops: Loop and If --------------------------------------------------------------
+# Their bodies are IR graphs held in private attributes, which the writer emits as <body>,
+# <then_body>/<else_body> with their <port_map> (and the Loop's <back_edges>):
+#   Loop: ``_body`` (Graph); ``_inputs`` [(body Parameter, slice axis or None)] for the Loop's
+#         inputs 2.. (0 is the trip count, 1 the execution condition); ``_outputs`` [(body
+#         Result, concatenation axis or None)]; ``_back_edges`` [(body Result, body Parameter)];
+#         ``_current_iteration`` (a body Parameter or None); ``_condition`` (the body Result
+#         giving the next iteration's execution condition).
+#   If:   ``_then_body``/``_else_body`` (Graphs); ``_then_inputs``/``_else_inputs`` [body
+#         Parameter or None] for the If's inputs 1.. (0 is the condition); ``_then_outputs``/
+#         ``_else_outputs`` [body Result], one per If output.
+
+def body_result_info(body, result: str) -> TensorInfo:
+    """Shape and type of what a body's Result receives."""
+    return body.info(body.inputs(result)[0])
+
+
+def _merge_shapes(a: ShapeT | None, b: ShapeT | None) -> ShapeT | None:
+    """The shape covering both: equal dims stay, others become dynamic; ranks must agree."""
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b))
+
+
+@rule("Loop", version="opset5")
+def _loop(attrs, ins, values):
+    body = attrs["_body"]
+    carried = {result: param for result, param in attrs.get("_back_edges", ())}
+    out = []
+    for result, axis in attrs["_outputs"]:
+        info = body_result_info(body, result)
+        shape = info.shape
+        if axis is not None:
+            shape = None if shape is None else \
+                tuple(None if i == axis else d for i, d in enumerate(shape))
+        elif result in carried:  # the last value, or the initial one after no iteration
+            shape = _merge_shapes(shape, body.info(Port(carried[result], 0)).shape)
+        out.append((shape, info.dtype))
+    return out
+
+
+@rule("If", version="opset8")
+def _if(attrs, ins, values):
+    then, other = attrs["_then_body"], attrs["_else_body"]
+    out = []
+    for t, e in zip(attrs["_then_outputs"], attrs["_else_outputs"]):
+        a, b = body_result_info(then, t), body_result_info(other, e)
+        out.append((a.shape if a.shape == b.shape else _merge_shapes(a.shape, b.shape), a.dtype))
+    return out

@@ -355,15 +355,20 @@ class NodeContext:
         return ports[0] if len(ports) == 1 else tuple(ports)
 
     def translate_subgraph(self, graph: Graph, feeds: dict[Port, Port], outputs: Sequence[Port],
-                           cache: dict[Port, Port] | None = None) -> list[Port]:
+                           cache: dict[Port, Port] | None = None,
+                           builder: IRBuilder | None = None) -> list[Port]:
         """Translate the nodes of ``graph`` (a source-dialect sub-graph, such as a loop body)
         that ``outputs`` need, into the same IR graph with the same op table; ``feeds`` maps
         the sub-graph's input ports (its Placeholders) to IR ports. Returns the IR ports of
         ``outputs``. ``cache`` (source port -> IR port) carries translations over from an
-        earlier call with the same feeds, and receives this call's."""
+        earlier call with the same feeds, and receives this call's. With ``builder`` (from
+        :meth:`body_builder`) the nodes go into that builder's graph instead: the body of an
+        IR Loop or a branch of an If, whose ``feeds`` are that graph's own ports."""
         session = self._session
         if session is None:
             self.fail("sub-graphs can only be translated during translate()")
+        if builder is not None:
+            session = session.child(builder)
         mapped = cache if cache is not None else {}
         mapped.update(feeds)
         needed = graph.ancestors(p.node for p in outputs)
@@ -373,6 +378,13 @@ class NodeContext:
         scan_unsupported(graph, session.table, order)
         session.run(graph, order, mapped, name_tensors=False)
         return [_mapped_input(graph, mapped, self.name, p) for p in outputs]
+
+    def body_builder(self, name: str) -> IRBuilder:
+        """A builder on a new, empty IR graph (dialect ``ir``): the sub-network of a Loop or
+        If this node becomes. Its ops are added by :meth:`translate_subgraph` with
+        ``builder=``, or directly through the builder; the graph then goes into the op's
+        attributes (``_body``, ``_then_body``, ``_else_body``; see ``irops.py``)."""
+        return IRBuilder(Graph("ir", name=name), fold=self.builder.fold)
 
     def is_dead(self, i: int | Port) -> bool:
         """Whether input ``i`` (or a port) is a dead tensor (the untaken side of a Switch)."""
@@ -503,6 +515,12 @@ class _Session:
         self.builder = builder
         self.config = config
         self.ignored: dict[tuple[str, str], list[str]] = defaultdict(list)
+
+    def child(self, builder: IRBuilder) -> _Session:
+        """The same translation run adding ops to another graph (a Loop body, an If branch)."""
+        child = _Session(self.table, builder, self.config)
+        child.ignored = self.ignored
+        return child
 
     def run(self, src: Graph, order: Iterable[str], mapped: dict[Port, Port], *,
             name_tensors: bool = True) -> None:

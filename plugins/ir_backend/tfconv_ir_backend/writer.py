@@ -291,6 +291,84 @@ def _layer(layers: ET.Element, lid: int, op: Op, inputs: list[TensorInfo], bins:
         port_list = ET.SubElement(layer, "output")
         for j, info in enumerate(outputs):
             _port(port_list, len(inputs) + j, info, f"{where} output {j}", names=True)
+    if op.type in SUB_NETWORK_OPS:
+        SUB_NETWORK_OPS[op.type](layer, op, len(inputs), bins)
+
+
+# -- sub-networks: Loop and If (attribute contract in tfconv.irops) ------------------------------
+
+
+def _sub_network(parent: ET.Element, tag: str, body: Graph, bins: BinWriter) -> dict[str, int]:
+    """``<tag>`` holding ``body``'s layers and edges; returns its layer ids by op name."""
+    element = ET.SubElement(parent, tag)
+    return _layers_and_edges(element, body, bins, writing_order(body))
+
+
+def _port_map_entry(parent: ET.Element, kind: str, external: int, layer: int,
+                    axis: int | None = None, purpose: str | None = None) -> None:
+    attrs = {"external_port_id": str(external), "internal_layer_id": str(layer)}
+    if axis is not None:  # one slice per iteration along ``axis``, in order
+        attrs.update(axis=str(axis), start="0", end="-1", stride="1", part_size="1")
+    if purpose is not None:
+        attrs["purpose"] = purpose
+    ET.SubElement(parent, kind, attrs)
+
+
+def _loop(layer: ET.Element, op: Op, n_inputs: int, bins: BinWriter) -> None:
+    port_map = ET.Element("port_map")
+    back_edges = ET.Element("back_edges")
+    layer.insert(1 if layer.find("data") is not None else 0, back_edges)
+    layer.insert(1 if layer.find("data") is not None else 0, port_map)
+    ids = _sub_network(layer, "body", op.attrs["_body"], bins)  # type: ignore[arg-type]
+    for k, (param, axis) in enumerate(op.attrs["_inputs"]):  # type: ignore[attr-defined]
+        _port_map_entry(port_map, "input", k + 2, ids[param], axis)
+    for j, (result, axis) in enumerate(op.attrs["_outputs"]):  # type: ignore[attr-defined]
+        _port_map_entry(port_map, "output", n_inputs + j, ids[result], axis)
+    if op.attrs.get("_current_iteration"):
+        _port_map_entry(port_map, "input", -1, ids[op.attrs["_current_iteration"]],  # type: ignore[index]
+                        purpose="current_iteration")
+    _port_map_entry(port_map, "output", -1, ids[op.attrs["_condition"]],  # type: ignore[index]
+                    purpose="execution_condition")
+    for result, param in op.attrs.get("_back_edges", ()):  # type: ignore[attr-defined]
+        ET.SubElement(back_edges, "edge", {"from-layer": str(ids[result]),
+                                           "to-layer": str(ids[param])})
+
+
+def _if(layer: ET.Element, op: Op, n_inputs: int, bins: BinWriter) -> None:
+    at = 1 if layer.find("data") is not None else 0
+    for branch in ("else", "then"):
+        port_map = ET.Element(f"{branch}_port_map")
+        layer.insert(at, port_map)
+        ids = _sub_network(layer, f"{branch}_body", op.attrs[f"_{branch}_body"], bins)  # type: ignore[arg-type]
+        for k, param in enumerate(op.attrs[f"_{branch}_inputs"]):  # type: ignore[attr-defined]
+            if param is not None:
+                _port_map_entry(port_map, "input", k + 1, ids[param])
+        for j, result in enumerate(op.attrs[f"_{branch}_outputs"]):  # type: ignore[attr-defined]
+            _port_map_entry(port_map, "output", n_inputs + j, ids[result])
+
+
+SUB_NETWORK_OPS = {"Loop": _loop, "If": _if}
+
+
+def _layers_and_edges(parent: ET.Element, graph: Graph, bins: BinWriter,
+                      order: list[str]) -> dict[str, int]:
+    """``<layers>`` and ``<edges>`` of ``graph`` (the model, or a Loop/If body) under
+    ``parent``; returns the layer ids by op name."""
+    ids = {n: i for i, n in enumerate(order)}
+    layers = ET.SubElement(parent, "layers")
+    inputs = {n: graph.inputs(n) for n in order}
+    edges: list[tuple[int, int, int, int]] = []
+    for n in order:
+        ports = inputs[n]
+        _layer(layers, ids[n], graph.op(n), [graph.info(p) for p in ports], bins)
+        # Output port ids continue after the producer's input port ids.
+        edges.extend((ids[n], dst, ids[src.node], len(inputs[src.node]) + src.index)
+                     for dst, src in enumerate(ports))
+    edge_list = ET.SubElement(parent, "edges")
+    for to_layer, to_port, from_layer, from_port in sorted(edges):
+        ET.SubElement(edge_list, "edge", {"from-layer": str(from_layer), "from-port": str(from_port),
+                                          "to-layer": str(to_layer), "to-port": str(to_port)})
+    return ids
 
 
 @lru_cache(maxsize=None)
@@ -343,21 +421,8 @@ def build_xml(graph: Graph, name: str, bins: BinWriter,
               order: list[str] | None = None) -> ET.ElementTree:
     """The IR document; constant data goes to ``bins`` in layer order as a side effect."""
     order = order if order is not None else writing_order(graph)
-    ids = {n: i for i, n in enumerate(order)}
     net = ET.Element("net", {"name": name, "version": IR_VERSION})
-    layers = ET.SubElement(net, "layers")
-    inputs = {n: graph.inputs(n) for n in order}
-    edges: list[tuple[int, int, int, int]] = []
-    for n in order:
-        ports = inputs[n]
-        _layer(layers, ids[n], graph.op(n), [graph.info(p) for p in ports], bins)
-        # Output port ids continue after the producer's input port ids.
-        edges.extend((ids[n], dst, ids[src.node], len(inputs[src.node]) + src.index)
-                     for dst, src in enumerate(ports))
-    edge_list = ET.SubElement(net, "edges")
-    for to_layer, to_port, from_layer, from_port in sorted(edges):
-        ET.SubElement(edge_list, "edge", {"from-layer": str(from_layer), "from-port": str(from_port),
-                                          "to-layer": str(to_layer), "to-port": str(to_port)})
+    _layers_and_edges(net, graph, bins, order)
     rt = ET.SubElement(net, "rt_info")
     ET.SubElement(rt, "tfconv_version", {"value": _package_version()})
     tree = ET.ElementTree(net)

@@ -15,8 +15,8 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -82,25 +82,227 @@ def while_loop(ctx: NodeContext) -> Outputs:
     cond_port, next_ports = body.outputs[0], body.outputs[1:]
     variant = _variant_nodes(body, names[:n])
     hoisted: dict[Port, Port] = {}  # translations of loop-invariant body nodes, made once
+    saved = _snapshot(_arrays(ctx))  # unrolling writes to the arrays; a Loop starts afresh
     for iteration in range(MAX_UNROLL + 1):
         feeds = {**invariant, **{Port(name, 0): v for name, v in zip(names[:n], values)}}
         cache: dict[Port, Port] = dict(hoisted)
         (cond,) = ctx.translate_subgraph(body, feeds, [cond_port], cache)
         go = ctx.value(cond)
-        if go is None:
-            ctx.fail(f"the TF1 while loop {frame!r} has a dynamic trip count: at iteration "
-                     f"{iteration} its condition {_condition_text(ctx, body, cond_port)} is "
-                     "known only at run time; tfconv unrolls TF1 loops whose trip count folds "
-                     "to a constant (static input shapes, --input_shape, may make it one); "
-                     "OpenVINO Loop support is issue 12")
+        if go is None or iteration == MAX_UNROLL:
+            # a trip count known only at run time, or too many iterations to unroll
+            ctx.builder.state["tensor_arrays"] = saved
+            return _emit_loop(ctx, body, n, names, inputs, variant)
         if not bool(np.asarray(go).reshape(-1)[0]):
             return values
-        if iteration == MAX_UNROLL:
-            break
         values = ctx.translate_subgraph(body, feeds, next_ports, cache)
         hoisted = {p: q for p, q in cache.items() if p.node not in variant and p not in feeds}
-    ctx.fail(f"the TF1 while loop {frame!r} runs more than {MAX_UNROLL} iterations, the most "
-             "tfconv unrolls (OpenVINO Loop support is issue 12)")
+    raise AssertionError  # unreachable: the last iteration emits a Loop
+
+
+# --- while loops as an OpenVINO Loop -------------------------------------------------------------
+
+
+def _frontier(body, variant: set[str]) -> list[Port]:
+    """Loop-invariant body ports the loop needs: read by a variant node, or a body output.
+    They are translated once, outside the Loop, and enter it as invariant inputs."""
+    out: dict[Port, None] = {}
+    for op in body:
+        if op.name not in variant:
+            continue
+        for p in body.inputs(op.name):
+            if p.node not in variant:
+                out[p] = None
+    for p in body.outputs:
+        if p.node not in variant:
+            out[p] = None
+    return list(out)
+
+
+def _counters(bb, params: list[Port], nexts: list[Port], starts: list) -> dict[Port, int]:
+    """Loop variables that start at a constant and grow by one each iteration, by their body
+    Parameter: the value is ``start + current iteration``."""
+    out = {}
+    g = bb.graph
+    for param, nxt, start in zip(params, nexts, starts):
+        if start is None or np.asarray(start).size != 1 or np.asarray(start).dtype.kind not in "iu":
+            continue
+        op = g.op(nxt.node)
+        ins = g.inputs(nxt.node) if op.type == "Add" else []
+        if len(ins) == 2 and param in ins:
+            step = bb.value(ins[1] if ins[0] == param else ins[0])
+            if step is not None and step.size == 1 and int(step.reshape(-1)[0]) == 1:
+                out[param] = int(np.asarray(start).reshape(-1)[0])
+    return out
+
+
+class _LoopBody:
+    """The body of one OpenVINO Loop being built: its graph, Parameters and Loop inputs."""
+
+    def __init__(self, ctx: NodeContext, label: str) -> None:
+        self.ctx = ctx
+        self.bb = ctx.body_builder(f"{ctx.name}/body")
+        self.graph = self.bb.graph
+        self.label = label
+        self.outer: list[Port] = []          # Loop inputs 2..
+        self.params: list[str] = []          # their body Parameters
+        self.imported: dict[Port, Port] = {}
+
+    def parameter(self, outer: Port | None, label: str, shape, dtype) -> Port:
+        name = self.graph.unique_name(f"{self.ctx.name}/body/{label}")
+        op = self.graph.add_op("Parameter", name, (), {
+            "shape": None if shape is None else tuple(shape), "element_type": np.dtype(dtype)})
+        op.outputs[0].shape = None if shape is None else tuple(shape)
+        op.outputs[0].dtype = np.dtype(dtype)
+        if outer is not None:
+            self.outer.append(outer)
+            self.params.append(name)
+        return Port(name, 0)
+
+    def take(self, outer: Port) -> Port:
+        """An outer IR port inside the body: a constant is copied, anything else becomes an
+        invariant input (once per port)."""
+        if outer in self.imported:
+            return self.imported[outer]
+        value = self.ctx.value(outer)
+        if value is not None:
+            port = self.bb.const(value, f"{self.ctx.name}/body/{outer.node}")
+        else:
+            info = self.ctx.builder.graph.info(outer)
+            port = self.parameter(outer, "invariant", info.shape, info.dtype)
+            partial = self.ctx.builder.partial_value(outer)
+            if partial is not None:
+                self.bb.partial[port] = partial
+        self.imported[outer] = port
+        return port
+
+    def result(self, port: Port, label: str) -> str:
+        name = self.graph.unique_name(f"{self.ctx.name}/body/{label}/result")
+        self.graph.add_op("Result", name, [port], {})
+        self.graph.outputs.append(Port(name, 0))
+        return name
+
+
+def _emit_loop(ctx: NodeContext, body, n: int, names: list[str], inputs: list[Port],
+               variant: set[str]) -> list[Port]:
+    """The loop as one OpenVINO Loop (opset5): trip count -1 and the condition on the initial
+    values outside; in the body the next values, then the condition on them (the next
+    iteration's execution condition). Loop-invariant work is translated outside and enters as
+    invariant inputs; a TensorArray written at the iteration number is a concatenated output."""
+    arrays = _arrays(ctx)
+    flows = {ta.flow for ta in arrays.values() if ta.flow is not None}
+    feeds0 = {Port(name, 0): port for name, port in zip(names, inputs)}
+    (cond0,) = ctx.translate_subgraph(body, feeds0, [body.outputs[0]], {})
+    frontier = _frontier(body, variant)
+    invariant_feeds = {Port(name, 0): port for name, port in zip(names[n:], inputs[n:])}
+    outer_frontier = ctx.translate_subgraph(body, invariant_feeds, frontier, {})
+    shapes = [ctx.shape(p) for p in inputs[:n]]
+    for _attempt in range(3):  # a variable whose shape changes in the body gets dynamic dims
+        built = _build_body(ctx, body, n, names, inputs, frontier, outer_frontier, shapes, flows)
+        lb, next_ports = built[0], built[1]
+        widened = [s if k in built[2] else _widen(s, lb.graph.info(p).shape)
+                   for k, (s, p) in enumerate(zip(shapes, next_ports))]
+        if widened == shapes:
+            break
+        shapes = widened
+    else:
+        ctx.fail("a loop variable's shape keeps changing from one iteration to the next")
+    return _finish_loop(ctx, built, n, inputs, cond0)
+
+
+def _widen(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b))
+
+
+def _build_body(ctx, body, n, names, inputs, frontier, outer_frontier, shapes, flows):
+    lb = _LoopBody(ctx, "body")
+    bb = lb.bb
+    body_arrays: dict[str, _TensorArray] = bb.state.setdefault("tensor_arrays", {})  # type: ignore[assignment]
+    outer_arrays = _arrays(ctx)
+    mapped: dict[Port, Port] = {}
+    for p, q in zip(frontier, outer_frontier):
+        ta = outer_arrays.get(q.node)
+        if ta is not None:  # a TensorArray handle: the body sees the array through a proxy
+            handle = bb.const(np.zeros((), np.int32), f"{ctx.name}/body/handle")
+            body_arrays[handle.node] = _TensorArray(
+                ta.name, ta.size, ta.dtype, ta.element_shape, ta.dynamic_size,
+                flow=bb.const(np.zeros((), np.float32), f"{ctx.name}/body/flow"),
+                parent=ta, importer=lb.take, writes=[])
+            mapped[p] = handle
+        else:
+            mapped[p] = lb.take(q)
+    params: list[Port] = []
+    flow_vars: set[int] = set()
+    for k in range(n):
+        if inputs[k] in flows:  # a TensorArray's flow: only orders TF's array ops
+            flow_vars.add(k)
+            params.append(bb.const(np.zeros((), np.float32), f"{ctx.name}/body/flow"))
+        else:
+            info = ctx.builder.graph.info(inputs[k])
+            params.append(lb.parameter(inputs[k], f"var_{k}", shapes[k], info.dtype))
+    feeds = {**mapped, **{Port(name, 0): p for name, p in zip(names[:n], params)}}
+    next_ports = ctx.translate_subgraph(body, feeds, body.outputs[1:], {}, builder=bb)
+    cond_feeds = {**mapped, **{Port(name, 0): p for name, p in zip(names[:n], next_ports)}}
+    (cond,) = ctx.translate_subgraph(body, cond_feeds, [body.outputs[0]], {}, builder=bb)
+    return lb, next_ports, flow_vars, params, cond, body_arrays
+
+
+def _finish_loop(ctx, built, n, inputs, cond0) -> list[Port]:
+    lb, next_ports, flow_vars, params, cond, body_arrays = built
+    bb, g = lb.bb, lb.graph
+    starts = [ctx.value(p) for p in inputs[:n]]
+    counters = _counters(bb, params, next_ports, starts)
+    outputs: list[tuple[str, int | None]] = []
+    back_edges: list[tuple[str, str]] = []
+    for k in range(n):
+        if k in flow_vars:
+            continue
+        result = lb.result(next_ports[k], f"var_{k}")
+        outputs.append((result, None))
+        back_edges.append((result, params[k].node))
+    concat: list[tuple[_TensorArray, int]] = []
+    for ta in body_arrays.values():
+        if not ta.writes:
+            continue
+        ctx.require(len(ta.writes) == 1, f"the TensorArray {ta.name!r} is written more than once "
+                    "per iteration of a loop whose trip count is known only at run time")
+        index, value = ta.writes[0]
+        ctx.require(counters.get(index) == 0, f"the TensorArray {ta.name!r} is written inside a "
+                    "loop whose trip count is known only at run time at an index that is not "
+                    "the iteration number (a loop variable counting from 0 by 1)")
+        ctx.require(ta.parent is not None and not ta.parent.elements,
+                    f"the TensorArray {ta.name!r} is written both before and inside a loop")
+        row = bb.emit("Unsqueeze", [value, bb.const(np.array([0], np.int64),
+                                                     f"{ctx.name}/body/axes")],
+                      f"{ctx.name}/body/{ta.name}/row")[0]
+        concat.append((ta.parent, len(outputs)))  # type: ignore[arg-type]
+        outputs.append((lb.result(row, f"{ta.name}/rows"), 0))
+    condition = lb.result(cond, "condition")
+    current = None
+    g.remove_dead(keep=[name for name in lb.params])
+    for name in list(lb.params):  # invariant inputs nothing in the body reads
+        if not g.consumers(Port(name, 0)) and name not in {p.node for p in params}:
+            i = lb.params.index(name)
+            del lb.params[i], lb.outer[i]
+            g.remove(name)
+    g.meta["inputs"] = list(lb.params)
+    trip = ctx.const(np.array(-1, np.int64), name="trip_count")
+    go = cond0 if ctx.dtype(cond0) == np.bool_ else \
+        ctx.emit("Convert", cond0, destination_type="boolean", name="execution_condition")
+    loop = ctx.emit("Loop", trip, go, *lb.outer, outputs=len(outputs), name="",
+                    _body=g, _inputs=[(name, None) for name in lb.params], _outputs=outputs,
+                    _back_edges=back_edges, _current_iteration=current, _condition=condition)
+    ports = [loop] if isinstance(loop, Port) else list(loop)
+    for ta, j in concat:
+        ta.scattered, ta.size, ta.size_port = ports[j], None, None
+    values, j = [], 0
+    for k in range(n):
+        if k in flow_vars:
+            values.append(inputs[k])
+        else:
+            values.append(ports[j])
+            j += 1
     return values
 
 
@@ -118,6 +320,26 @@ class _TensorArray:
     scattered: Port | None = None       # every element is a row of this tensor
     flow: Port | None = None
     size_port: Port | None = None       # the size given at run time (when not a constant)
+    # Inside the body of an OpenVINO Loop: the outer array this one stands for, the function
+    # that brings an outer port into the body, and the (index, value) writes of one iteration.
+    parent: _TensorArray | None = None
+    importer: Callable[[Port], Port] | None = field(default=None, repr=False)
+    writes: list[tuple[Port, Port]] | None = None
+
+
+def _snapshot(arrays: dict[str, _TensorArray]) -> dict[str, _TensorArray]:
+    return {k: replace(ta, elements=dict(ta.elements),
+                       writes=None if ta.writes is None else list(ta.writes))
+            for k, ta in arrays.items()}
+
+
+def _scattered(ta: _TensorArray) -> Port | None:
+    """The tensor whose rows are the elements; in a Loop body, the outer one brought in."""
+    if ta.scattered is None and ta.parent is not None and ta.importer is not None:
+        outer = _scattered(ta.parent)
+        if outer is not None and not ta.parent.elements:
+            ta.scattered = ta.importer(outer)
+    return ta.scattered
 
 
 def _arrays(ctx: NodeContext) -> dict[str, _TensorArray]:
@@ -176,7 +398,9 @@ def _put(ctx: NodeContext, ta: _TensorArray, index: int, value: Port) -> None:
 def _get(ctx: NodeContext, ta: _TensorArray, index: int, zeros: bool = False) -> Port:
     if index in ta.elements:
         return ta.elements[index]
-    if ta.scattered is not None:
+    if ta.parent is not None and ta.importer is not None and index in ta.parent.elements:
+        return ta.importer(_get(ctx, ta.parent, index))
+    if _scattered(ta) is not None:
         return ctx.emit("Gather", ta.scattered, ctx.const(np.array(index, np.int64), name="index"),
                         ints(ctx, 0, "axis"), name=f"Gather_{index}", batch_dims=0)
     if zeros:  # TF's gather/stack gives zeros for elements never written, when their shape is known
@@ -192,6 +416,9 @@ def _get(ctx: NodeContext, ta: _TensorArray, index: int, zeros: bool = False) ->
 def tensor_array_write(ctx: NodeContext) -> Outputs:
     ta = _array(ctx)
     index = _index(ctx, 1)
+    if index is None and ta.writes is not None:  # in a Loop body: a row of a Loop output
+        ta.writes.append((ctx.input(1), ctx.input(2)))
+        return _flow(ctx, ta)
     ctx.require(index is not None, "the write index must be known at conversion time (a TF1 "
                 "loop whose trip count folds to a constant gives one)")
     _put(ctx, ta, index[0], ctx.input(2))  # type: ignore[index]
@@ -204,7 +431,7 @@ def tensor_array_read(ctx: NodeContext) -> Outputs:
     ctx.attr("dtype", None)
     index = _index(ctx, 1)
     if index is None:
-        ctx.require(ta.scattered is not None and not ta.elements,
+        ctx.require(_scattered(ta) is not None and not ta.elements,
                     "a TensorArray read at an index not known at conversion time needs an array "
                     "scattered (unstacked) from one tensor")
         idx = ctx.emit("Convert", ctx.input(1), destination_type="int64")
@@ -252,7 +479,12 @@ def tensor_array_gather(ctx: NodeContext) -> Outputs:
     ta = _array(ctx)
     ctx.attr("dtype", None)
     indices = _index(ctx, 1)
-    ctx.require(indices is not None, "the gather indices must be known at conversion time")
+    if indices is None:  # a run-time index list: rows of the array's one tensor
+        ctx.require(_scattered(ta) is not None and not ta.elements,
+                    "a TensorArray gathered at indices not known at conversion time needs an "
+                    "array scattered from one tensor or written by an OpenVINO Loop")
+        idx = ctx.emit("Convert", ctx.input(1), destination_type="int64")
+        return ctx.emit("Gather", ta.scattered, idx, ints(ctx, 0, "axis"), batch_dims=0)
     out = _stack(ctx, ta, indices)  # type: ignore[arg-type]
     element = _element_shape(ctx) or ta.element_shape
     _refine(ctx, out, None if element is None else (len(indices), *element))  # type: ignore[arg-type]
@@ -274,8 +506,18 @@ def _refine(ctx: NodeContext, port: Port, shape: tuple | None) -> None:
 @TABLE.register("TensorArraySizeV3", "TensorArraySizeV2", inputs=2)
 def tensor_array_size(ctx: NodeContext) -> Outputs:
     ta = _array(ctx)
-    if ta.size is None and ta.size_port is not None and not ta.elements and ta.scattered is None:
-        return ctx.emit("Convert", ta.size_port, destination_type="int32")
+    if ta.size is None and not ta.elements:
+        if ta.size_port is None and ta.parent is not None and ta.importer is not None and \
+                ta.parent.size is None and ta.parent.size_port is not None:
+            ta.size_port = ta.importer(ta.parent.size_port)
+        if ta.size_port is not None and _scattered(ta) is None:
+            return ctx.emit("Convert", ta.size_port, destination_type="int32")
+        if ta.parent is not None and ta.parent.size is not None:
+            return ctx.const(np.array(ta.parent.size, np.int32), name="size")
+        if _scattered(ta) is not None:  # its rows: a Loop's concatenated output
+            rows = ctx.emit("Gather", ctx.emit("ShapeOf", ta.scattered, output_type="int32"),
+                            ints(ctx, 0, "index"), ints(ctx, 0, "axis"), batch_dims=0)
+            return rows
     size = ta.size if ta.size is not None else (max(ta.elements) + 1 if ta.elements else 0)
     return ctx.const(np.array(size, np.int32), name="size")
 
@@ -332,6 +574,8 @@ def switch(ctx: NodeContext) -> Outputs:
         return (data, dead) if taken == 0 else (dead, data)
     key = ctx.src.inputs(ctx.name)[1]  # the cond: every Switch of one cond reads its pred_id
     ctx.builder.state.setdefault("cond_preds", {})[key] = ctx.input(1)  # type: ignore[index]
+    # what the cond's branches read from outside: where an If's branch bodies begin
+    ctx.builder.state.setdefault("cond_inputs", {}).setdefault(key, set()).add(data)  # type: ignore[union-attr]
     tags = ctx.builder.tags
     mine = tuple(t for t in tags.get(Port(ctx.name, 0), ()) if t[0] != key)
     tags[Port(ctx.name, 0)] = (*mine, (key, 0))
@@ -374,15 +618,88 @@ def merge(ctx: NodeContext) -> Outputs:
     sides = {side: live[a], 1 - side: live[b]}
     t, f = ctx.input(sides[1]), ctx.input(sides[0])
     st, sf = ctx.shape(t), ctx.shape(f)
-    ctx.require(st is not None and st == sf,
-                f"the cond's two branches give tensors of shapes {st} and {sf}, which may differ "
-                "at run time; tfconv selects between branch results only when their shapes are "
-                "equal")
     pred = preds[key]  # type: ignore[index]
-    value = ctx.emit("Select", pred, t, f, name="")
+    if st is not None and st == sf and None not in st:
+        value = ctx.emit("Select", pred, t, f, name="")
+    else:  # results whose shapes differ (or may): only the taken branch runs
+        stops = ctx.builder.state.get("cond_inputs", {}).get(key, set())  # type: ignore[union-attr]
+        value = _emit_if(ctx, pred, t, f, stops)
     index = ctx.emit("Select", pred, ctx.const(np.array(sides[1], np.int32), name="t"),
                      ctx.const(np.array(sides[0], np.int32), name="f"), name="value_index")
     out_tags = tuple(x for x in ctx.builder.tags.get(Port(ctx.name, 0), ()) if x[0] != key)
     for i in range(2):
         ctx.builder.tags[Port(ctx.name, i)] = out_tags
     return value, index
+
+
+# --- conds with branches of different shapes: OpenVINO If ----------------------------------------
+
+
+def _branch(ctx: NodeContext, top: Port, stops: set[Port], label: str):
+    """The IR ops computing ``top`` from the cond's inputs (``stops``, the data its Switches
+    forward), copied into a new graph: ``(graph, [(outer port, Parameter)], Result)``.
+    Constants are copied; a model input or a cond input becomes a Parameter."""
+    g = ctx.builder.graph
+    bb = ctx.body_builder(f"{ctx.name}/{label}")
+    body = bb.graph
+    made: dict[Port, Port] = {}
+    params: list[tuple[Port, str]] = []
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def boundary(p: Port) -> bool:
+        return p in stops or g.op(p.node).type == "Parameter"
+
+    work = [(top.node, False)] if not boundary(top) else []
+    while work:  # post-order walk of the producers, stopping at the boundary
+        name, done = work.pop()
+        if done:
+            order.append(name)
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        work.append((name, True))
+        for p in reversed(g.inputs(name)):
+            if not boundary(p) and p.node not in seen:
+                work.append((p.node, False))
+
+    def port(p: Port) -> Port:
+        if p not in made and boundary(p):
+            info = g.info(p)
+            pname = body.unique_name(f"{ctx.name}/{label}/input")
+            op = body.add_op("Parameter", pname, (), {
+                "shape": info.shape, "element_type": info.dtype})
+            op.outputs[0].shape, op.outputs[0].dtype = info.shape, info.dtype
+            params.append((p, pname))
+            made[p] = Port(pname, 0)
+        return made[p]
+
+    for name in order:
+        op = g.op(name)
+        ins = [port(p) for p in g.inputs(name)]
+        new = body.add_op(op.type, body.unique_name(name), ins, dict(op.attrs),
+                          num_outputs=len(op.outputs))
+        for a, b in zip(new.outputs, op.outputs):
+            a.shape, a.dtype = b.shape, b.dtype
+        for i in range(len(op.outputs)):
+            made[Port(name, i)] = Port(new.name, i)
+    result = body.unique_name(f"{ctx.name}/{label}/result")
+    body.add_op("Result", result, [port(top)], {})
+    body.outputs = [Port(result, 0)]
+    body.meta["inputs"] = [pname for _, pname in params]
+    return body, params, result
+
+
+def _emit_if(ctx: NodeContext, pred: Port, t: Port, f: Port, stops: set[Port]) -> Port:
+    """``If(pred)`` (opset8) running the ops of the taken branch only."""
+    then, then_params, then_result = _branch(ctx, t, stops, "then")
+    other, else_params, else_result = _branch(ctx, f, stops, "else")
+    outer = list(dict.fromkeys([p for p, _ in then_params] + [p for p, _ in else_params]))
+    then_by, else_by = dict(then_params), dict(else_params)
+    if ctx.dtype(pred) != np.bool_:
+        pred = ctx.emit("Convert", pred, destination_type="boolean", name="condition")
+    return ctx.emit("If", pred, *outer, name="", _then_body=then, _else_body=other,  # type: ignore[return-value]
+                    _then_inputs=[then_by.get(p) for p in outer],
+                    _else_inputs=[else_by.get(p) for p in outer],
+                    _then_outputs=[then_result], _else_outputs=[else_result])
