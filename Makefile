@@ -44,6 +44,7 @@ bench: venv
 	$(PY) bench/bench_layers.py
 	$(PY) bench/bench_onnx.py
 	$(PY) bench/bench_od.py
+	$(PY) bench/bench_rnn.py
 
 fuzz: venv
 	$(PY) bench/fuzz.py --cases 10000
