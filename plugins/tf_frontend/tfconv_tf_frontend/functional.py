@@ -29,7 +29,13 @@ is read inside the body as the variable's constant. A variable changed by the lo
 """
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tfconv.graph import Graph, Port
+from tfconv.passes import graph_pass
 
 from . import proto
 
@@ -40,6 +46,7 @@ WHILE_OPS = {"While", "StatelessWhile", "_While"}
 IF_OPS = {"If", "StatelessIf", "_If"}
 CASE_OPS = {"Case", "StatelessCase"}
 FUNCTIONAL_OPS = WHILE_OPS | IF_OPS | CASE_OPS
+log = logging.getLogger("tfconv.tf_frontend")
 _DT_BOOL = 10
 _DT_INT32 = 3
 
@@ -282,3 +289,85 @@ class _While:
             ex = _emit(inl, f"{name}/exit_{k}", "Exit", [exits[k]], self.types[k])
             out[k] = _tensor(ex.name)
         return out
+
+
+# --- frozen graphs TensorFlow lowered: _SwitchN (a Case) -----------------------------------------
+
+
+def _switch_n_groups(graph: Graph) -> dict[Port, list[str]]:
+    """``_SwitchN`` nodes grouped by their branch index port (one group per lowered Case)."""
+    groups: dict[Port, list[str]] = {}
+    for op in graph.ops_of_type("_SwitchN"):
+        groups.setdefault(graph.inputs(op.name)[1], []).append(op.name)
+    return groups
+
+
+def _case_merges(graph: Graph, switches: list[str], n: int) -> list[str]:
+    """The Merges of ``n`` inputs the Case's branches end in (first ones reached forward)."""
+    seen, work, merges = set(switches), list(switches), []
+    while work:
+        for consumer, _ in graph.consumers(work.pop()):
+            if consumer in seen:
+                continue
+            seen.add(consumer)
+            op = graph.op(consumer)
+            if op.type in ("Merge", "RefMerge") and len(graph.inputs(consumer)) == n:
+                merges.append(consumer)
+            else:
+                work.append(consumer)
+    return sorted(merges)
+
+
+def lower_switch_n(graph: Graph) -> int:
+    """TensorFlow's lowering of a Case (``_SwitchN(data, index)`` -> branch k -> ``Merge`` of N
+    inputs) rewritten as a chain of two-way conds on ``Equal(index, k)`` (the last branch is
+    the default, as in TF), which the Switch/Merge translators handle; returns how many Cases."""
+    done = 0
+    for index, switches in sorted(_switch_n_groups(graph).items(), key=lambda kv: kv[1][0]):
+        n = int(graph.op(switches[0]).attrs.get("num_outs", 0))
+        if any(int(graph.op(s).attrs.get("num_outs", 0)) != n for s in switches) or n < 1:
+            continue
+        base = switches[0].rsplit("/", 1)[0] if "/" in switches[0] else switches[0]
+        preds = []
+        for k in range(n - 1):
+            const = graph.add_op("Const", graph.unique_name(f"{base}/case_index_{k}"),
+                                 attrs={"value": np.array(k, np.int32), "dtype": np.dtype(np.int32)})
+            const.outputs[0].shape, const.outputs[0].dtype = (), np.dtype(np.int32)
+            eq = graph.add_op("Equal", graph.unique_name(f"{base}/case_is_{k}"),
+                              [index, Port(const.name, 0)], {"T": np.dtype(np.int32)})
+            eq.outputs[0].shape, eq.outputs[0].dtype = (), np.dtype(bool)
+            preds.append(Port(eq.name, 0))
+        merges = _case_merges(graph, switches, n)
+        for name in switches:
+            data = graph.inputs(name)[0]
+            outs: list[Port] = []
+            for k, pred in enumerate(preds):
+                sw = graph.add_op("Switch", graph.unique_name(f"{name}/case_{k}"), [data, pred],
+                                  num_outputs=2)
+                outs.append(Port(sw.name, 1))
+                data = Port(sw.name, 0)
+            outs.append(data)
+            for k, port in enumerate(outs[:len(graph.op(name).outputs)]):
+                graph.replace_uses(Port(name, k), port)
+            graph.remove(name)
+        for name in merges:
+            ins = graph.inputs(name)
+            acc = ins[-1]
+            for k in range(n - 2, 0, -1):
+                m = graph.add_op("Merge", graph.unique_name(f"{name}/case_{k}"), [acc, ins[k]],
+                                 num_outputs=2)
+                acc = Port(m.name, 0)
+            graph.set_inputs(name, [acc, ins[0]] if n > 1 else [acc])
+        done += 1
+    return done
+
+
+@graph_pass("tf_frontend.lower_switch_n", stage="source",
+            before=["tf_frontend.collapse_while_loops", "tf_frontend.unify_cond_branches",
+                    "cleanup.remove_dead_source"])
+def lower_switch_n_pass(graph: Graph, config) -> None:
+    """A Case TensorFlow lowered when freezing (``_SwitchN`` + N-input Merges) becomes a chain
+    of two-way Switch/Merge conds."""
+    n = lower_switch_n(graph)
+    if n:
+        log.info("lowered %d TensorFlow _SwitchN case(s) to two-way conds", n)

@@ -30,6 +30,8 @@ def tfconv_register_passes(registry):
     from .cleanup import ALL_PASSES
     from .control_flow import collapse_while_loops, drop_cond_pivots, unify_cond_branches
     registry.add(*ALL_PASSES, collapse_while_loops, drop_cond_pivots, unify_cond_branches)
+    from .functional import lower_switch_n_pass  # TF2 Case lowered by TF (functional.py)
+    registry.add(lower_switch_n_pass)
 
 
 @hookimpl

@@ -1,0 +1,203 @@
+"""TF2 functional control flow vs real TF: ``tf.function`` graphs with While/If/Case and
+TensorLists (``functional.py`` lowers them while freezing, ``collapse_while_loops`` and the
+TF1 translators unroll and fold them, ``ops/tensor_list.py`` follows the lists). Each model is
+converted as a SavedModel (the TF-free freezer: no TensorFlow fallback) and as a frozen
+GraphDef that keeps its control flow (``lower_control_flow=False``), run in OpenVINO and
+compared with TensorFlow."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfconv
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("openvino")
+
+from ovrun import ir_layer_types, rel_err, run_ir  # noqa: E402
+
+TOLERANCE = 1e-4
+NOTF = "without TensorFlow"
+RNG = np.random.default_rng(12)
+
+
+def _x(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+X = np.abs(_x(3, 4)) - 0.2    # sum > 0: computed predicates take their true side ...
+X_NEG = -np.abs(_x(3, 4))      # ... and here their false side
+assert X.sum() > 0
+
+
+class _Vars(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.v = tf.Variable(_x(4))
+        self.w = tf.Variable(_x(4, 4))
+
+
+def while_counter(m, x):
+    def body(i, a, b):
+        return i + 1, a * 0.5 + tf.cast(i, tf.float32), b - a
+    i, a, b = tf.while_loop(lambda i, a, b: i < 5, body, [tf.constant(0), x, tf.zeros_like(x)])
+    return [tf.cast(i, tf.float32) + a, b]
+
+
+def while_variable(m, x):  # the body reads captured variables
+    _, a = tf.while_loop(lambda i, a: i < 4,
+                         lambda i, a: (i + 1, tf.tanh(tf.matmul(a, m.w) + m.v)), [0, x])
+    return a
+
+
+def while_max_iterations(m, x):
+    _, a = tf.while_loop(lambda i, a: i < 100, lambda i, a: (i + 1, a * 0.9 + 0.1), [0, x],
+                         maximum_iterations=7)
+    return a
+
+
+def nested_while(m, x):
+    def outer(i, a):
+        _, a = tf.while_loop(lambda j, b: j < i + 1, lambda j, b: (j + 1, b * 0.8 + m.v), [0, a])
+        return i + 1, a
+    return tf.while_loop(lambda i, a: i < 3, outer, [0, x])[1]
+
+
+def map_fn(m, x):
+    return tf.map_fn(lambda r: tf.reduce_sum(r * m.v) + r, x)
+
+
+def scan(m, x):
+    return tf.scan(lambda acc, r: acc * 0.5 + r, x, initializer=tf.zeros([4]))
+
+
+def cond_folded(m, x):
+    return tf.cond(tf.constant(True), lambda: x * 2.0 + m.v, lambda: tf.reduce_sum(x, 0))
+
+
+def cond_computed(m, x):
+    return tf.cond(tf.reduce_sum(x) > 0, lambda: x * 2.0 + m.v, lambda: tf.constant(1.0) - x)
+
+
+def case_folded(m, x):
+    return tf.switch_case(tf.constant(1), [lambda: x + 1.0, lambda: x * m.v, lambda: -x])
+
+
+def case_computed(m, x):
+    index = tf.cast(tf.reduce_sum(x) > 0, tf.int32)
+    return tf.switch_case(index, [lambda: x + 1.0, lambda: x * m.v, lambda: -x])
+
+
+def tensor_array(m, x):
+    n = 3
+    ta = tf.TensorArray(tf.float32, size=n, element_shape=[4])
+    rows = tf.TensorArray(tf.float32, size=n).unstack(x)
+
+    def body(i, ta):
+        return i + 1, ta.write(i, rows.read(i) * tf.cast(i + 1, tf.float32) + m.v)
+    _, ta = tf.while_loop(lambda i, ta: i < n, body, [0, ta])
+    stacked = ta.stack()
+    picked = ta.gather([2, 0])
+    return [stacked, picked, ta.concat(), tf.cast(ta.size(), tf.float32) + ta.read(1)]
+
+
+def tensor_array_dynamic(m, x):  # dynamic_size: PushBack-like growth through SetItem
+    ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    _, ta = tf.while_loop(lambda i, ta: i < 5,
+                          lambda i, ta: (i + 1, ta.write(i, tf.reduce_max(x, 0) * tf.cast(i, tf.float32))),
+                          [0, ta])
+    return ta.stack()
+
+
+def loop_in_cond(m, x):
+    def looped():
+        return tf.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a * 1.5), [0, x])[1]
+    return tf.cond(tf.constant(False), lambda: x, looped)
+
+
+def cond_in_loop(m, x):
+    def body(i, a):
+        return i + 1, tf.cond(i % 2 == 0, lambda: a + m.v, lambda: a * 0.5)
+    return tf.while_loop(lambda i, a: i < 4, body, [0, x])[1]
+
+
+CASES = {f.__name__: f for f in (
+    while_counter, while_variable, while_max_iterations, nested_while, map_fn, scan,
+    cond_folded, cond_computed, case_folded, case_computed, tensor_array, tensor_array_dynamic,
+    loop_in_cond, cond_in_loop)}
+COMPUTED = {"cond_computed", "case_computed"}  # run on a second input taking the other branch
+
+
+def _build(root: Path, name: str, fn) -> dict:
+    """SavedModel and frozen GraphDef (control flow kept) of ``fn`` and its TF results."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    class Net(_Vars):
+        @tf.function(input_signature=[tf.TensorSpec([3, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            out = fn(self, x)
+            outs = out if isinstance(out, list) else [out]
+            return {f"y{i}": y for i, y in enumerate(outs)}
+
+    net = Net()
+    feeds = [X, X_NEG] if name in COMPUTED else [X]
+    expected = [[v.numpy() for _, v in sorted(net(tf.constant(f)).items())] for f in feeds]
+    sm = root / f"{name}_sm"
+    tf.saved_model.save(net, str(sm), signatures={"serving_default": net.__call__})
+    concrete = net.__call__.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    ops = {}
+    for form, gd in (("saved_model", concrete.graph.as_graph_def()),
+                     ("frozen", frozen.graph.as_graph_def())):
+        ops[form] = {n.op for n in gd.node} | {n.op for f in gd.library.function
+                                               for n in f.node_def}
+    gd = frozen.graph.as_graph_def()
+    pb = root / f"{name}.pb"
+    pb.write_bytes(gd.SerializeToString())
+    outputs = [t.name for t in frozen.outputs]
+    return {"sm": sm, "pb": pb, "outputs": outputs, "feeds": feeds, "expected": expected,
+            "ops": ops}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("functional")
+    return {name: _build(root, name, fn) for name, fn in CASES.items()}
+
+
+def _convert(model: Path, out: Path, caplog, **options) -> tuple[Path, str]:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tfconv"):
+        graph = tfconv.convert_model(model, **options)
+    (xml,) = [p for p in tfconv.save_model(graph, out / "m.xml") if p.suffix == ".xml"]
+    return xml, caplog.text
+
+
+@pytest.mark.parametrize("form", ["saved_model", "frozen"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_functional_control_flow_matches_tf(models, name, form, tmp_path, caplog):
+    case = models[name]
+    functional = {"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase"}
+    # (freezing lowers a Case to Switch/Merge even with lower_control_flow=False)
+    assert case["ops"][form] & (functional | ({"Merge"} if "case" in name else set())), \
+        "TF built no functional control flow"
+    if form == "saved_model":
+        xml, log = _convert(case["sm"], tmp_path, caplog)
+        assert "froze TF2 SavedModel" in log and NOTF in log, log
+    else:
+        xml, log = _convert(case["pb"], tmp_path, caplog, output=",".join(case["outputs"]))
+    layers = ir_layer_types(xml)
+    assert "Loop" not in layers and "TensorIterator" not in layers  # unrolled
+    assert ("Select" in layers) == (name in COMPUTED), layers  # a folded predicate: no Select
+    for feed, expected in zip(case["feeds"], case["expected"]):
+        actual = run_ir(xml, [feed])
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected):
+            assert np.std(e) > 0 or e.size == 1, "degenerate reference"
+            err = rel_err(a, e)
+            assert err <= TOLERANCE, f"rel err {err:.2e} > {TOLERANCE:.0e}"
