@@ -3,8 +3,6 @@ and unrolled by ``ops/control_flow.py``), TensorArrays, and conds on folded or c
 predicates. Graphs are built with control flow v2 off, so TF emits Enter/Merge/Switch/Exit."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -13,12 +11,10 @@ import pytest
 from optest import CORE, compare, rand, tf, to_ov_model
 
 import tfconv  # noqa: E402
-from cliassert import assert_clean_failure  # noqa: E402
 from tfconv import pipeline, plugins  # noqa: E402
 from tfconv.config import ConvertConfig  # noqa: E402
 from tfconv.translate import translate  # noqa: E402
 from tfconv_tf_frontend import loader, proto  # noqa: E402
-from tfconv_tf_frontend.ops.control_flow import MAX_UNROLL  # noqa: E402
 
 tf1 = tf.compat.v1
 PM = plugins.get_plugin_manager(autoload=False)
@@ -239,35 +235,7 @@ def test_dynamic_rnn_unrolls(cell, seq):
     compare(expected, result[compiled.output(0)], 1e-4)
 
 
-def test_map_over_a_dynamic_batch_names_the_loop():
-    """A map over a batch not known at conversion time: the loop's trip count is dynamic, and
-    the message says so (not the TensorArray's size, nor a graph cycle)."""
-    g, _, outs = tf1_graph(lambda x: tf.map_fn(lambda r: r * 2.0, x), [X], shapes=[(None, 4)])
-    with pytest.raises(tfconv.errors.TranslationError, match="'map/while/while_context' has a "
-                       "dynamic trip count"):
-        convert(g.as_graph_def().SerializeToString(), [outs[0].name])
-
-
 # --- failures: one clear message -----------------------------------------------------------
-
-
-def _data_dependent_loop(x):
-    n = tf.cast(x[0, 0] * 10.0, tf.int32)
-    return tf1.while_loop(lambda i, a: i < n, lambda i, a: (i + 1, a * 2.0), [tf.constant(0), x])[1]
-
-
-def test_data_dependent_trip_count_is_one_clear_error(tmp_path):
-    g, _, outs = tf1_graph(_data_dependent_loop, [X])
-    model = tmp_path / "loop.pb"
-    model.write_bytes(g.as_graph_def().SerializeToString())
-    out = tmp_path / "ir"
-    result = subprocess.run([sys.executable, "-m", "tfconv.cli", "convert", str(model),
-                             "-o", str(out), "--output", outs[0].op.name],
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 3, result.stderr
-    message = assert_clean_failure(result, out, "TF1 while loop", "'while/while_context'",
-                                   "trip count", "issue 12")
-    assert "cycle" not in message
 
 
 def test_unsupported_ops_inside_a_loop_body_are_listed_with_the_rest():
@@ -283,19 +251,8 @@ def test_unsupported_ops_inside_a_loop_body_are_listed_with_the_rest():
     assert {"NoSuchOpInLoop", "NoSuchOpOutside"} <= set(err.value.missing), err.value
 
 
-def test_too_many_iterations_is_one_clear_error():
-    g, _, outs = tf1_graph(lambda x: tf1.while_loop(
-        lambda i, a: i < MAX_UNROLL + 1, lambda i, a: (i + 1, a + 1.0), [tf.constant(0), x])[1],
-        [rand((1,))])
-    with pytest.raises(tfconv.errors.TranslationError, match=f"more than {MAX_UNROLL}"):
-        convert(g.as_graph_def().SerializeToString(), [outs[0].name])
-
-
-def test_different_branch_shapes_are_one_clear_error():
-    g, _, outs = tf1_graph(lambda x, p: tf1.cond(p[0] > 0.5, lambda: x[:2], lambda: x[1:]),
-                           [rand((4, 2)), np.array([0.1], np.float32)])
-    with pytest.raises(tfconv.errors.TranslationError, match="shapes"):
-        convert(g.as_graph_def().SerializeToString(), [outs[0].name])
+# Loops with a run-time trip count (OpenVINO Loop) and conds whose branches differ in shape
+# (OpenVINO If) are tested in test_ops_loop.py.
 
 
 # --- formats: a MetaGraph with a loop freezes without TensorFlow --------------------------------

@@ -483,12 +483,42 @@ def tensor_array_gather(ctx: NodeContext) -> Outputs:
         ctx.require(_scattered(ta) is not None and not ta.elements,
                     "a TensorArray gathered at indices not known at conversion time needs an "
                     "array scattered from one tensor or written by an OpenVINO Loop")
-        idx = ctx.emit("Convert", ctx.input(1), destination_type="int64")
-        return ctx.emit("Gather", ta.scattered, idx, ints(ctx, 0, "axis"), batch_dims=0)
+        element = _element_shape(ctx) or ta.element_shape
+        if _every_row(ctx, ctx.input(1), ta.scattered):  # type: ignore[arg-type]
+            out = ta.scattered  # stack(): gather(range(0, size()))
+        else:
+            idx = ctx.emit("Convert", ctx.input(1), destination_type="int64")
+            out = ctx.emit("Gather", ta.scattered, idx, ints(ctx, 0, "axis"), batch_dims=0)
+        _refine(ctx, out, None if element is None else (None, *element))  # type: ignore[arg-type]
+        return out  # type: ignore[return-value]
     out = _stack(ctx, ta, indices)  # type: ignore[arg-type]
     element = _element_shape(ctx) or ta.element_shape
     _refine(ctx, out, None if element is None else (len(indices), *element))  # type: ignore[arg-type]
     return out
+
+
+def _every_row(ctx: NodeContext, indices: Port, rows_of: Port) -> bool:
+    """Whether ``indices`` is ``Range(0, n, 1)`` with ``n`` the row count of ``rows_of`` that
+    :func:`tensor_array_size` gave."""
+    g = ctx.builder.graph
+
+    def through_convert(p: Port) -> Port:
+        while g.op(p.node).type == "Convert":
+            p = g.inputs(p.node)[0]
+        return p
+
+    indices = through_convert(indices)
+    if g.op(indices.node).type != "Range":
+        return False
+    start, stop, step = g.inputs(indices.node)
+    lengths = ctx.builder.state.get("array_lengths", {})
+    return _is(ctx, start, 0) and _is(ctx, step, 1) and \
+        lengths.get(through_convert(stop)) == rows_of  # type: ignore[union-attr]
+
+
+def _is(ctx: NodeContext, port: Port, number: int) -> bool:
+    v = ctx.value(port)
+    return v is not None and v.size == 1 and int(v.reshape(-1)[0]) == number
 
 
 def _refine(ctx: NodeContext, port: Port, shape: tuple | None) -> None:
@@ -517,6 +547,7 @@ def tensor_array_size(ctx: NodeContext) -> Outputs:
         if _scattered(ta) is not None:  # its rows: a Loop's concatenated output
             rows = ctx.emit("Gather", ctx.emit("ShapeOf", ta.scattered, output_type="int32"),
                             ints(ctx, 0, "index"), ints(ctx, 0, "axis"), batch_dims=0)
+            ctx.builder.state.setdefault("array_lengths", {})[rows] = ta.scattered  # type: ignore[index]
             return rows
     size = ta.size if ta.size is not None else (max(ta.elements) + 1 if ta.elements else 0)
     return ctx.const(np.array(size, np.int32), name="size")
