@@ -201,3 +201,47 @@ def test_functional_control_flow_matches_tf(models, name, form, tmp_path, caplog
             assert np.std(e) > 0 or e.size == 1, "degenerate reference"
             err = rel_err(a, e)
             assert err <= TOLERANCE, f"rel err {err:.2e} > {TOLERANCE:.0e}"
+
+
+# --- Keras recurrent layers kept as loops (unroll=False): unrolled over 20 steps -------------------
+
+STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def keras_rnns(tmp_path_factory):
+    root = tmp_path_factory.mktemp("functional_rnn")
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((2, STEPS, 6)).astype(np.float32)
+    built = {}
+    for family in ("keras", "tf_keras"):
+        keras = pytest.importorskip(family)
+        inp = keras.Input((STEPS, 6), batch_size=2)
+        h = keras.layers.LSTM(8, unroll=False, return_sequences=True)(inp)
+        out = keras.layers.Dense(4)(keras.layers.GRU(6, unroll=False)(h))
+        model = keras.Model(inp, out)
+        for w in model.weights:  # non-degenerate random weights (biases too)
+            w.assign(rng.standard_normal(tuple(w.shape)).astype(np.float32) * 0.4)
+        expected = np.asarray(model(x))
+        directory = root / family
+        if family == "keras":
+            model.export(str(directory), verbose=False)
+        else:
+            model.save(str(directory), save_format="tf")
+        built[family] = (directory, expected)
+    return x, built
+
+
+@pytest.mark.parametrize("family", ["keras", "tf_keras"])
+def test_keras_lstm_gru_loops_unroll(keras_rnns, family, tmp_path, caplog):
+    x, built = keras_rnns
+    directory, expected = built[family]
+    xml, log = _convert(directory, tmp_path, caplog)
+    assert "froze TF2 SavedModel" in log and NOTF in log, log
+    assert "collapsed 2 TF1 while loop(s)" in log, log
+    assert "Loop" not in ir_layer_types(xml)
+    (actual,) = run_ir(xml, [x])
+    assert np.std(expected) > 1e-3
+    err = rel_err(actual, expected)
+    assert err <= TOLERANCE, f"rel err {err:.2e} > {TOLERANCE:.0e}"
+    assert (actual.argmax(-1) == expected.argmax(-1)).all()
