@@ -83,6 +83,12 @@ class Graph:
         self._succ: dict[str, dict[str, dict[int, int]]] = {}
         self._seq = 0
         self._suffix: dict[str, int] = {}  # base -> the last suffix unique_name gave it
+        # Caches, dropped by every change they depend on: each op's input ports (asked for
+        # 10-60 times per op by the passes and the writer), and the topological order
+        # (``_changes`` counts edits of ops and edges).
+        self._inputs: dict[str, tuple[Port, ...]] = {}
+        self._changes = 0
+        self._topo: tuple[int, list[str]] | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -98,6 +104,8 @@ class Graph:
         self._pred[name] = {}
         self._succ[name] = {}
         self._seq += 1
+        self._changes += 1
+        self._inputs.pop(name, None)
         for dst, port in enumerate(inputs):
             self._connect(port, name, dst)
         return op
@@ -118,6 +126,8 @@ class Graph:
             raise GraphError(msg)
         self._succ[port.node].setdefault(consumer, {})[dst] = port.index
         self._pred[consumer].setdefault(port.node, {})[dst] = port.index
+        self._inputs.pop(consumer, None)
+        self._changes += 1
 
     def _disconnect(self, src: str, consumer: str, dst: int) -> None:
         """Remove the edge into input ``dst`` of ``consumer`` from ``src``."""
@@ -129,6 +139,8 @@ class Graph:
         del into[dst]
         if not into:
             del self._pred[consumer][src]
+        self._inputs.pop(consumer, None)
+        self._changes += 1
 
     def set_input(self, name: str, dst: int, port: Port) -> None:
         """Re-wire input ``dst`` of ``name`` to ``port``."""
@@ -168,7 +180,10 @@ class Graph:
             del self._succ[src][name]
         for dst in self._succ.pop(name):
             del self._pred[dst][name]
+            self._inputs.pop(dst, None)
         del self._ops[name], self._order[name]
+        self._inputs.pop(name, None)
+        self._changes += 1
 
     def remove_dead(self, keep: Iterable[str] = ()) -> int:
         """Remove every op that no graph output (or op in ``keep``) depends on; returns the count."""
@@ -204,10 +219,13 @@ class Graph:
 
     def inputs(self, name: str) -> list[Port]:
         """The ports feeding ``name``, ordered by input index."""
-        found = [(dst, Port(src, index)) for src, edges in self._pred[name].items()
-                 for dst, index in edges.items()]
-        found.sort(key=lambda e: e[0])
-        return [port for _, port in found]
+        cached = self._inputs.get(name)
+        if cached is None:
+            found = [(dst, Port(src, index)) for src, edges in self._pred[name].items()
+                     for dst, index in edges.items()]
+            found.sort(key=lambda e: e[0])
+            cached = self._inputs[name] = tuple(port for _, port in found)
+        return list(cached)
 
     def consumers(self, port: Port | str) -> list[tuple[str, int]]:
         """``(consumer name, input index)`` pairs reading ``port`` (or any output of an op name)."""
@@ -220,6 +238,13 @@ class Graph:
 
     def topological_order(self) -> list[str]:
         """All op names, producers first; ties broken by insertion order (Kahn's algorithm)."""
+        if self._topo is not None and self._topo[0] == self._changes:
+            return list(self._topo[1])  # nothing changed since the last call
+        order = self._topological_order()
+        self._topo = (self._changes, order)
+        return list(order)
+
+    def _topological_order(self) -> list[str]:
         seq, pred, succ = self._order, self._pred, self._succ
         if all(seq[p] < s for n, s in seq.items() for p in pred[n]):
             return list(self._ops)  # every edge runs forward: insertion order is the answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -63,7 +64,14 @@ def element_type(dtype: object, where: str) -> str:
     return ELEMENT_TYPES[name][0]
 
 
+_PRECISIONS: dict[object, str] = {}  # dtype -> port precision, filled as they are met
+
+
 def precision(dtype: np.dtype | None, where: str) -> str:
+    try:
+        return _PRECISIONS[dtype]
+    except (KeyError, TypeError):
+        pass
     if dtype is None:
         msg = f"{where}: the element type is unknown (did shape inference run on this op?)"
         raise OutputError(msg)
@@ -71,6 +79,7 @@ def precision(dtype: np.dtype | None, where: str) -> str:
     if name not in ELEMENT_TYPES:
         msg = f"{where}: element type {name!r} cannot be written to OpenVINO IR"
         raise OutputError(msg)
+    _PRECISIONS[dtype] = ELEMENT_TYPES[name][1]
     return ELEMENT_TYPES[name][1]
 
 
@@ -463,6 +472,77 @@ def build_mapping(graph: Graph, order: list[str]) -> ET.ElementTree:
     return tree
 
 
+# -- serialization ---------------------------------------------------------------------------
+
+_ATTR_SPECIAL = re.compile('[&<>"\r\n\t]')
+_TEXT_SPECIAL = re.compile("[&<>]")
+
+
+class _Unusual(Exception):
+    """A tree :func:`write_xml` leaves to ElementTree (namespaces, comments, non-text values)."""
+
+
+def _attr(value: str) -> str:
+    if _ATTR_SPECIAL.search(value) is None:
+        return value
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;")
+            .replace("\t", "&#09;"))
+
+
+def _text(value: str) -> str:
+    if _TEXT_SPECIAL.search(value) is None:
+        return value
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_xml(tree: ET.ElementTree, stream: BinaryIO) -> None:
+    """``tree.write(stream, encoding="utf-8", xml_declaration=True)``: the same bytes, about
+    three times faster (ElementTree's general serializer was a fifth of a 200k-node graph's
+    conversion). Trees with namespaces, comments or non-text values go to ElementTree."""
+    start = stream.tell()
+    parts: list[str] = ["<?xml version='1.0' encoding='utf-8'?>\n"]
+
+    def flush() -> None:
+        stream.write("".join(parts).encode("utf-8", "xmlcharrefreplace"))
+        parts.clear()
+
+    def element(elem: ET.Element) -> None:
+        tag = elem.tag
+        if type(tag) is not str or "{" in tag:
+            raise _Unusual
+        attrib = elem.attrib
+        if attrib:
+            if "{" in "".join(attrib):
+                raise _Unusual
+            head = "<" + tag + "".join([f' {k}="{_attr(v)}"' for k, v in attrib.items()])
+        else:
+            head = "<" + tag
+        text = elem.text
+        if text or len(elem):
+            parts.append(head + ">")
+            if text:
+                parts.append(_text(text))
+            for child in elem:
+                element(child)
+            parts.append("</" + tag + ">")
+        else:
+            parts.append(head + " />")
+        if elem.tail:
+            parts.append(_text(elem.tail))
+        if len(parts) > 50_000:
+            flush()
+
+    try:
+        element(tree.getroot())
+    except (_Unusual, TypeError):
+        stream.seek(start)
+        stream.truncate()
+        tree.write(stream, encoding="utf-8", xml_declaration=True)
+        return
+    flush()
+
+
 def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]:
     """Write ``<config.name>.xml``, ``<config.name>.bin`` and the tensor-name mapping
     ``<config.name>.mapping`` into ``directory``; returns the three."""
@@ -478,10 +558,10 @@ def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]
         tree = build_xml(graph, config.name, bins, order)
         bins.write_back()
     with xml_path.open("wb") as stream:
-        tree.write(stream, encoding="utf-8", xml_declaration=True)
+        write_xml(tree, stream)
         stream.write(b"\n")
     with mapping_path.open("wb") as stream:
-        build_mapping(graph, order).write(stream, encoding="utf-8", xml_declaration=True)
+        write_xml(build_mapping(graph, order), stream)
         stream.write(b"\n")
     return [xml_path, bin_path, mapping_path]
 
