@@ -25,7 +25,7 @@ OpenVINO gate orders: LSTM f, i, c, o; GRU z, r, h (opset5 Sequence ops, ``docs/
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -98,6 +98,7 @@ class _Cell:
     R: np.ndarray = field(default=None)  # type: ignore[assignment]  [1, G*H, H]
     B: np.ndarray = field(default=None)  # type: ignore[assignment]  [1, G*H]
     hidden: int = 0
+    linear_before_reset: bool = False  # GRU: Keras' reset_after=True
 
 
 class _Matcher:
@@ -165,21 +166,62 @@ class _Matcher:
 
     # -- pieces --------------------------------------------------------------------------------
 
-    def dense(self, port: Port, h_var: int) -> tuple[Port, np.ndarray, np.ndarray]:
-        """``concat(x, h) @ W + b`` with ``h`` the loop variable ``h_var``: (x, W, b)."""
+    def biased(self, port: Port) -> tuple[Port, np.ndarray | None]:
+        """``y + b`` (BiasAdd or Add of a constant): (y, b); anything else: (port, None)."""
         if self.is_op(port, "BiasAdd"):
-            mm, bias_port = self.op(port, "BiasAdd")
-            bias = self.const(bias_port)
-        else:
-            mm, bias = self.either(self.op(port, "Add", "AddV2"),
-                                   lambda p: (self.is_op(p, "MatMul") or _need(False)) and p,
-                                   self.const)
-        a, w = self.op(mm, "MatMul")
-        mm_op = self.body.op(self.skip(mm).node)
-        _need(not mm_op.attrs.get("transpose_a") and not mm_op.attrs.get("transpose_b"))
-        x, h, axis = self.op(a, "ConcatV2")
-        _need(self.var(h) == h_var and int(self.const(axis)) in (1, -1))
-        return x, self.const(w), np.asarray(bias).reshape(-1)
+            y, bias = self.op(port, "BiasAdd")
+            return y, np.asarray(self.const(bias)).reshape(-1)
+        if self.is_op(port, "Add", "AddV2"):
+            saved = set(self.used)
+            try:
+                y, bias = self.either(self.op(port, "Add", "AddV2"),
+                                      lambda p: (self.value(p) is None or _need(False)) and p,
+                                      self.const)
+                if np.ndim(bias) == 1:
+                    return y, np.asarray(bias).reshape(-1)
+            except _NoMatch:
+                pass
+            self.used = saved
+        return port, None
+
+    def matmul(self, port: Port) -> tuple[Port, np.ndarray]:
+        """``a @ W`` with W constant: (a, W)."""
+        a, w = self.op(port, "MatMul")
+        op = self.body.op(self.skip(port).node)
+        _need(not op.attrs.get("transpose_a") and not op.attrs.get("transpose_b"))
+        w = self.const(w)
+        _need(w.ndim == 2)
+        return a, w
+
+    def dense(self, port: Port, h_var: int) -> tuple[Port, np.ndarray, np.ndarray]:
+        """``concat(x, h) @ W + b`` (TF1 cells) or ``x @ Wx + h @ Wh + b`` (Keras), with ``h``
+        the loop variable ``h_var``: (x, W stacked as ``[Wx; Wh]``, b)."""
+        y, bias = self.biased(port)
+        if self.is_op(y, "MatMul"):
+            a, w = self.matmul(y)
+            x, h, axis = self.op(a, "ConcatV2")
+            _need(self.var(h) == h_var and int(self.const(axis)) in (1, -1))
+        else:  # each product may carry its own bias (Keras SimpleRNN: x @ W + b + h @ U)
+            def on_x(p):
+                q, b = self.biased(p)
+                return (*self.matmul(q), b)
+
+            def on_h(p):
+                q, b = self.biased(p)
+                h, wh = self.matmul(q)
+                _need(self.var(h) == h_var)
+                return wh, b
+            (x, wx, bx), (wh, bh) = self.either(self.op(y, "Add", "AddV2"), on_x, on_h)
+            _need(wx.shape[1] == wh.shape[1])
+            w = np.concatenate([wx, wh], axis=0)
+            for extra in (bx, bh):
+                if extra is not None:
+                    _need(extra.shape == (w.shape[1],))
+                    bias = extra if bias is None else bias + extra
+        if bias is None:
+            bias = np.zeros(w.shape[1], np.float32)
+        _need(bias.shape == (w.shape[1],))
+        return x, w, bias
 
     def split(self, port: Port, parts: int) -> tuple[Port, int]:
         """``port`` is output k of ``Split(axis 1, source, num_split=parts)``: (source, k)."""
@@ -257,24 +299,105 @@ def _gru(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
     gates = m.act(gate_src, "Sigmoid")
     xg, wg, bg = m.dense(gates, h_var)
     # the candidate: concat(x, r * h) @ Wc + bc
-    mm, bc = m.op(cand, "BiasAdd") if m.is_op(cand, "BiasAdd") else \
-        m.either(m.op(cand, "Add", "AddV2"), lambda p: p, m.const)
-    bc = np.asarray(bc if isinstance(bc, np.ndarray) else m.const(bc)).reshape(-1)
-    a, wc = m.op(mm, "MatMul")
-    mm_op = m.body.op(m.skip(mm).node)
-    _need(not mm_op.attrs.get("transpose_a") and not mm_op.attrs.get("transpose_b"))
+    mm, bc = m.biased(cand)
+    _need(bc is not None)
+    a, wc = m.matmul(mm)
     xc, rh, axis = m.op(a, "ConcatV2")
     _need(m.same(xc, xg) and int(m.const(axis)) in (1, -1))
     (r_src, kr), _ = m.either(m.op(rh, "Mul"), lambda q: m.split(q, 2),
                               lambda q: (m.var(q) == h_var or _need(False)) and q)
     _need(m.same(r_src, gate_src) and {kr, ku} == {0, 1})
-    wc = m.const(wc)
     hs = wc.shape[1]
     _need(wg.ndim == 2 and wg.shape[1] == 2 * hs and wc.shape[0] == wg.shape[0] > hs)
     # OpenVINO z, r, h = TF u, r, candidate
     w = np.concatenate([wg[:, ku * hs:(ku + 1) * hs], wg[:, kr * hs:(kr + 1) * hs], wc], axis=1)
     b = np.concatenate([bg[ku * hs:(ku + 1) * hs], bg[kr * hs:(kr + 1) * hs], bc])
     return _cell("GRU", xg, [h_var], h_next, w, b, hs, [0, 1, 2])
+
+
+def _columns(m: _Matcher, port: Port) -> tuple[Port, object]:
+    """``port`` is a column block of a 2-D tensor: ``Split`` output k, or a ``StridedSlice``
+    of whole rows. Returns (source, ``cols(width) -> (lo, hi)``)."""
+    if m.is_op(port, "Split"):
+        port = m.skip(port)
+        axis, src = m.op(port, "Split")
+        n = int(m.body.op(port.node).attrs.get("num_split", 0))
+        _need(n > 0 and int(m.const(axis)) in (1, -1))
+        k = port.index
+        return src, lambda width: (k * width // n, (k + 1) * width // n)
+    node = m.body.op(m.skip(port).node)
+    src, begin, end, strides = m.op(port, "StridedSlice")
+    begin, end, strides = (np.asarray(m.const(p)).reshape(-1) for p in (begin, end, strides))
+    bm, em = int(node.attrs.get("begin_mask", 0)), int(node.attrs.get("end_mask", 0))
+    _need(len(begin) == 2 and list(strides) == [1, 1] and bm & 1 and em & 1
+          and not any(int(node.attrs.get(k, 0)) for k in ("new_axis_mask", "shrink_axis_mask",
+                                                        "ellipsis_mask")))
+    lo = 0 if bm & 2 else int(begin[1])
+    hi = None if em & 2 else int(end[1])
+    _need(lo >= 0 and (hi is None or hi > lo))
+    return src, lambda width: (lo, width if hi is None else min(hi, width))
+
+
+def _keras_gru(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
+    """Keras GRU, ``reset_after=True``: ``z = sigmoid(xz + hz)``, ``r = sigmoid(xr + hr)``,
+    ``h' = z * h + (1 - z) * tanh(xh + r * hh)`` with ``x* = x @ Wx + bx`` and
+    ``h* = h @ Wh + bh`` column blocks (GRUSequence with ``linear_before_reset``)."""
+    def hold(p):
+        z, _ = m.either(m.op(p, "Mul"), lambda q: (m.is_op(q, "Sigmoid") or _need(False)) and q,
+                        lambda q: (m.var(q) == h_var or _need(False)) and q)
+        return z
+
+    def new(p):
+        def one_minus(q):
+            one, z = m.op(q, "Sub")
+            _need(np.allclose(m.const(one), 1.0))
+            return z
+        return m.either(m.op(p, "Mul"), one_minus, lambda q: m.act(q, "Tanh"))
+
+    z, (z2, cand) = m.either(m.op(h_next, "Add", "AddV2"), hold, new)
+    _need(m.same(z, z2))
+    sources: dict[str, list] = {"x": [], "h": []}
+
+    def block(p, side):
+        src, cols = _columns(m, p)
+        sources[side].append(src)
+        return cols
+
+    def gate(p):
+        return m.either(m.op(m.act(p, "Sigmoid"), "Add", "AddV2"), lambda q: block(q, "x"),
+                        lambda q: block(q, "h"))
+
+    zx, zh = gate(z)
+    hx, (r_port, hh) = m.either(m.op(cand, "Add", "AddV2"), lambda q: block(q, "x"),
+                                lambda q: m.either(m.op(q, "Mul"), lambda a: a,
+                                                   lambda b: block(b, "h")))
+    rx, rh = gate(r_port)
+    _need(all(m.same(p, sources["x"][0]) for p in sources["x"]))
+    _need(all(m.same(p, sources["h"][0]) for p in sources["h"]))
+    xmm, bx = m.biased(sources["x"][0])
+    x, wx = m.matmul(xmm)
+    hmm, bh = m.biased(sources["h"][0])
+    h, wh = m.matmul(hmm)
+    _need(m.var(h) == h_var and wx.shape[1] == wh.shape[1] and wx.shape[1] % 3 == 0)
+    width = wx.shape[1]
+    hs = width // 3
+    bx = np.zeros(width, np.float32) if bx is None else bx
+    bh = np.zeros(width, np.float32) if bh is None else bh
+    _need(bx.shape == (width,) and bh.shape == (width,) and wh.shape[0] == hs)
+    spans = {}
+    for name, (cx, ch) in (("z", (zx, zh)), ("r", (rx, rh)), ("h", (hx, hh))):
+        spans[name] = cx(width)
+        _need(spans[name] == ch(width) and spans[name][1] - spans[name][0] == hs)
+    _need(sorted(lo for lo, _ in spans.values()) == [0, hs, 2 * hs])
+    cols = [spans[g] for g in ("z", "r", "h")]
+    kernel = np.concatenate([np.concatenate([wx[:, a:b] for a, b in cols], axis=1),
+                             np.concatenate([wh[:, a:b] for a, b in cols], axis=1)], axis=0)
+    cell = _cell("GRU", x, [h_var], h_next, kernel, np.zeros(3 * hs, np.float32), hs, [0, 1, 2])
+    (za, zb), (ra, rb), (ha, hb) = cols
+    cell.B = np.concatenate([bx[za:zb] + bh[za:zb], bx[ra:rb] + bh[ra:rb], bx[ha:hb],
+                             bh[ha:hb]]).astype(np.float32)[None]
+    cell.linear_before_reset = True
+    return cell
 
 
 def _rnn(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
@@ -415,15 +538,23 @@ def _recognise(ctx: NodeContext) -> Outputs:
     nexts = body.outputs[1:]
     _need(len(nexts) == n)
     # bookkeeping: the output TensorArray write, counters
-    writes = [op for op in body if op.type == "TensorArrayWriteV3"]
-    reads = [op for op in body if op.type == "TensorArrayReadV3"]
+    # TF1 TensorArrays (dynamic_rnn) or TF2 TensorLists (Keras RNN layers)
+    writes = [op for op in body if op.type in ("TensorArrayWriteV3", "TensorListSetItem")]
+    reads = [op for op in body if op.type in ("TensorArrayReadV3", "TensorListGetItem")]
     _need(len(writes) == 1 and len(reads) == 1)
-    handle_w, index_w, value_w, flow_w = m.op(Port(writes[0].name, 0), "TensorArrayWriteV3")
-    handle_r, index_r, _flow_r = m.op(Port(reads[0].name, 0), "TensorArrayReadV3")
+    write, read = Port(writes[0].name, 0), Port(reads[0].name, 0)
+    lists = writes[0].type == "TensorListSetItem"
+    if lists:
+        _need(reads[0].type == "TensorListGetItem")
+        flow_w, index_w, value_w = m.op(write, "TensorListSetItem")
+        handle_r, index_r, _shape_r = m.op(read, "TensorListGetItem")
+    else:
+        handle_w, index_w, value_w, flow_w = m.op(write, "TensorArrayWriteV3")
+        handle_r, index_r, _flow_r = m.op(read, "TensorArrayReadV3")
     time = m.var(index_w)
     flow_var = m.var(flow_w)
     _need(time is not None and m.var(index_r) == time and flow_var is not None)
-    _need(m.same(nexts[flow_var], Port(writes[0].name, 0)))
+    _need(m.same(nexts[flow_var], write))
     scalars = {}
     for k in range(n):
         if k in (flow_var,):
@@ -433,17 +564,27 @@ def _recognise(ctx: NodeContext) -> Outputs:
             scalars[k] = step
     _need(scalars.get(time) == 1 and ctx.value(inputs[time]) is not None
           and int(np.asarray(ctx.value(inputs[time])).reshape(-1)[0]) == 0)
-    arrays = ctx.builder.state.get("tensor_arrays", {})
-    src_ta = arrays.get(m.feed.get(handle_r.node, Port("", 0)).node)  # type: ignore[union-attr]
-    out_ta = arrays.get(m.feed.get(handle_w.node, Port("", 0)).node)  # type: ignore[union-attr]
-    _need(src_ta is not None and out_ta is not None and src_ta.scattered is not None
-          and not src_ta.elements and not out_ta.elements and out_ta.scattered is None)
-    seq = src_ta.scattered  # time-major [T, B, I]
+    _need(handle_r.node in m.feed and handle_r.node not in m.var_of)
+    if lists:
+        known = ctx.builder.state.get("tensor_lists", {})
+        src_list, out_list = known.get(m.feed[handle_r.node]), known.get(inputs[flow_var])
+        _need(src_list is not None and out_list is not None and src_list.stacked is not None
+              and src_list.length_port is None and not any(src_list.items)
+              and out_list.stacked is None and not any(out_list.items))
+        seq = src_list.stacked
+    else:
+        arrays = ctx.builder.state.get("tensor_arrays", {})
+        _need(handle_w.node in m.feed)
+        src_ta = arrays.get(m.feed[handle_r.node].node)
+        out_ta = arrays.get(m.feed[handle_w.node].node)
+        _need(src_ta is not None and out_ta is not None and src_ta.scattered is not None
+              and not src_ta.elements and not out_ta.elements and out_ta.scattered is None)
+        seq = src_ta.scattered  # time-major [T, B, I]
     seq_shape = ctx.shape(seq)
     _need(seq_shape is not None and len(seq_shape) == 3 and seq_shape[0] is not None
           and seq_shape[2] is not None)
     steps = seq_shape[0]
-    _need(steps > 0)
+    _need(steps > 0 and (not lists or len(out_list.items) == steps))
     # states: the variables that are neither counters nor the flow
     state_vars = [k for k in range(n) if k not in scalars and k != flow_var]
     _need(state_vars)
@@ -481,15 +622,19 @@ def _recognise(ctx: NodeContext) -> Outputs:
             try:
                 if kind == "LSTM":
                     _need(len(free) >= 2)
-                    for h in free[1:]:
+                    for c, h in [p for o in free[1:] for p in ((k, o), (o, k))]:
                         try:
-                            found = _lstm(m, new_state[k], new_state[h], k, h)
+                            found = _lstm(m, new_state[c], new_state[h], c, h)
                             break
                         except _NoMatch:
                             m.used = set(saved)
                     _need(found is not None)
                 elif kind == "GRU":
-                    found = _gru(m, new_state[k], k)
+                    try:
+                        found = _gru(m, new_state[k], k)
+                    except _NoMatch:
+                        m.used = set(saved)
+                        found = _keras_gru(m, new_state[k], k)
                 else:
                     found = _rnn(m, new_state[k], k)
                 break
@@ -505,7 +650,7 @@ def _recognise(ctx: NodeContext) -> Outputs:
     for cell in cells:
         by_input.setdefault(m.skip(cell.x), []).append(cell)
     chain = []
-    current = m.skip(Port(reads[0].name, 0))
+    current = m.skip(read)
     while current in by_input:
         nxt = by_input.pop(current)
         _need(len(nxt) == 1)
@@ -560,7 +705,7 @@ def _recognise(ctx: NodeContext) -> Outputs:
         op = {"LSTM": "LSTMSequence", "GRU": "GRUSequence", "RNN": "RNNSequence"}[cell.kind]
         acts = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"],
                 "RNN": ["tanh"]}[cell.kind]
-        extra = {"linear_before_reset": False} if cell.kind == "GRU" else {}
+        extra = {"linear_before_reset": cell.linear_before_reset} if cell.kind == "GRU" else {}
         if cell.kind == "LSTM":
             outs = ctx.emit(op, x, states[1], states[0], lens, w, r, bias, name=f"layer{li}",
                             hidden_size=cell.hidden, direction="forward", activations=acts,
@@ -575,15 +720,21 @@ def _recognise(ctx: NodeContext) -> Outputs:
             finals[cell.states[0]] = ho
         x = ctx.emit("Squeeze", y, ints(ctx, [1], "dir_axis"), name=f"layer{li}_y")
     out_seq = ctx.emit("Transpose", x, ints(ctx, [1, 0, 2], "perm"), name="time_major")
-    out_ta.scattered = out_seq
-    out_ta.size = steps
+    if lists:
+        handle = ctx.const(np.zeros((), np.int32), name="outputs")
+        known[handle] = replace(out_list, stacked=out_seq)
+        flow_out = handle
+    else:
+        out_ta.scattered = out_seq
+        out_ta.size = steps
+        flow_out = inputs[flow_var]
     results: list[Port] = []
     for k in range(n):
         if k in finals:
             results.append(ctx.emit("Squeeze", finals[k], ints(ctx, [1], "dir_axis"),
                                     name=f"final_{k}"))
         elif k == flow_var:
-            results.append(inputs[k])
+            results.append(flow_out)
         else:
             start = np.asarray(ctx.value(inputs[k]))
             results.append(ctx.const((start + steps * scalars[k]).astype(start.dtype),
