@@ -112,6 +112,28 @@ def tensor_array_dynamic(m, x):  # dynamic_size: PushBack-like growth through Se
     return ta.stack()
 
 
+def list_ops(m, x):  # the TensorList ops TensorArray does not use, in a loop
+    from tensorflow.python.ops import list_ops as lo
+    empty = lo.empty_tensor_list(element_shape=[4], element_dtype=tf.float32)
+
+    def body(i, lst):
+        return i + 1, lo.tensor_list_push_back(lst, x[i] * m.v)
+    _, lst = tf.while_loop(lambda i, lst: i < 3, body, [0, empty])
+    lst, last = lo.tensor_list_pop_back(lst, element_dtype=tf.float32)
+    shape = tf.cast(lo.tensor_list_element_shape(lst, tf.int32), tf.float32)
+    scattered = lo.tensor_list_scatter(x, [2, 0, 1], element_shape=[4])
+    into = tf.raw_ops.TensorListScatterIntoExistingList(
+        input_handle=scattered, tensor=x[:1] * 2.0, indices=[1])
+    split = lo.tensor_list_split(tf.reshape(x, [6, 2]), element_shape=[-1, 2], lengths=[1, 2, 3])
+    resized = lo.tensor_list_resize(lst, 4)
+    resized = lo.tensor_list_set_item(resized, 3, last)
+    length = tf.cast(lo.tensor_list_length(resized), tf.float32)
+    return [lo.tensor_list_stack(lst, tf.float32), last, shape,
+            lo.tensor_list_gather(into, [0, 2, 1], tf.float32),
+            lo.tensor_list_concat(split, tf.float32, element_shape=[-1, 2]),
+            lo.tensor_list_stack(resized, tf.float32) + length]
+
+
 def loop_in_cond(m, x):
     def looped():
         return tf.while_loop(lambda i, a: i < 3, lambda i, a: (i + 1, a * 1.5), [0, x])[1]
@@ -127,7 +149,7 @@ def cond_in_loop(m, x):
 CASES = {f.__name__: f for f in (
     while_counter, while_variable, while_max_iterations, nested_while, map_fn, scan,
     cond_folded, cond_computed, case_folded, case_computed, tensor_array, tensor_array_dynamic,
-    loop_in_cond, cond_in_loop)}
+    list_ops, loop_in_cond, cond_in_loop)}
 COMPUTED = {"cond_computed", "case_computed"}  # run on a second input taking the other branch
 
 
