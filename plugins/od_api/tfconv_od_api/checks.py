@@ -64,7 +64,7 @@ LEGACY_NOTICE = (f"the od_api plugin recognises Object Detection API models from
                  f"reads {FLAG}; no recipe is needed")
 
 KIND_NAMES = {"ssd": "SSD", "faster_rcnn": "Faster R-CNN", "mask_rcnn": "Mask R-CNN",
-              "rfcn": "R-FCN"}
+              "rfcn": "R-FCN", "center_net": "CenterNet"}
 
 
 def register_legacy_recipes(registry) -> None:
@@ -224,6 +224,14 @@ def check(graph: Graph, config) -> tuple[ODConfig, Recognition] | None:
                    f"a Preprocessor scope or feeding detection_* outputs): drop {'it' if len(flags) == 1 else 'them'}")
             raise UsageError(msg)
         return None
+    if not path:
+        from .tf2 import config_for_export, is_tf2_export
+        exported = config_for_export(config.model) if is_tf2_export(graph) else None
+        if exported is not None:  # exporter_main_v2.py writes it beside saved_model/
+            path = str(exported)
+            config.options[CONFIG_OPTION] = path
+            log.info("%s: using the exporter's %s (pass %s to choose another)", model,
+                     exported, FLAG)
     if not path:
         beside = config_beside(config.model)
         where = (f"{beside}" if beside is not None else "<its pipeline.config>")

@@ -239,7 +239,7 @@ def _plain(value: Any) -> Any:
 
 # -- the typed view ------------------------------------------------------------------------
 
-META_ARCHS = ("ssd", "faster_rcnn")   # R-FCN and Mask R-CNN are faster_rcnn configs
+META_ARCHS = ("ssd", "faster_rcnn", "center_net")   # R-FCN and Mask R-CNN are faster_rcnn configs
 
 
 @dataclass(frozen=True)
@@ -374,7 +374,8 @@ def from_dict(raw: dict, path: Path) -> ODConfig:
     arch, body = _oneof(model, "model", path)
     if arch not in META_ARCHS:
         msg = (f"{path}: meta-architecture {arch or '(none)'!r} is not supported; tfconv converts "
-               "Object Detection API ssd and faster_rcnn (also R-FCN and Mask R-CNN) models")
+               "Object Detection API ssd, faster_rcnn (also R-FCN and Mask R-CNN) and center_net "
+               "models")
         raise OdConfigError(msg)
     where = f"model.{arch}"
     if "num_classes" not in body:
@@ -401,6 +402,12 @@ def from_dict(raw: dict, path: Path) -> ODConfig:
     nms = _msg(post, "batch_non_max_suppression")
     pwhere, nwhere = f"{where}.{post_key}", f"{where}.{post_key}.batch_non_max_suppression"
     score_converter = _get(post, "score_converter", str, "IDENTITY", pwhere, path).upper()
+    max_total = _get(nms, "max_total_detections", int, 100, nwhere, path)
+    if arch == "center_net":  # no NMS: the top max_box_predictions heatmap peaks (sigmoid)
+        cwhere = f"{where}.object_center_params"
+        max_total = _get(_msg(body, "object_center_params"), "max_box_predictions", int, 100,
+                         cwhere, path)
+        score_converter = "SIGMOID"
 
     two_stage = arch == "faster_rcnn"
     predictor_name, predictor = _oneof(_msg(body, "second_stage_box_predictor"), "", path) \
@@ -452,7 +459,7 @@ def from_dict(raw: dict, path: Path) -> ODConfig:
         score_threshold=_get(nms, "score_threshold", float, 0.0, nwhere, path),
         iou_threshold=_get(nms, "iou_threshold", float, 0.6, nwhere, path),
         max_detections_per_class=_get(nms, "max_detections_per_class", int, 100, nwhere, path),
-        max_total_detections=_get(nms, "max_total_detections", int, 100, nwhere, path),
+        max_total_detections=max_total,
         first_stage_max_proposals=first_stage("first_stage_max_proposals", int, 300),
         first_stage_nms_iou_threshold=first_stage("first_stage_nms_iou_threshold", float, 0.7),
         first_stage_nms_score_threshold=first_stage("first_stage_nms_score_threshold", float, 0.0),

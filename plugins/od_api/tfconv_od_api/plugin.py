@@ -35,7 +35,8 @@ def tfconv_add_options(command):
 def tfconv_register_passes(registry):
     from .checks import ALL_PASSES as CHECKS
     from .passes import ALL_PASSES as CONVERSION
-    registry.add(*CHECKS, *CONVERSION)
+    from .tf2 import ALL_PASSES as TF2
+    registry.add(*CHECKS, *CONVERSION, *TF2)
 
 
 @hookimpl

@@ -41,7 +41,7 @@ OUTPUT_NAMES = ("detection_boxes", "detection_scores", "detection_classes", "num
                 "detection_masks")
 SCORE_CONVERTERS = {"Sigmoid": "SIGMOID", "Softmax": "SOFTMAX"}
 KIND_TITLES = {"ssd": "SSD", "faster_rcnn": "Faster R-CNN", "mask_rcnn": "Mask R-CNN",
-               "rfcn": "R-FCN"}
+               "rfcn": "R-FCN", "center_net": "CenterNet"}
 _NMS_SCOPE = re.compile(r"nonmaxsuppression|non_max_suppression", re.IGNORECASE)
 _MULTICLASS = re.compile(r"multi_?class_?non_?max_?suppression", re.IGNORECASE)
 
@@ -85,7 +85,7 @@ class Recognition:
 
     @property
     def meta_arch(self) -> str:
-        return "ssd" if self.kind == "ssd" else "faster_rcnn"
+        return self.kind if self.kind in ("ssd", "center_net") else "faster_rcnn"
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -373,8 +373,9 @@ def recognize(graph: Graph) -> Recognition | None:
     if graph.dialect != "tf":
         return None
     groups = _nms(graph)
-    if not groups:
-        return None
+    if not groups:  # CenterNet (TF2 exports) has peaks instead of an NMS
+        from .tf2 import recognize_center_net
+        return recognize_center_net(graph)
     pre = _preprocessor_ops(graph)
     outputs = _detection_outputs(graph)
     multiclass = any(_MULTICLASS.search(g) for g in groups)
