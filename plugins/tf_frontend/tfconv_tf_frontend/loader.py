@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tfconv.errors import ModelFormatError, TfconvError, UsageError
-from tfconv.graph import Graph, Port
+from tfconv.graph import Graph, Port, TensorInfo
 
 from . import formats, freeze, functions, outputs, proto, sniff
 
@@ -428,6 +428,7 @@ def _from_frozen(frozen: freeze.Frozen, config: ConvertConfig, source: str) -> G
     gd = frozen.graph_def
     if isinstance(gd, bytes):
         gd = proto.GraphDef.FromString(gd)
+    _inline_calls(source, gd)  # TensorFlow's freezing keeps functional While/If and calls
     graph = graph_from_graphdef(gd, config.name)
     del gd
     frozen.graph_def = b""
@@ -442,6 +443,9 @@ def _from_frozen(frozen: freeze.Frozen, config: ConvertConfig, source: str) -> G
             n for n in graph.meta["inputs"] if n not in frozen.inputs]
     if frozen.outputs:
         graph.outputs = [_split_tensor(graph, o) for o in frozen.outputs]
+        for port in graph.outputs:  # an unconsumed port of a multi-output op (CTC decoders)
+            produced = graph.op(port.node).outputs
+            produced.extend(TensorInfo() for _ in range(len(produced), port.index + 1))
     graph.meta["source_format"] = source
     if frozen.output_names and len(frozen.output_names) == len(graph.outputs):
         graph.outputs = [_named_output(graph, port, key)
@@ -621,7 +625,7 @@ def load_frozen(path: Path, config: ConvertConfig) -> Graph:
     return graph
 
 
-def _inline_calls(path: Path, gd: proto.GraphDef) -> int:
+def _inline_calls(path: Path | str, gd: proto.GraphDef) -> int:
     """Inline the frozen graph's function calls in place (``functions.inline_frozen``); what
     cannot be inlined is one clear error."""
     try:
