@@ -267,3 +267,38 @@ def test_keras_lstm_gru_loops_unroll(keras_rnns, family, tmp_path, caplog):
     err = rel_err(actual, expected)
     assert err <= TOLERANCE, f"rel err {err:.2e} > {TOLERANCE:.0e}"
     assert (actual.argmax(-1) == expected.argmax(-1)).all()
+
+
+# --- a trip count known only at run time: an OpenVINO Loop (ops/control_flow.py) ------------------
+
+
+@pytest.fixture(scope="module")
+def dynamic_loop(tmp_path_factory):
+    class Net(_Vars):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x"),
+                                      tf.TensorSpec([], tf.int32, name="n")])
+        def __call__(self, x, n):
+            _, a = tf.while_loop(lambda i, a: i < n,
+                                 lambda i, a: (i + 1, tf.tanh(tf.matmul(a, self.w) + self.v)),
+                                 [0, x])
+            return {"y": a}
+
+    net = Net()
+    directory = tmp_path_factory.mktemp("functional_dyn") / "sm"
+    tf.saved_model.save(net, str(directory), signatures={"serving_default": net.__call__})
+    runs = [(X, np.int32(n), net(tf.constant(X), tf.constant(n))["y"].numpy()) for n in (0, 5)]
+    return directory, runs
+
+
+def test_dynamic_trip_count_becomes_a_loop(dynamic_loop, tmp_path, caplog):
+    directory, runs = dynamic_loop
+    xml, log = _convert(directory, tmp_path / "a", caplog)
+    assert NOTF in log, log
+    assert ir_layer_types(xml).count("Loop") == 1
+    for x, n, expected in runs:
+        (actual,) = run_ir(xml, [n, x])  # the signature's inputs in name order: n, x
+        err = rel_err(actual, expected)
+        assert err <= TOLERANCE, f"n={n}: rel err {err:.2e} > {TOLERANCE:.0e}"
+    again, _ = _convert(directory, tmp_path / "b", caplog)  # deterministic output
+    assert again.read_bytes() == xml.read_bytes()
+    assert again.with_suffix(".bin").read_bytes() == xml.with_suffix(".bin").read_bytes()
