@@ -197,3 +197,103 @@ def test_gru_block_cell():
                                             w_c=_w("wc", IN + H, H), b_ru=_w("bru", 2 * H),
                                             b_c=_w("bc", H)))
     _run(build, {"x": rand((2, IN), "cx"), "h0": BLOCK_FEEDS["h0"]}, "gru-cell")
+
+
+# --- Keras RNN layers (TF2 functional While, both Keras generations) -------------------------------
+
+KERAS_STEPS = 20
+
+
+def _keras(generation: str):
+    if generation == "tf_keras":
+        import tf_keras as keras
+    else:
+        import keras
+    return keras
+
+
+def _keras_model(keras, form: str):
+    L = keras.layers
+    inp = keras.Input((KERAS_STEPS, 3), batch_size=2, name="x")
+    if form == "lstm":
+        y = L.LSTM(8, return_sequences=True)(inp)
+    elif form == "gru":
+        y = L.GRU(8, return_sequences=True)(inp)
+    elif form == "gru-reset-before":
+        y = L.GRU(8, return_sequences=True, reset_after=False)(inp)
+    elif form == "simple-rnn":
+        y = L.SimpleRNN(8, return_sequences=True)(inp)
+    elif form == "stacked-return-state":
+        seq, h, c = L.LSTM(8, return_sequences=True, return_state=True)(inp)
+        last, h2 = L.GRU(6, return_state=True)(seq)
+        y = L.Concatenate()([last, h2, h, c])
+    elif form == "bidirectional":
+        y = L.Bidirectional(L.LSTM(6, return_sequences=True))(inp)
+    elif form == "masking":
+        y = L.LSTM(8, return_sequences=True)(L.Masking(0.0)(inp))
+    else:  # unroll=True: a chain of cells, left unrolled
+        y = L.GRU(8, return_sequences=True, unroll=True)(inp)
+    model = keras.Model(inp, y)
+    r = rng_for(form)
+    for v in model.weights:
+        v.assign(r.uniform(-0.6, 0.6, tuple(v.shape)).astype(np.float32))
+    return model
+
+
+def _keras_check(generation: str, form: str, tmp_path) -> Counter:
+    from pathlib import Path
+
+    from tfconv import pipeline, plugins
+    from tfconv.config import ConvertConfig
+    from tfconv.translate import translate
+    from tfconv_tf_frontend import loader
+    from test_ops_control_flow import PM
+
+    keras = _keras(generation)
+    model = _keras_model(keras, form)
+    x = rand((2, KERAS_STEPS, 3), "keras-x")
+    if form == "masking":
+        x[0, 13:] = 0.0  # padded steps
+        x[1, 4:] = 0.0
+    expected = np.asarray(model(x))
+    path = Path(tmp_path) / "saved_model"
+    if generation == "tf_keras":
+        tf.saved_model.save(model, str(path))
+    else:
+        model.export(str(path))
+    cfg = ConvertConfig()
+    src = loader.load(path, cfg)
+    loader.apply_user_io(src, cfg)
+    pipeline.run_passes(plugins.passes(PM), src, cfg, "source")
+    ir = translate(src, plugins.translators(PM).resolve("tf"), cfg)
+    ir.validate()
+    ov_model, _ = to_ov_model(ir)
+    compiled = CORE.compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    assert np.abs(expected).max() > 0.05
+    compare(expected, compiled([x])[compiled.output(0)], 1e-4, f"{generation} {form}")
+    return Counter(op.type for op in ir)
+
+
+KERAS_FORMS = {"lstm": {"LSTMSequence": 1}, "gru": {"GRUSequence": 1},
+               "simple-rnn": {"RNNSequence": 1},
+               "stacked-return-state": {"LSTMSequence": 1, "GRUSequence": 1},
+               "bidirectional": {"LSTMSequence": 2}}
+
+
+@pytest.mark.parametrize("form", list(KERAS_FORMS))
+@pytest.mark.parametrize("generation", ["tf_keras", "keras3"])
+def test_keras_rnn_layers_become_sequence_ops(generation, form, tmp_path):
+    """Keras LSTM/GRU/SimpleRNN layers (return_sequences, return_state, stacked, Bidirectional)
+    from a SavedModel: one Sequence op per layer and direction, no Loop."""
+    ops = _keras_check(generation, form, tmp_path)
+    assert {t: ops[t] for t in SEQUENCE_OPS if ops[t]} == KERAS_FORMS[form], ops
+    assert not {"Loop", "TensorIterator"} & set(ops), ops
+
+
+@pytest.mark.parametrize("form", ["masking", "unroll", "gru-reset-before"])
+def test_keras_forms_left_to_the_general_path(form, tmp_path):
+    """Forms no Sequence op computes as such (a Masking layer keeps the previous output at
+    masked steps, not zeros; ``unroll=True`` has no loop; GRU ``reset_after=False``) still match
+    TF through the general path."""
+    ops = _keras_check("tf_keras", form, tmp_path)
+    assert not set(SEQUENCE_OPS) & set(ops), ops

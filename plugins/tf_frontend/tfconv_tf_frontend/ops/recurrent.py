@@ -551,9 +551,12 @@ def _recognise(ctx: NodeContext) -> Outputs:
     else:
         handle_w, index_w, value_w, flow_w = m.op(write, "TensorArrayWriteV3")
         handle_r, index_r, _flow_r = m.op(read, "TensorArrayReadV3")
-    time = m.var(index_w)
+    time = m.var(index_r)
     flow_var = m.var(flow_w)
-    _need(time is not None and m.var(index_r) == time and flow_var is not None)
+    # Keras return_sequences=False writes every step's output at index 0 of a 1-element list
+    last_only = lists and m.var(index_w) is None and m.value(index_w) is not None \
+        and int(np.asarray(m.value(index_w)).reshape(-1)[0]) == 0
+    _need(time is not None and (last_only or m.var(index_w) == time) and flow_var is not None)
     _need(m.same(nexts[flow_var], write))
     scalars = {}
     for k in range(n):
@@ -584,7 +587,7 @@ def _recognise(ctx: NodeContext) -> Outputs:
     _need(seq_shape is not None and len(seq_shape) == 3 and seq_shape[0] is not None
           and seq_shape[2] is not None)
     steps = seq_shape[0]
-    _need(steps > 0 and (not lists or len(out_list.items) == steps))
+    _need(steps > 0 and (not lists or len(out_list.items) == (1 if last_only else steps)))
     # states: the variables that are neither counters nor the flow
     state_vars = [k for k in range(n) if k not in scalars and k != flow_var]
     _need(state_vars)
@@ -722,7 +725,12 @@ def _recognise(ctx: NodeContext) -> Outputs:
     out_seq = ctx.emit("Transpose", x, ints(ctx, [1, 0, 2], "perm"), name="time_major")
     if lists:
         handle = ctx.const(np.zeros((), np.int32), name="outputs")
-        known[handle] = replace(out_list, stacked=out_seq)
+        if last_only:  # the last step's output: the last layer's final h
+            last = ctx.emit("Squeeze", finals[chain[-1].states[-1]], ints(ctx, [1], "dir_axis"),
+                            name="last_output")
+            known[handle] = replace(out_list, items=(last,))
+        else:
+            known[handle] = replace(out_list, stacked=out_seq)
         flow_out = handle
     else:
         out_ta.scattered = out_seq
