@@ -110,6 +110,8 @@ def test_map_fn_over_a_dynamic_batch(tmp_path):
     (loop,) = [op for op in graph if op.type == "Loop"]
     assert "Tanh" not in {op.type for op in loop.attrs["_body"]}
     assert [axis for _, axis in loop.attrs["_outputs"]].count(0) == 1  # the written array
+    trip = graph.op(graph.inputs(loop.name)[0].node)  # the batch, not -1: ``i < n`` bounds it
+    assert trip.type == "Maximum", trip.type
 
 
 def _arrays_over_dynamic_length(x):

@@ -182,6 +182,44 @@ class _LoopBody:
         return name
 
 
+def _trip_count(ctx: NodeContext, lb: _LoopBody, cond: Port, next_ports: list[Port],
+                counters: dict[Port, int], params: list[Port]) -> Port:
+    """The Loop's trip count: ``bound - start`` when the condition is (a conjunction holding)
+    ``counter < bound`` with ``bound`` loop-invariant, else -1 (the condition alone decides).
+    A known bound lets OpenVINO size the concatenated outputs once (about 2x faster over 200
+    iterations)."""
+    g = lb.graph
+    work = [cond]
+    while work:
+        port = work.pop()
+        op = g.op(port.node)
+        ins = g.inputs(port.node)
+        if op.type == "LogicalAnd":
+            work.extend(ins)
+            continue
+        if op.type != "Less" or ins[0] not in next_ports:
+            continue
+        param = params[next_ports.index(ins[0])]
+        if param not in counters:
+            continue
+        bound = ins[1]
+        value = lb.bb.value(bound)
+        if value is not None and value.size == 1:
+            outer = ctx.const(value.reshape(()).astype(np.int64), name="bound")
+        elif g.op(bound.node).type == "Parameter" and bound.node in lb.params:
+            outer = lb.outer[lb.params.index(bound.node)]
+            if ctx.shape(outer) != ():
+                continue
+            outer = ctx.emit("Convert", outer, destination_type="int64", name="bound")
+        else:
+            continue
+        start = ctx.const(np.array(counters[param], np.int64), name="start")
+        left = ctx.emit("Subtract", outer, start, name="iterations")
+        return ctx.emit("Maximum", left, ctx.const(np.array(0, np.int64), name="none"),  # type: ignore[return-value]
+                        name="trip_count")
+    return ctx.const(np.array(-1, np.int64), name="trip_count")
+
+
 def _emit_loop(ctx: NodeContext, body, n: int, names: list[str], inputs: list[Port],
                variant: set[str]) -> list[Port]:
     """The loop as one OpenVINO Loop (opset5): trip count -1 and the condition on the initial
@@ -287,7 +325,7 @@ def _finish_loop(ctx, built, n, inputs, cond0) -> list[Port]:
             del lb.params[i], lb.outer[i]
             g.remove(name)
     g.meta["inputs"] = list(lb.params)
-    trip = ctx.const(np.array(-1, np.int64), name="trip_count")
+    trip = _trip_count(ctx, lb, cond, next_ports, counters, params)
     go = cond0 if ctx.dtype(cond0) == np.bool_ else \
         ctx.emit("Convert", cond0, destination_type="boolean", name="execution_condition")
     loop = ctx.emit("Loop", trip, go, *lb.outer, outputs=len(outputs), name="",
@@ -465,9 +503,12 @@ def _stack(ctx: NodeContext, ta: _TensorArray, indices: list[int]) -> Port:
         ctx.require(shape is not None and all(d is not None and d >= 0 for d in shape),
                     "gathering an empty TensorArray needs a known element shape")
         return ctx.const(np.zeros((0, *shape), ta.dtype), name="empty")  # type: ignore[misc]
-    if ta.scattered is not None and not ta.elements and \
-            indices == list(range((ctx.shape(ta.scattered) or [None])[0] or -1)):
-        return ta.scattered
+    if _scattered(ta) is not None and not ta.elements:
+        if indices == list(range((ctx.shape(ta.scattered) or [None])[0] or -1)):
+            return ta.scattered  # type: ignore[return-value]
+        # rows of one tensor (a Loop's concatenated output): one Gather
+        return ctx.emit("Gather", ta.scattered, ctx.const(np.array(indices, np.int64), name="rows"),
+                        ints(ctx, 0, "axis"), batch_dims=0)
     rows = [ctx.emit("Unsqueeze", _get(ctx, ta, i, zeros=True), ints(ctx, [0], "axes"),
                      name=f"Unsqueeze_{i}")
             for i in indices]
