@@ -14,7 +14,19 @@ body as a sub-:class:`Graph` with the wiring, so the outer graph is acyclic:
 * outputs: the final value of each loop variable (the Exit ports are re-pointed at them).
 
 Nested frames are collapsed the same way inside the body sub-graph. The translator
-(``ops/control_flow.py``) unrolls the loop when its trip count folds to a constant.
+(``ops/control_flow.py``) unrolls the loop when its trip count folds to a constant, and makes
+it an OpenVINO Loop otherwise.
+
+The ``TfconvWhileLoop`` node contract (TF1 frames and TF2 functional While, lowered by
+``functional.py``, both produce it; the translator and ``ops/recurrent.py`` rely on it):
+
+* inputs: ``num_vars`` loop variables' initial values, then the other outside values;
+* attrs: ``body`` (a tf-dialect :class:`Graph`), ``num_vars`` (int), ``placeholders`` (the
+  body's Placeholder names, one per input, in input order), ``frame_name`` (str, for
+  messages), ``loop_cond`` (the LoopCond node's name, informational);
+* ``body.outputs``: ``[condition, next value of variable 0, ..., next value of variable
+  num_vars-1]``; the condition is a boolean scalar computed from the Placeholders;
+* outputs: the final value of each loop variable, in order.
 """
 from __future__ import annotations
 

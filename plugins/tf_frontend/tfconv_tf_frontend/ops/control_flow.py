@@ -1,17 +1,24 @@
-"""TF1 control flow: while loops (unrolled), TensorArrays (symbolic) and conds (Switch/Merge).
+"""TF1 control flow: while loops (unrolled, or an OpenVINO Loop), TensorArrays (symbolic) and
+conds (Switch/Merge: pruned, Select, or an OpenVINO If).
 
 * ``TfconvWhileLoop`` is the node ``tf_frontend.collapse_while_loops`` makes of a TF1 while
-  frame. It is unrolled: the condition is translated with constant folding; while it folds to
-  True the body is translated once more (same op table, fresh names) and the loop variables
-  advance; when it folds to False the loop's outputs are the current values. A condition that
-  does not fold (a data-dependent trip count) or more than :data:`MAX_UNROLL` iterations is one
-  error naming the loop.
+  frame (its contract: ``control_flow.py``). A recognised recurrent cell becomes Sequence ops
+  (``recurrent.py``). Else it is unrolled: the condition is translated with constant folding;
+  while it folds to True the body is translated once more (same op table, fresh names) and the
+  loop variables advance; when it folds to False the loop's outputs are the current values. A
+  condition that does not fold, or more than :data:`MAX_UNROLL` iterations, gives one Loop
+  (opset5, :func:`_emit_loop`): the body translated into its own IR graph
+  (``NodeContext.body_builder``), loop-invariant work outside, TensorArrays written at the
+  iteration number as concatenated outputs.
 * TensorArrays live at translation time only: the handle and flow outputs are tiny constants
-  that end up dead, keyed to a :class:`_TensorArray` holding the element ports. Unrolled loops
-  make every index constant.
+  that end up dead, keyed to a :class:`_TensorArray` holding the element ports (or the one
+  tensor whose rows they are). Unrolled loops make every index constant; in a Loop body an
+  array is a proxy of the outer one (``parent``) that brings outer ports in (``importer``) and
+  records the iteration's writes.
 * Switch/Merge outside loops: a predicate that folds prunes the untaken branch (its tensors
   are dead, and a Merge takes its live input); a computed predicate gives
-  ``Select(pred, true, false)`` when both branches' results have the same shape.
+  ``Select(pred, true, false)`` when both branches' results have the same static shape, else an
+  If (opset8) holding each branch's IR ops (:func:`_emit_if`).
 """
 from __future__ import annotations
 
