@@ -184,4 +184,7 @@ def pack(graph: Graph) -> Port:
         if DETECTION_OUTPUT not in graph else b.expand_dims(packed, 1, "packed")
 
 
-ALL_PASSES = [select_outputs, set_image_input, replace_preprocessor, pack_detection_output]
+from .nms_merge import merge_class_nms  # noqa: E402  (one NonMaxSuppression for all classes)
+
+ALL_PASSES = [select_outputs, set_image_input, replace_preprocessor, pack_detection_output,
+              merge_class_nms]

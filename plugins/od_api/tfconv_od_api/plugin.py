@@ -40,6 +40,12 @@ def tfconv_register_passes(registry):
 
 
 @hookimpl
+def tfconv_register_translators(registry):
+    from .nms_merge import TABLE  # TfconvMultiClassNMS: the merged per-class NMS
+    registry.add(TABLE)
+
+
+@hookimpl
 def tfconv_register_replacers(registry):
     from .checks import register_legacy_recipes
     register_legacy_recipes(registry)
