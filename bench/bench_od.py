@@ -11,6 +11,10 @@ tests do). tfconv's IR is converted with ``--disable_nhwc_to_nchw`` for the late
 both IRs take the same uint8 NHWC image. A 1920x1080 frame's latency (a camera's image, which
 the IRs resize inside) is printed for information.
 
+The TF2 SavedModels of ``../shared/fixtures/od_api_tf2`` (SSD MobileNet V2 FPNLite,
+EfficientDet-D0; issue 17) follow in a table of their own (``tf2_table``), converted from
+``saved_model/`` as a user would (tfconv finds the pipeline.config beside it).
+
 Targets (PASS/FAIL per row; the exit status is 1 when any row fails):
   conversion wall time <= 0.1x ovc's;  IR latency <= 0.1x ovc's IR.
 
@@ -121,6 +125,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default=",".join(MODELS))
+    parser.add_argument("--only_tf2", default=",".join(TF2_MODELS), help="TF2 rows ('' for none)")
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
     import openvino as ov
@@ -166,8 +171,71 @@ def main() -> int:
               f"{ol:9.2f} {tl:8.2f} {ol / tl:6.3f} {'PASS' if lat_ok else 'FAIL':4} | "
               f"{len(types[0]):5}/{len(types[1]):<5} {loops[0]:5}/{loops[1]:<5} | "
               f"{big[0]:8.1f}/{big[1]:<8.1f}     | {agree[0]} / {agree[1]}")
+    tf2_names = [n for n in args.only_tf2.split(",") if n]
+    if tf2_names:
+        ok_all &= tf2_table(tf2_names, args.runs)
     print(f"\n{'all targets met' if ok_all else 'TARGETS MISSED'}")
     return 0 if ok_all else 1
+
+
+# -- TF2 exports (issue 17): SavedModels of exporter_main_v2.py -------------------------------
+
+TF2_FIXTURES = Path(os.environ.get("TFCONV_OD_TF2_FIXTURES",
+                                   ROOT.parent / "shared" / "fixtures" / "od_api_tf2"))
+TF2_MODELS = ["od2_ssd_mobilenet_v2_fpnlite_tiny", "od2_efficientdet_d0_tiny"]
+
+
+def tf2_commands(name: str, out: Path) -> tuple[list[str], list[str]]:
+    """The SavedModel as a user converts it: tfconv finds the pipeline.config beside it."""
+    saved = TF2_FIXTURES / name / "saved_model"
+    ours = [str(BIN / "tfconv"), "convert", "--saved_model_dir", str(saved),
+            "--disable_nhwc_to_nchw", "-o", str(out / "t"), "-n", "model"]
+    theirs = [str(BIN / "ovc"), str(saved), "--compress_to_fp16=False",
+              "--output_model", str(out / "o" / "model.xml")]
+    return ours, theirs
+
+
+def tf2_table(names: list[str], runs: int) -> bool:
+    """The TF2 rows, measured and printed as main() does the TF1 ones; True when all pass."""
+    import openvino as ov
+    core = ov.Core()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-od2-") as tmp:
+        for name in names:
+            out = Path(tmp) / name
+            ours, theirs = tf2_commands(name, out)
+            wall(ours), wall(theirs)
+            ow, tw = [], []
+            for _ in range(runs):
+                ow.append(wall(ours))
+                tw.append(wall(theirs))
+            print(f"  converted {name}", file=sys.stderr, flush=True)
+            ref = np.load(TF2_FIXTURES / name / "reference.npz")
+            image = ref["input_0"]
+            xmls = [out / "t" / "model.xml", out / "o" / "model.xml"]
+            compiled = [core.compile_model(str(x), "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                           "INFERENCE_PRECISION_HINT": "f32"})
+                        for x in xmls]
+            agree = [agreement(ref, outputs_by_name(c, c([image]))) for c in compiled]
+            lat = latencies([c.create_infer_request() for c in compiled], image)
+            types = [layer_types(x) for x in xmls]
+            rows.append((name, statistics.median(ow), statistics.median(tw),
+                         statistics.median(lat[0]), statistics.median(lat[1]), types, agree))
+    print("\nObject Detection API TF2 SavedModels: tfconv vs ovc (medians; conversion as a whole "
+          "process, OpenVINO CPU f32 batch 1 on the fixture image)")
+    print(f"{'model':36} {'tfconv s':>8} {'ovc s':>7} {'ratio':>6} {'':4} | {'tfconv ms':>9} "
+          f"{'ovc ms':>8} {'ratio':>6} {'':4} | {'layers t/o':>11} {'Loop/TI t/o':>11} | "
+          "TF agreement tfconv / ovc")
+    ok_all = True
+    for name, ow, tw, ol, tl, types, agree in rows:
+        wall_ok, lat_ok = ow / tw <= WALL_TARGET, ol / tl <= LATENCY_TARGET
+        ok_all &= wall_ok and lat_ok
+        loops = [sum(t in ("Loop", "TensorIterator") for t in ts) for ts in types]
+        print(f"{name:36} {ow:8.2f} {tw:7.2f} {ow / tw:6.3f} {'PASS' if wall_ok else 'FAIL':4} | "
+              f"{ol:9.2f} {tl:8.2f} {ol / tl:6.3f} {'PASS' if lat_ok else 'FAIL':4} | "
+              f"{len(types[0]):5}/{len(types[1]):<5} {loops[0]:5}/{loops[1]:<5} | "
+              f"{agree[0]} / {agree[1]}")
+    return ok_all
 
 
 if __name__ == "__main__":
