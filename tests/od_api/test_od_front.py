@@ -169,11 +169,11 @@ def test_syntax_error_names_line_and_column(tmp_path, text, line, col, expected)
 
 @pytest.mark.parametrize("text,needle", [
     ("train_config { batch_size: 1 }\n", "no 'model { ... }' block"),
-    ("model { center_net { num_classes: 3 } }\n", "meta-architecture 'center_net' is not supported"),
+    ("model { yolo { num_classes: 3 } }\n", "meta-architecture 'yolo' is not supported"),
     ("model { ssd { image_resizer { fixed_shape_resizer { } } } }\n", "model.ssd.num_classes is missing"),
     ("model { ssd { num_classes: \"three\" } }\n", "model.ssd.num_classes is 'three', expected a number"),
     ("model { ssd { num_classes: 2.5 } }\n", "model.ssd.num_classes is 2.5"),
-], ids=["no-model", "center-net", "no-classes", "string-classes", "float-classes"])
+], ids=["no-model", "unknown-arch", "no-classes", "string-classes", "float-classes"])
 def test_config_content_errors(tmp_path, text, needle):
     path = tmp_path / "pipeline.config"
     path.write_text(text)
