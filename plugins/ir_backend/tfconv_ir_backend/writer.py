@@ -498,10 +498,15 @@ def _text(value: str) -> str:
 
 def write_xml(tree: ET.ElementTree, stream: BinaryIO) -> None:
     """``tree.write(stream, encoding="utf-8", xml_declaration=True)``: the same bytes, about
-    three times faster (ElementTree's general serializer was a fifth of a 200k-node graph's
+    twice as fast (ElementTree's general serializer was a tenth of a 200k-node graph's
     conversion). Trees with namespaces, comments or non-text values go to ElementTree."""
     start = stream.tell()
     parts: list[str] = ["<?xml version='1.0' encoding='utf-8'?>\n"]
+    append = parts.append
+    # Attribute values and texts repeat (indents, dims, types): each is escaped once.
+    attrs: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    keys: set[str] = set()  # attribute names seen to be plain
 
     def flush() -> None:
         stream.write("".join(parts).encode("utf-8", "xmlcharrefreplace"))
@@ -509,27 +514,38 @@ def write_xml(tree: ET.ElementTree, stream: BinaryIO) -> None:
 
     def element(elem: ET.Element) -> None:
         tag = elem.tag
-        if type(tag) is not str or "{" in tag:
+        if tag.__class__ is not str or "{" in tag:
             raise _Unusual
-        attrib = elem.attrib
-        if attrib:
-            if "{" in "".join(attrib):
-                raise _Unusual
-            head = "<" + tag + "".join([f' {k}="{_attr(v)}"' for k, v in attrib.items()])
-        else:
-            head = "<" + tag
+        head = "<" + tag
+        for k, v in elem.attrib.items():
+            if k not in keys:
+                if k.__class__ is not str or "{" in k:
+                    raise _Unusual
+                keys.add(k)
+            e = attrs.get(v)
+            if e is None:
+                e = attrs[v] = _attr(v)
+            head += f' {k}="{e}"'
         text = elem.text
         if text or len(elem):
-            parts.append(head + ">")
             if text:
-                parts.append(_text(text))
+                e = texts.get(text)
+                if e is None:
+                    e = texts[text] = _text(text)
+                append(head + ">" + e)
+            else:
+                append(head + ">")
             for child in elem:
                 element(child)
-            parts.append("</" + tag + ">")
+            append("</" + tag + ">")
         else:
-            parts.append(head + " />")
-        if elem.tail:
-            parts.append(_text(elem.tail))
+            append(head + " />")
+        tail = elem.tail
+        if tail:
+            e = texts.get(tail)
+            if e is None:
+                e = texts[tail] = _text(tail)
+            append(e)
         if len(parts) > 50_000:
             flush()
 
