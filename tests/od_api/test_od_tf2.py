@@ -173,6 +173,9 @@ def test_pipeline_config_beside_is_used_and_said(tmp_path):
                  "iou_threshold: pipeline.config says 0.6", id="efficientdet-iou"),
     pytest.param("od2_centernet_tiny", ("max_box_predictions: 20", "max_box_predictions: 100"),
                  "max_total_detections: pipeline.config says 100", id="centernet-max"),
+    pytest.param("od2_centernet_tiny", ("max_dimension: 160", "max_dimension: 192"),
+                 "the graph resizes with keep_aspect_ratio_resizer min 160 / max 160",
+                 id="centernet-resizer"),
 ])
 def test_mismatched_pipeline_config_is_one_line(name, edit, expected, tmp_path):
     src = FIXTURES / name

@@ -33,6 +33,7 @@ log = logging.getLogger("tfconv.od_api")
 CALL_SCOPE = "StatefulPartitionedCall"   # the exporter's call of the Keras model's function
 CENTER_NET_OUTPUTS = ("detection_boxes_strided", "detection_multiclass_scores")
 LIST_PASS = ("Identity", "StopGradient", "Enter")
+MAP_BODY = "/map/while/"   # the exporter's per-image tf.map_fn
 
 
 def is_tf2_export(graph: Graph) -> bool:
@@ -118,7 +119,8 @@ def recognize_center_net(graph: Graph):
                 if kernel is not None and kernel.ndim == 4:
                     classes = int(kernel.shape[-1])
                     break
-    pre = _preprocessor_ops(graph)
+    # CenterNet's exporter has no Preprocessor scope: its preprocessing is the image map_fn
+    pre = _preprocessor_ops(graph) or [op for op in graph if MAP_BODY in op.name]
     facts = {"num_classes": None if classes is None else int(classes),
              "max_total_detections": k, "score_converter": "SIGMOID"}
     facts.update(_resizer(graph, pre))
