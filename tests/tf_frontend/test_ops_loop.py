@@ -101,7 +101,7 @@ def test_while_with_a_limit_given_at_run_time(tmp_path):
 
 def test_map_fn_over_a_dynamic_batch(tmp_path):
     """map_fn: a TensorArray unstacked from the input is read at the iteration number (a
-    Gather of an invariant input) and one written there becomes a concatenated output;
+    sliced input) and one written there becomes a concatenated output;
     ``tanh(w)`` reads only a loop invariant and is computed once, outside the Loop."""
     graph = check(tmp_path, lambda x, w: tf.map_fn(lambda r: tf.reduce_sum(r * tf.tanh(w)) * r, x),
                   [(tf.float32, (None, 4)), (tf.float32, (4,))],
@@ -110,6 +110,7 @@ def test_map_fn_over_a_dynamic_batch(tmp_path):
     (loop,) = [op for op in graph if op.type == "Loop"]
     assert "Tanh" not in {op.type for op in loop.attrs["_body"]}
     assert [axis for _, axis in loop.attrs["_outputs"]].count(0) == 1  # the written array
+    assert [axis for _, axis in loop.attrs["_inputs"]].count(0) == 1  # the read one: sliced
     trip = graph.op(graph.inputs(loop.name)[0].node)  # the batch, not -1: ``i < n`` bounds it
     assert trip.type == "Maximum", trip.type
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from tfconv.graph import Port
 
-from . import TABLE, recurrent
+from . import TABLE, recurrent, tensor_list
 from ._util import ints
 
 if TYPE_CHECKING:
@@ -125,6 +125,38 @@ def _frontier(body, variant: set[str]) -> list[Port]:
     return list(out)
 
 
+def _source_counters(ctx: NodeContext, body, n: int, names: list[str],
+                     inputs: list[Port]) -> dict[int, int]:
+    """Loop variables (by number) that start at an integer constant and whose next value is
+    the variable plus 1 in the source body: ``{k: start}``."""
+
+    def skip_identity(p: Port) -> Port:
+        while body.op(p.node).type in ("Identity", "Snapshot"):
+            p = body.inputs(p.node)[0]
+        return p
+
+    out = {}
+    for k in range(n):
+        start = ctx.value(inputs[k])
+        if start is None or start.size != 1 or start.dtype.kind not in "iu":
+            continue
+        nxt = skip_identity(body.outputs[1 + k])
+        if body.op(nxt.node).type not in ("Add", "AddV2"):
+            continue
+        a, b = (skip_identity(p) for p in body.inputs(nxt.node))
+        var = Port(names[k], 0)
+        other = b if a == var else a if b == var else None
+        value = None
+        if other is not None and other.node in names:  # a constant from outside the loop
+            value = ctx.value(inputs[names.index(other.node)])
+        elif other is not None:
+            value = body.op(other.node).value
+        if value is not None and np.asarray(value).size == 1 and \
+                int(np.asarray(value).reshape(-1)[0]) == 1:
+            out[k] = int(start.reshape(-1)[0])
+    return out
+
+
 def _counters(bb, params: list[Port], nexts: list[Port], starts: list) -> dict[Port, int]:
     """Loop variables that start at a constant and grow by one each iteration, by their body
     Parameter: the value is ``start + current iteration``."""
@@ -152,7 +184,9 @@ class _LoopBody:
         self.label = label
         self.outer: list[Port] = []          # Loop inputs 2..
         self.params: list[str] = []          # their body Parameters
+        self.axes: dict[str, int] = {}       # sliced inputs: Parameter -> axis
         self.imported: dict[Port, Port] = {}
+        self.sliced: dict[Port, Port] = {}
 
     def parameter(self, outer: Port | None, label: str, shape, dtype) -> Port:
         name = self.graph.unique_name(f"{self.ctx.name}/body/{label}")
@@ -181,6 +215,18 @@ class _LoopBody:
                 self.bb.partial[port] = partial
         self.imported[outer] = port
         return port
+
+    def slice(self, outer: Port) -> Port:
+        """Row ``i`` of an outer tensor in iteration ``i``: a sliced input (axis 0, one row per
+        iteration), squeezed."""
+        if outer not in self.sliced:
+            info = self.ctx.builder.graph.info(outer)
+            shape = None if info.shape is None else (1, *info.shape[1:])
+            param = self.parameter(outer, "slice", shape, info.dtype)
+            self.axes[param.node] = 0
+            axis = self.bb.const(np.array([0], np.int64), f"{self.ctx.name}/body/slice_axis")
+            self.sliced[outer] = self.bb.emit("Squeeze", [param, axis], f"{param.node}/row")[0]
+        return self.sliced[outer]
 
     def result(self, port: Port, label: str) -> str:
         name = self.graph.unique_name(f"{self.ctx.name}/body/{label}/result")
@@ -261,6 +307,7 @@ def _widen(a: tuple | None, b: tuple | None) -> tuple | None:
 
 
 def _build_body(ctx, body, n, names, inputs, frontier, outer_frontier, shapes, flows):
+    counters = _source_counters(ctx, body, n, names, inputs)
     lb = _LoopBody(ctx, "body")
     bb = lb.bb
     body_arrays: dict[str, _TensorArray] = bb.state.setdefault("tensor_arrays", {})  # type: ignore[assignment]
@@ -273,8 +320,10 @@ def _build_body(ctx, body, n, names, inputs, frontier, outer_frontier, shapes, f
             body_arrays[handle.node] = _TensorArray(
                 ta.name, ta.size, ta.dtype, ta.element_shape, ta.dynamic_size,
                 flow=bb.const(np.zeros((), np.float32), f"{ctx.name}/body/flow"),
-                parent=ta, importer=lb.take, writes=[])
+                parent=ta, importer=lb.take, slicer=lb.slice, writes=[])
             mapped[p] = handle
+        elif tensor_list.is_list(ctx, q):  # a TF2 TensorList read in the loop
+            mapped[p] = tensor_list.loop_invariant(ctx, lb, q)
         else:
             mapped[p] = lb.take(q)
     params: list[Port] = []
@@ -283,9 +332,13 @@ def _build_body(ctx, body, n, names, inputs, frontier, outer_frontier, shapes, f
         if inputs[k] in flows:  # a TensorArray's flow: only orders TF's array ops
             flow_vars.add(k)
             params.append(bb.const(np.zeros((), np.float32), f"{ctx.name}/body/flow"))
+        elif tensor_list.is_list(ctx, inputs[k]):  # a TF2 TensorList the loop fills
+            flow_vars.add(k)
+            params.append(tensor_list.loop_accumulator(ctx, lb, inputs[k]))
         else:
             info = ctx.builder.graph.info(inputs[k])
             params.append(lb.parameter(inputs[k], f"var_{k}", shapes[k], info.dtype))
+    bb.state["loop_counters"] = {params[k]: start for k, start in counters.items()}
     feeds = {**mapped, **{Port(name, 0): p for name, p in zip(names[:n], params)}}
     next_ports = ctx.translate_subgraph(body, feeds, body.outputs[1:], {}, builder=bb)
     cond_feeds = {**mapped, **{Port(name, 0): p for name, p in zip(names[:n], next_ports)}}
@@ -323,6 +376,12 @@ def _finish_loop(ctx, built, n, inputs, cond0) -> list[Port]:
                       f"{ctx.name}/body/{ta.name}/row")[0]
         concat.append((ta.parent, len(outputs)))  # type: ignore[arg-type]
         outputs.append((lb.result(row, f"{ta.name}/rows"), 0))
+    list_outs = {}  # TF2 TensorLists the body writes: Loop outputs (ops/tensor_list.py)
+    for k in sorted(flow_vars):
+        writes = tensor_list.loop_outputs(ctx, lb, next_ports[k], counters)
+        if writes is not None:
+            list_outs[k] = (writes, len(outputs))
+            outputs.extend((lb.result(p, f"var_{k}/list"), axis) for p, axis in writes.ports)
     condition = lb.result(cond, "condition")
     current = None
     g.remove_dead(keep=[name for name in lb.params])
@@ -336,14 +395,19 @@ def _finish_loop(ctx, built, n, inputs, cond0) -> list[Port]:
     go = cond0 if ctx.dtype(cond0) == np.bool_ else \
         ctx.emit("Convert", cond0, destination_type="boolean", name="execution_condition")
     loop = ctx.emit("Loop", trip, go, *lb.outer, outputs=len(outputs), name="",
-                    _body=g, _inputs=[(name, None) for name in lb.params], _outputs=outputs,
+                    _body=g, _inputs=[(name, lb.axes.get(name)) for name in lb.params],
+                    _outputs=outputs,
                     _back_edges=back_edges, _current_iteration=current, _condition=condition)
     ports = [loop] if isinstance(loop, Port) else list(loop)
     for ta, j in concat:
         ta.scattered, ta.size, ta.size_port = ports[j], None, None
     values, j = [], 0
     for k in range(n):
-        if k in flow_vars:
+        if k in list_outs:
+            writes, first = list_outs[k]
+            values.append(tensor_list.after_loop(ctx, inputs[k], writes,
+                                                 ports[first:first + len(writes.ports)]))
+        elif k in flow_vars:
             values.append(inputs[k])
         else:
             values.append(ports[j])
@@ -369,6 +433,7 @@ class _TensorArray:
     # that brings an outer port into the body, and the (index, value) writes of one iteration.
     parent: _TensorArray | None = None
     importer: Callable[[Port], Port] | None = field(default=None, repr=False)
+    slicer: Callable[[Port], Port] | None = field(default=None, repr=False)
     writes: list[tuple[Port, Port]] | None = None
 
 
@@ -476,6 +541,11 @@ def tensor_array_read(ctx: NodeContext) -> Outputs:
     ctx.attr("dtype", None)
     index = _index(ctx, 1)
     if index is None:
+        counters = ctx.builder.state.get("loop_counters", {})
+        if ta.slicer is not None and ta.parent is not None and not ta.elements and \
+                counters.get(ctx.input(1)) == 0 and _scattered(ta.parent) is not None and \
+                not ta.parent.elements:  # type: ignore[union-attr]
+            return ta.slicer(ta.parent.scattered)  # type: ignore[arg-type]  # a sliced input
         ctx.require(_scattered(ta) is not None and not ta.elements,
                     "a TensorArray read at an index not known at conversion time needs an array "
                     "scattered (unstacked) from one tensor")
