@@ -283,15 +283,26 @@ def dynamic_loop(tmp_path_factory):
                                  [0, x])
             return {"y": a}
 
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def lists(self, x):  # TensorLists filled by loops over a dynamic batch
+            return {"map": tf.map_fn(lambda r: r * self.v + tf.reduce_sum(r), x),
+                    "scan": tf.scan(lambda a, r: a * 0.5 + r, x)}
+
     net = Net()
-    directory = tmp_path_factory.mktemp("functional_dyn") / "sm"
-    tf.saved_model.save(net, str(directory), signatures={"serving_default": net.__call__})
+    root = tmp_path_factory.mktemp("functional_dyn")
+    tf.saved_model.save(net, str(root / "sm"), signatures={"serving_default": net.__call__})
     runs = [(X, np.int32(n), net(tf.constant(X), tf.constant(n))["y"].numpy()) for n in (0, 5)]
-    return directory, runs
+    tf.saved_model.save(net, str(root / "lists"), signatures={"serving_default": net.lists})
+    list_runs = []
+    for batch in (1, 6):
+        x = _x(batch, 4)
+        out = net.lists(tf.constant(x))
+        list_runs.append((x, [out["map"].numpy(), out["scan"].numpy()]))
+    return root / "sm", runs, root / "lists", list_runs
 
 
 def test_dynamic_trip_count_becomes_a_loop(dynamic_loop, tmp_path, caplog):
-    directory, runs = dynamic_loop
+    directory, runs, _, _ = dynamic_loop
     xml, log = _convert(directory, tmp_path / "a", caplog)
     assert NOTF in log, log
     assert ir_layer_types(xml).count("Loop") == 1
@@ -302,3 +313,39 @@ def test_dynamic_trip_count_becomes_a_loop(dynamic_loop, tmp_path, caplog):
     again, _ = _convert(directory, tmp_path / "b", caplog)  # deterministic output
     assert again.read_bytes() == xml.read_bytes()
     assert again.with_suffix(".bin").read_bytes() == xml.with_suffix(".bin").read_bytes()
+
+
+def test_tensor_lists_filled_by_dynamic_loops(dynamic_loop, tmp_path, caplog):
+    """map_fn and scan over a batch known only at run time: each a Loop whose concatenated
+    output is the list (scan's first element is set before its loop)."""
+    _, _, directory, runs = dynamic_loop
+    xml, log = _convert(directory, tmp_path, caplog)
+    assert NOTF in log, log
+    assert ir_layer_types(xml).count("Loop") == 2
+    for x, expected in runs:
+        actual = run_ir(xml, [x])
+        for a, e in zip(actual, expected):
+            err = rel_err(a, e)
+            assert err <= TOLERANCE, f"batch {len(x)}: rel err {err:.2e} > {TOLERANCE:.0e}"
+
+
+def test_keras_lstm_over_a_dynamic_time_axis(tmp_path, caplog):
+    """Keras 3 LSTM (return_sequences=False: its output list is written at index 0 in every
+    iteration) over a None time axis: one Loop, 5 and 21 steps."""
+    import keras
+    rng = np.random.default_rng(21)
+    inp = keras.Input((None, 6))
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.LSTM(8)(inp)))
+    for w in model.weights:
+        w.assign(rng.standard_normal(tuple(w.shape)).astype(np.float32) * 0.4)
+    model.export(str(tmp_path / "sm"), verbose=False)
+    xml, log = _convert(tmp_path / "sm", tmp_path, caplog)
+    assert NOTF in log, log
+    layers = ir_layer_types(xml)
+    assert layers.count("Loop") + layers.count("LSTMSequence") == 1, layers
+    for steps in (5, 21):
+        x = rng.standard_normal((2, steps, 6)).astype(np.float32)
+        (actual,) = run_ir(xml, [x])
+        expected = np.asarray(model(x))
+        err = rel_err(actual, expected)
+        assert err <= TOLERANCE, f"{steps} steps: rel err {err:.2e} > {TOLERANCE:.0e}"

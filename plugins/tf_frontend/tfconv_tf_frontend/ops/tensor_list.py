@@ -32,6 +32,10 @@ class _List:
     items: tuple                          # Port or None (unset, or a row of ``stacked``)
     stacked: Port | None = None           # items left None are rows of this tensor
     length_port: Port | None = None       # the length when only known at run time
+    # Inside the body of an OpenVINO Loop: a list the loop carries, and its (index, value)
+    # writes in one iteration (see loop_accumulator)
+    in_loop: bool = False
+    writes: tuple = ()
 
 
 def _lists(ctx: NodeContext) -> dict[Port, _List]:
@@ -127,6 +131,9 @@ def _known_length(ctx: NodeContext, lst: _List) -> None:
 
 @TABLE.register("TensorListReserve", inputs=2)
 def tensor_list_reserve(ctx: NodeContext) -> Outputs:
+    if ctx.value(1) is None:  # a size known at run time: a loop fills it (loop_accumulator)
+        size = ctx.emit("Convert", ctx.input(1), destination_type="int32")
+        return _new(ctx, _List(_dtype(ctx), _shape_input(ctx, 0), (), length_port=size))
     (n,) = _ints(ctx, 1, "size")
     return _new(ctx, _List(_dtype(ctx), _shape_input(ctx, 0), (_UNSET,) * max(n, 0)))
 
@@ -210,6 +217,14 @@ def _materialised(ctx: NodeContext, lst: _List) -> _List:
 @TABLE.register("TensorListSetItem", inputs=3)
 def tensor_list_set_item(ctx: NodeContext) -> Outputs:
     lst = _list(ctx)
+    if lst.in_loop:  # recorded; the Loop makes the written values its concatenated output
+        return _new(ctx, replace(lst, writes=(*lst.writes, (ctx.input(1), ctx.input(2)))))
+    if lst.length_port is not None and lst.stacked is None:  # a loop fills the rest (tf.scan)
+        (index,) = _ints(ctx, 1, "index")
+        ctx.require(0 <= index <= len(lst.items), "a TensorList of a size known only at run "
+                    "time is written before a loop at an index that does not extend its start")
+        items = lst.items[:index] + (ctx.input(2),) + lst.items[index + 1:]
+        return _new(ctx, replace(lst, items=items))
     _known_length(ctx, lst)
     (index,) = _ints(ctx, 1, "index")
     items = list(_materialised(ctx, lst).items)
@@ -347,3 +362,92 @@ def tensor_list_concat(ctx: NodeContext) -> Outputs:
                 "the TensorList's elements need a static first dimension to concatenate")
     value = parts[0] if len(parts) == 1 else ctx.emit("Concat", *parts, axis=0)
     return value, ctx.const(np.array(lengths, np.int64), name="lengths")
+
+
+# --- lists through an OpenVINO Loop (ops/control_flow.py calls these) ----------------------------
+
+
+def is_list(ctx: NodeContext, port: Port) -> bool:
+    return port in _lists(ctx)
+
+
+def loop_invariant(ctx: NodeContext, body, outer: Port) -> Port:
+    """The list ``outer`` inside a Loop body (``body``: ops/control_flow.py's ``_LoopBody``),
+    its tensors brought in as invariant inputs."""
+    lst = _lists(ctx)[outer]
+    take = body.take
+    inner = replace(lst, items=tuple(None if p is None else take(p) for p in lst.items),
+                    stacked=None if lst.stacked is None else take(lst.stacked),
+                    length_port=None if lst.length_port is None else take(lst.length_port))
+    handle = body.bb.const(np.zeros((), np.int32), f"{ctx.name}/body/list")
+    body.bb.state.setdefault("tensor_lists", {})[handle] = inner
+    return handle
+
+
+def loop_accumulator(ctx: NodeContext, body, outer: Port) -> Port:
+    """A list the Loop carries, inside its body: readable as before the loop; SetItems are
+    recorded (see :func:`loop_outputs`), not applied."""
+    handle = loop_invariant(ctx, body, outer)
+    lists = body.bb.state["tensor_lists"]
+    lists[handle] = replace(lists[handle], in_loop=True)
+    return handle
+
+
+@dataclass(frozen=True)
+class LoopWrites:
+    """What a Loop outputs for a list its body writes: ``ports`` (body port, concatenation
+    axis or None for the last iteration's value) and the element indices they give."""
+    ports: list
+    rows: bool                 # one row per iteration after the list's elements (else last values)
+    indices: tuple = ()
+
+
+def loop_outputs(ctx: NodeContext, body, nxt: Port, counters: dict[Port, int]) -> LoopWrites | None:
+    """The Loop outputs a carried list needs, or None when the body does not write it:
+    written at the iteration number (a counter from the list's length by 1), a list of a size
+    known only at run time gets one row per iteration; written at constant indices, a list of
+    a known size gets the value of the last iteration at each."""
+    lst = body.bb.state.get("tensor_lists", {}).get(nxt)
+    if lst is None or not lst.writes:
+        return None
+    if lst.length_port is not None and lst.stacked is None and \
+            all(p is not None for p in lst.items):
+        ctx.require(len(lst.writes) == 1, "a TensorList is written more than once per iteration "
+                    "of a loop whose trip count is known only at run time")
+        index, value = lst.writes[0]
+        ctx.require(counters.get(index) == len(lst.items), "a TensorList is written inside a "
+                    "loop whose trip count is known only at run time at an index that is not the "
+                    "iteration number (a loop variable counting by 1 from the list's length)")
+        axes = body.bb.const(np.array([0], np.int64), f"{ctx.name}/body/axes")
+        row = body.bb.emit("Unsqueeze", [value, axes], f"{ctx.name}/body/list_row")[0]
+        return LoopWrites([(row, 0)], True)
+    last: dict[int, Port] = {}
+    for index, value in lst.writes:
+        v = body.bb.value(index)
+        ctx.require(v is not None and lst.length_port is None, "a TensorList is written inside "
+                    "a loop whose trip count is known only at run time at an index known only "
+                    "at run time; tfconv supports writes at the iteration number into a list "
+                    "the loop fills, and writes at constant indices")
+        last[int(np.asarray(v).reshape(-1)[0])] = value
+    order = sorted(last)
+    return LoopWrites([(last[i], None) for i in order], False, tuple(order))
+
+
+def after_loop(ctx: NodeContext, outer: Port, writes: LoopWrites, ports: list[Port]) -> Port:
+    """The carried list after the Loop, from the Loop's outputs for its writes."""
+    lst = _lists(ctx)[outer]
+    if not writes.rows:
+        items = list(_materialised(ctx, lst).items)
+        for i, port in zip(writes.indices, ports):
+            ctx.require(0 <= i < len(items), f"index {i} is outside the TensorList of "
+                        f"{len(items)} element(s)")
+            items[i] = port
+        return _new(ctx, replace(lst, items=tuple(items), stacked=None), name="list")
+    rows = ports[0]
+    if lst.items:  # the elements set before the loop come first
+        first = [ctx.emit("Unsqueeze", p, ints(ctx, [0], "axes"), name="Unsqueeze")
+                 for p in lst.items]
+        rows = ctx.emit("Concat", *first, rows, axis=0, name="list_rows")
+    length = ctx.emit("Gather", ctx.emit("ShapeOf", rows, output_type="int32"),
+                      ints(ctx, 0, "i"), ints(ctx, 0, "axis"), name="list_length", batch_dims=0)
+    return _new(ctx, _List(lst.dtype, lst.element_shape, (), rows, length), name="list")
