@@ -969,6 +969,56 @@ def _(b):
     return [x, rois], y, [np.stack([at(r) for r in rois])[:, :, None, None]]
 
 
+def _body_result(body: IRBuilder, port: Port) -> str:
+    name = body.graph.unique_name(f"{port.node}/result")
+    body.graph.add_op("Result", name, [port])
+    body.graph.outputs.append(Port(name))
+    return name
+
+
+@case("Loop")
+def _(b):
+    # n iterations (an input) of a = a * 0.5 + i (the current iteration), the rows a of every
+    # iteration concatenated, a limit of 3 in the body condition: min(n, 3) iterations
+    x, n = rand(2, 3), np.array(5, np.int64)
+    body = builder()
+    a = param(body, "a", (2, 3))
+    i = param(body, "i", (), "int64")
+    i_f = body.emit("Convert", [i], "i_f", {"destination_type": "float32"})[0]
+    half = body.emit("Multiply", [a, body.const(np.float32(0.5), "half")], "half_a")[0]
+    nxt = body.emit("Add", [half, i_f], "next")[0]
+    row = body.emit("Unsqueeze", [nxt, body.const(i64(0), "axis")], "row")[0]
+    go = body.emit("Less", [i, body.const(np.int64(2), "two")], "go")[0]
+    next_result, row_result, go_result = (_body_result(body, p) for p in (nxt, row, go))
+    body.graph.meta["inputs"] = [a.node, i.node]
+    y = b.emit("Loop", [param(b, "n", (), "int64"), b.const(np.bool_(True), "start"),
+                        param(b, "x", (2, 3))], "loop",
+               {"_body": body.graph, "_inputs": [(a.node, None)],
+                "_outputs": [(next_result, None), (row_result, 0)],
+                "_back_edges": [(next_result, a.node)], "_current_iteration": i.node,
+                "_condition": go_result})
+    rows, value = [], x
+    for k in range(3):
+        value = value * 0.5 + k
+        rows.append(value)
+    return [n, x], y, [value, np.stack(rows)]
+
+
+@case("If")
+def _(b):
+    x = rand(4, 2)
+    then, other = builder(), builder()
+    t_x, e_x = param(then, "t_x", (4, 2)), param(other, "e_x", (4, 2))
+    doubled = then.emit("Concat", [t_x, t_x], "twice", {"axis": 0})[0]
+    t_res, e_res = _body_result(then, doubled), _body_result(other, e_x)
+    then.graph.meta["inputs"], other.graph.meta["inputs"] = [t_x.node], [e_x.node]
+    y = b.emit("If", [param(b, "c", (), "bool"), param(b, "x", (4, 2))], "if",
+               {"_then_body": then.graph, "_else_body": other.graph,
+                "_then_inputs": [t_x.node], "_else_inputs": [e_x.node],
+                "_then_outputs": [t_res], "_else_outputs": [e_res]})
+    return [np.bool_(True), x], y, [np.concatenate([x, x])]
+
+
 # Types in irops.RULES without a case here: the sources and sinks themselves.
 NOT_CASES = {"Parameter", "Const", "Result"}
 
