@@ -8,10 +8,17 @@ TF1 export:
 * **the image loop**: the exporter maps its preprocessing over the batch with ``tf.map_fn``,
   a while loop of ``TensorList`` ops (``TensorListFromTensor`` -> ``TensorListGetItem`` in the
   body -> ``TensorListSetItem`` -> ``TensorListStack``) instead of TF1's TensorArrays, and the
-  ``Preprocessor`` scope sits inside its body. The signature's batch is 1, so the loop runs
-  once: :func:`unroll_single_map` (pass ``od_api.unroll_tf2_map``) computes its body once on
-  ``image[0]`` and stacks the result, and no loop reaches the IR. Post-processing needs no loop:
-  the TF2 exporter unstacks the batch statically (one NMS per class, CenterNet's peaks).
+  ``Preprocessor`` scope (or CenterNet's ``ResizeToRange``) sits inside its body, on one image
+  ``[h, w, 3]``. The signature's batch is 1: :func:`replace_preprocessing` (pass
+  ``od_api.replace_tf2_preprocessor``) computes the body batch-wide on the ``[1, h, w, 3]``
+  input: the cast, the element-wise normalisation before the resize, the resize
+  (``fixed_shape_resizer``, or ``keep_aspect_ratio_resizer`` with its cond on ``h < w``, in
+  float32 as TF), ``pad_to_max_dimension``'s per-channel padding and the normalisation after
+  it, reusing :mod:`.preprocessor`'s size and padding rules. Everything stays 4-D, so the
+  layout pass keeps the NCHW input. A body it does not recognise is left to tf_frontend, which
+  unrolls the loop (its TensorList ops are symbolic there) with an NHWC input. Post-processing
+  needs no loop: the TF2 exporter unstacks the batch statically (one NMS per class, CenterNet's
+  peaks).
 * **CenterNet**, which has no NMS: its peaks are a 3x3 stride-1 ``MaxPool`` of the class
   heatmap compared with the heatmap (``|x - maxpool(x)| < eps``) and a ``TopKV2`` over them
   (:func:`recognize_center_net`); these are translated op for op (MaxPool, Less, TopK).
@@ -132,12 +139,13 @@ def recognize_center_net(graph: Graph):
     return Recognition("center_net", image, outputs, GraphFacts(**facts), evidence)
 
 
-# -- the exporter's single-image map_fn ----------------------------------------------------
+# -- the exporter's image map_fn, batch-wide ------------------------------------------------
+
+ELEMENTWISE = ("Mul", "Sub", "Add", "AddV2", "RealDiv", "Maximum", "Minimum")
 
 
-def _frame_name(op: Op) -> str:
-    value = op.attrs.get("frame_name", op.name)
-    return value.decode() if isinstance(value, bytes) else str(value)
+class _Unknown(Exception):
+    """The map body is not the exporter's preprocessing as this module knows it."""
 
 
 def _source(graph: Graph, port: Port) -> Op:
@@ -145,115 +153,6 @@ def _source(graph: Graph, port: Port) -> Op:
     while op.type in LIST_PASS and graph.inputs(op.name):
         op = graph.op(graph.inputs(op.name)[0].node)
     return op
-
-
-def _loop_vars(graph: Graph, enters: list[Op]) -> list[tuple[Port, str, Port]] | None:
-    """``(initial value, Switch, next value)`` per loop variable (an Enter feeding a Merge;
-    the others are loop invariants), or None (not a plain loop)."""
-    out = []
-    for enter in enters:
-        merges = [c for c, _ in graph.consumers(Port(enter.name, 0))
-                  if graph.op(c).type == "Merge"]
-        if not merges:
-            continue
-        if len(merges) != 1:
-            return None
-        merge = merges[0]
-        ins = graph.inputs(merge)
-        switches = [c for c, _ in graph.consumers(Port(merge, 0)) if graph.op(c).type == "Switch"]
-        nxt = [graph.op(p.node) for p in ins if graph.op(p.node).type == "NextIteration"]
-        if len(switches) != 1 or len(nxt) != 1 or not graph.inputs(enter.name):
-            return None
-        out.append((graph.inputs(enter.name)[0], switches[0], graph.inputs(nxt[0].name)[0]))
-    return out
-
-
-def _trip_count(graph: Graph, loop_vars) -> int | None:
-    """The loop's trip count when every bound of its condition is a constant: the smallest
-    ``limit - start`` over ``Less(variable, limit)`` tests of variables starting at a
-    constant (the loop counter against maximum_iterations, the index against the size)."""
-    merges = {}
-    for init, switch, _ in loop_vars:
-        merge = graph.inputs(switch)[0].node
-        merges[merge] = _const_value(graph, init)
-    trips = []
-    loop_cond = {graph.inputs(s)[1].node for _, s, _ in loop_vars}
-    for name in graph.ancestors(loop_cond):
-        op = graph.op(name)
-        if op.type != "Less":
-            continue
-        a, b = graph.inputs(name)
-        var = _source(graph, a)
-        limit = _const_value(graph, b)
-        start = merges.get(var.name)
-        if var.type == "Merge" and start is not None and limit is not None \
-                and start.size == 1 and limit.size == 1:
-            trips.append(int(limit.reshape(-1)[0]) - int(start.reshape(-1)[0]))
-    return min(trips) if trips else None
-
-
-def unroll_single_map(graph: Graph) -> list[str]:
-    """Every while frame of the exporter's ``map`` whose trip count is 1 and whose lists are
-    ``TensorList``s: run its body once. Returns the frames unrolled."""
-    from .tfops import I32, TfOps
-    frames: dict[str, list[Op]] = {}
-    for op in graph.ops_of_type("Enter"):
-        frames.setdefault(_frame_name(op), []).append(op)
-    done = []
-    for frame, enters in frames.items():
-        loop_vars = _loop_vars(graph, enters)
-        if not loop_vars or _trip_count(graph, loop_vars) != 1:
-            continue
-        if not any(_source(graph, graph.inputs(e.name)[0]).type == "TensorListFromTensor"
-                   for e in enters if graph.inputs(e.name)):
-            continue
-        for enter in enters:  # invariants: the body reads the value itself
-            if graph.inputs(enter.name):
-                graph.replace_uses(Port(enter.name, 0), graph.inputs(enter.name)[0])
-        # one iteration: the body reads the initial values, the loop's results are the
-        # body's next values
-        for init, switch, nxt in loop_vars:
-            graph.replace_uses(Port(switch, 1), init)
-            for exit_, _ in graph.consumers(Port(switch, 0)):
-                if graph.op(exit_).type == "Exit":
-                    graph.replace_uses(Port(exit_, 0), nxt)
-        b = TfOps(graph, frame.rsplit("/", 1)[0] if "/" in frame else frame)
-        for get in graph.ops_of_type("TensorListGetItem"):
-            items = _source(graph, graph.inputs(get.name)[0])
-            index = _const_value(graph, graph.inputs(get.name)[1])
-            if items.type == "TensorListFromTensor" and index is not None and index.size == 1:
-                x = graph.inputs(items.name)[0]
-                i = int(index.reshape(-1)[0])
-                begin, end, stride = (b.const(np.array([v], np.int32), f"item/{n}", I32)
-                                      for v, n in ((i, "begin"), (i + 1, "end"), (1, "stride")))
-                item = b.op("StridedSlice", "item", [x, begin, end, stride], None, None,
-                            begin_mask=0, end_mask=0, ellipsis_mask=0, new_axis_mask=0,
-                            shrink_axis_mask=1, Index=I32, T=graph.info(x).dtype)
-                graph.replace_uses(Port(get.name, 0), item)
-        for stack in graph.ops_of_type("TensorListStack"):
-            put = _source(graph, graph.inputs(stack.name)[0])
-            if put.type != "TensorListSetItem":
-                continue
-            reserve = _source(graph, graph.inputs(put.name)[0])
-            index = _const_value(graph, graph.inputs(put.name)[1])
-            size = _const_value(graph, graph.inputs(reserve.name)[1]) \
-                if reserve.type == "TensorListReserve" else None
-            if index is None or size is None or int(index.reshape(-1)[0]) != 0 or \
-                    int(size.reshape(-1)[0]) not in (1, -1):
-                continue
-            stacked = b.expand_dims(graph.inputs(put.name)[2], 0, "stacked")
-            graph.replace_uses(Port(stack.name, 0), stacked)
-        done.append(frame)
-    return done
-
-
-# -- the Preprocessor inside that loop, batch-wide -------------------------------------------
-
-ELEMENTWISE = ("Mul", "Sub", "Add", "AddV2", "RealDiv", "Maximum", "Minimum")
-
-
-class _Unknown(Exception):
-    """The map body is not the exporter's preprocessing as this module knows it."""
 
 
 def _is_constant(graph: Graph, port: Port) -> bool:
@@ -455,25 +354,23 @@ def replace_preprocessing(graph: Graph) -> list[str]:
         try:
             done.append(f"{frame}: {_preprocessing(graph, source, stacks, frame)}")
         except _Unknown as why:
-            log.info("OD API TF2 loop %s is unrolled as it is (%s)", frame, why)
+            log.info("OD API TF2 loop %s is left to tf_frontend's loop unrolling (%s)", frame,
+                     why)
     return done
 
 
-@graph_pass("od_api.unroll_tf2_map", stage="source",
+@graph_pass("od_api.replace_tf2_preprocessor", stage="source",
             after=["od_api.check_pipeline_config", "tf_frontend.remove_training_ops",
                    "tf_frontend.fold_constant_switches", "od_api.set_image_input"],
             before=["cleanup.remove_dead_source", "tf_frontend.collapse_while_loops",
                     "od_api.replace_preprocessor"])
-def unroll_tf2_map(graph: Graph, config) -> None:
-    """The TF2 exporter's batch-1 image map_fn (TensorList while loop) run once."""
+def replace_tf2_preprocessor(graph: Graph, config) -> None:
+    """The TF2 exporter's batch-1 image map_fn (a TensorList while loop) as batch-wide ops."""
     from .passes import active
     if not active(graph, config) or not is_tf2_export(graph):
         return
     for what in replace_preprocessing(graph):
         log.info("OD API TF2 Preprocessor loop replaced by batch-wide ops: %s", what)
-    for frame in unroll_single_map(graph):
-        log.info("OD API TF2 image loop %s (batch 1) unrolled: its body runs once on the image",
-                 frame)
 
 
-ALL_PASSES = (unroll_tf2_map,)
+ALL_PASSES = (replace_tf2_preprocessor,)
