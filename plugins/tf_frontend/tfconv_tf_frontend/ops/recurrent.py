@@ -325,6 +325,17 @@ def _columns(m: _Matcher, port: Port) -> tuple[Port, object]:
         _need(n > 0 and int(m.const(axis)) in (1, -1))
         k = port.index
         return src, lambda width: (k * width // n, (k + 1) * width // n)
+    if m.is_op(port, "SplitV"):
+        port = m.skip(port)
+        src, sizes, axis = m.op(port, "SplitV")
+        sizes = [int(v) for v in np.asarray(m.const(sizes)).reshape(-1)]
+        _need(int(m.const(axis)) in (1, -1) and sizes.count(-1) <= 1)
+        k = port.index
+
+        def cols(width, sizes=sizes, k=k):
+            known = [v if v >= 0 else width - sum(x for x in sizes if x >= 0) for v in sizes]
+            return sum(known[:k]), sum(known[:k + 1])
+        return src, cols
     node = m.body.op(m.skip(port).node)
     src, begin, end, strides = m.op(port, "StridedSlice")
     begin, end, strides = (np.asarray(m.const(p)).reshape(-1) for p in (begin, end, strides))
@@ -339,9 +350,10 @@ def _columns(m: _Matcher, port: Port) -> tuple[Port, object]:
 
 
 def _keras_gru(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
-    """Keras GRU, ``reset_after=True``: ``z = sigmoid(xz + hz)``, ``r = sigmoid(xr + hr)``,
+    """Keras GRU: ``z = sigmoid(xz + hz)``, ``r = sigmoid(xr + hr)``,
     ``h' = z * h + (1 - z) * tanh(xh + r * hh)`` with ``x* = x @ Wx + bx`` and
-    ``h* = h @ Wh + bh`` column blocks (GRUSequence with ``linear_before_reset``)."""
+    ``h* = h @ Wh + bh`` column blocks (``reset_after=True``: GRUSequence with
+    ``linear_before_reset``), or ``tanh(xh + (r * h) @ Uh)`` (``reset_after=False``)."""
     def hold(p):
         z, _ = m.either(m.op(p, "Mul"), lambda q: (m.is_op(q, "Sigmoid") or _need(False)) and q,
                         lambda q: (m.var(q) == h_var or _need(False)) and q)
@@ -368,9 +380,18 @@ def _keras_gru(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
                         lambda q: block(q, "h"))
 
     zx, zh = gate(z)
-    hx, (r_port, hh) = m.either(m.op(cand, "Add", "AddV2"), lambda q: block(q, "x"),
-                                lambda q: m.either(m.op(q, "Mul"), lambda a: a,
-                                                   lambda b: block(b, "h")))
+
+    def recurrent(q):
+        """``r * hh`` (reset after) or ``(r * h) @ Uh`` (reset before)."""
+        if m.is_op(q, "MatMul"):
+            rh_prod, uh = m.matmul(q)
+            r, _ = m.either(m.op(rh_prod, "Mul"), lambda a: a,
+                            lambda b: (m.var(b) == h_var or _need(False)) and b)
+            return r, uh
+        return m.either(m.op(q, "Mul"), lambda a: a, lambda b: block(b, "h"))
+
+    hx, (r_port, hh) = m.either(m.op(cand, "Add", "AddV2"), lambda q: block(q, "x"), recurrent)
+    after = not isinstance(hh, np.ndarray)
     rx, rh = gate(r_port)
     _need(all(m.same(p, sources["x"][0]) for p in sources["x"]))
     _need(all(m.same(p, sources["h"][0]) for p in sources["h"]))
@@ -378,25 +399,35 @@ def _keras_gru(m: _Matcher, h_next: Port, h_var: int) -> _Cell:
     x, wx = m.matmul(xmm)
     hmm, bh = m.biased(sources["h"][0])
     h, wh = m.matmul(hmm)
-    _need(m.var(h) == h_var and wx.shape[1] == wh.shape[1] and wx.shape[1] % 3 == 0)
-    width = wx.shape[1]
+    width, hwidth = wx.shape[1], wh.shape[1]
     hs = width // 3
+    _need(m.var(h) == h_var and width == 3 * hs and hwidth in (2 * hs, 3 * hs)
+          and wh.shape[0] == hs)
     bx = np.zeros(width, np.float32) if bx is None else bx
-    bh = np.zeros(width, np.float32) if bh is None else bh
-    _need(bx.shape == (width,) and bh.shape == (width,) and wh.shape[0] == hs)
-    spans = {}
+    bh = np.zeros(hwidth, np.float32) if bh is None else bh
+    _need(bx.shape == (width,) and bh.shape == (hwidth,))
+    xcols, hcols = {}, {}
     for name, (cx, ch) in (("z", (zx, zh)), ("r", (rx, rh)), ("h", (hx, hh))):
-        spans[name] = cx(width)
-        _need(spans[name] == ch(width) and spans[name][1] - spans[name][0] == hs)
-    _need(sorted(lo for lo, _ in spans.values()) == [0, hs, 2 * hs])
-    cols = [spans[g] for g in ("z", "r", "h")]
-    kernel = np.concatenate([np.concatenate([wx[:, a:b] for a, b in cols], axis=1),
-                             np.concatenate([wh[:, a:b] for a, b in cols], axis=1)], axis=0)
+        xcols[name] = cx(width)
+        _need(xcols[name][1] - xcols[name][0] == hs)
+        if name != "h" or after:
+            hcols[name] = ch(hwidth)
+            _need(hcols[name][1] - hcols[name][0] == hs)
+    _need(sorted(lo for lo, _ in xcols.values()) == [0, hs, 2 * hs])
+    _need(len({lo for lo, _ in hcols.values()}) == len(hcols))
+    gx = [wx[:, slice(*xcols[g])] for g in ("z", "r", "h")]
+    gh = [wh[:, slice(*hcols[g])] for g in ("z", "r")]
+    gh.append(wh[:, slice(*hcols["h"])] if after else np.asarray(hh, np.float32))
+    _need(gh[2].shape == (hs, hs))
+    kernel = np.concatenate([np.concatenate(gx, axis=1), np.concatenate(gh, axis=1)], axis=0)
     cell = _cell("GRU", x, [h_var], h_next, kernel, np.zeros(3 * hs, np.float32), hs, [0, 1, 2])
-    (za, zb), (ra, rb), (ha, hb) = cols
-    cell.B = np.concatenate([bx[za:zb] + bh[za:zb], bx[ra:rb] + bh[ra:rb], bx[ha:hb],
-                             bh[ha:hb]]).astype(np.float32)[None]
-    cell.linear_before_reset = True
+    bias = [bx[slice(*xcols[g])] + bh[slice(*hcols[g])] for g in ("z", "r")]
+    if after:  # OpenVINO linear_before_reset: [Wbz + Rbz, Wbr + Rbr, Wbh, Rbh]
+        bias += [bx[slice(*xcols["h"])], bh[slice(*hcols["h"])]]
+    else:
+        bias += [bx[slice(*xcols["h"])]]
+    cell.B = np.concatenate(bias).astype(np.float32)[None]
+    cell.linear_before_reset = after
     return cell
 
 
