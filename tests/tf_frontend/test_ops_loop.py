@@ -201,6 +201,36 @@ def test_dynamic_rnn_over_a_dynamic_time_dim_as_a_loop(tmp_path, monkeypatch, ce
     run_ir(graph, feeds_list, expected)
 
 
+def _cond_in_loop(x, p, limit):
+    return tf1.while_loop(lambda i, a: i < limit[0], lambda i, a: (i + 1, tf1.cond(
+        a[0, 0] > 0.5, lambda: a * 0.5 * p[0], lambda: a + 0.3)), [tf.constant(0), x])[1]
+
+
+def _loop_in_cond(x, p, limit):
+    return tf1.cond(p[0] > 0, lambda: tf1.while_loop(
+        lambda i, a: i < limit[0], lambda i, a: (i + 1, a * 2.0), [tf.constant(0), x])[1],
+        lambda: x[:1])
+
+
+def _growing(x, p, limit):  # a loop variable whose shape changes (TF's shape_invariants)
+    return tf1.while_loop(lambda i, a: i < limit[0],
+                          lambda i, a: (i + 1, tf.concat([a, a[:1] * p[0]], 0)),
+                          [tf.constant(0), x],
+                          shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, 4])])[1]
+
+
+@pytest.mark.parametrize(("build", "expect"), [
+    pytest.param(_cond_in_loop, ["Loop"], id="computed-cond-in-loop"),
+    pytest.param(_loop_in_cond, ["If", "If>Loop"], id="loop-in-if"),
+    pytest.param(_growing, ["Loop"], id="growing-variable"),
+])
+def test_loops_and_conds_combined(tmp_path, build, expect):
+    feeds = [[X, np.array([p], np.float32), np.array([n], np.int32)]
+             for p, n in ((1.0, 3), (-1.0, 4), (0.5, 0))]
+    check(tmp_path, build, [(tf.float32, (3, 4)), (tf.float32, (1,)), (tf.int32, (1,))], feeds,
+          expect)
+
+
 def test_more_iterations_than_unrolled_become_a_loop(tmp_path):
     check(tmp_path, lambda x: tf1.while_loop(lambda i, a: i < MAX_UNROLL + 1,
                                              lambda i, a: (i + 1, a * 0.99 + 0.01),
