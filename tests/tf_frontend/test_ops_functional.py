@@ -82,6 +82,10 @@ def cond_computed(m, x):
     return tf.cond(tf.reduce_sum(x) > 0, lambda: x * 2.0 + m.v, lambda: tf.constant(1.0) - x)
 
 
+def cond_shapes(m, x):  # computed predicate, branches of different shapes: an If
+    return tf.cond(tf.reduce_sum(x) > 0, lambda: x * m.v, lambda: x[:1] - 1.0)
+
+
 def case_folded(m, x):
     return tf.switch_case(tf.constant(1), [lambda: x + 1.0, lambda: x * m.v, lambda: -x])
 
@@ -148,9 +152,10 @@ def cond_in_loop(m, x):
 
 CASES = {f.__name__: f for f in (
     while_counter, while_variable, while_max_iterations, nested_while, map_fn, scan,
-    cond_folded, cond_computed, case_folded, case_computed, tensor_array, tensor_array_dynamic,
+    cond_folded, cond_computed, cond_shapes, case_folded, case_computed, tensor_array, tensor_array_dynamic,
     list_ops, loop_in_cond, cond_in_loop)}
-COMPUTED = {"cond_computed", "case_computed"}  # run on a second input taking the other branch
+SELECTS = {"cond_computed", "case_computed"}  # computed predicates, results of one shape
+COMPUTED = SELECTS | {"cond_shapes"}  # run on a second input taking the other branch
 
 
 def _build(root: Path, name: str, fn) -> dict:
@@ -215,7 +220,8 @@ def test_functional_control_flow_matches_tf(models, name, form, tmp_path, caplog
         xml, log = _convert(case["pb"], tmp_path, caplog, output=",".join(case["outputs"]))
     layers = ir_layer_types(xml)
     assert "Loop" not in layers and "TensorIterator" not in layers  # unrolled
-    assert ("Select" in layers) == (name in COMPUTED), layers  # a folded predicate: no Select
+    assert ("Select" in layers) == (name in SELECTS), layers  # a folded predicate: no Select
+    assert ("If" in layers) == (name == "cond_shapes"), layers
     for feed, expected in zip(case["feeds"], case["expected"]):
         actual = run_ir(xml, [feed])
         assert len(actual) == len(expected)
