@@ -20,7 +20,7 @@ from .errors import TfconvError
 Shape = "tuple[int | None, ...] | None"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Port:
     """One output of an op: ``node`` is the producer's unique name, ``index`` the output number."""
 
@@ -31,7 +31,7 @@ class Port:
         return f"{self.node}:{self.index}"
 
 
-@dataclass
+@dataclass(slots=True)
 class TensorInfo:
     """Static knowledge about one output: shape (``None`` dims are dynamic, ``None`` = unknown
     rank), element type, and the source tensor names that the port carries."""
@@ -49,7 +49,7 @@ class TensorInfo:
         return self.shape is not None and all(d is not None for d in self.shape)
 
 
-@dataclass
+@dataclass(slots=True)
 class Op:
     """A node: ``type`` is a TF op type (tf dialect) or an IR type such as ``Convolution``."""
 
