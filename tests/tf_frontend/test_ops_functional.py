@@ -355,3 +355,26 @@ def test_keras_lstm_over_a_dynamic_time_axis(tmp_path, caplog):
         expected = np.asarray(model(x))
         err = rel_err(actual, expected)
         assert err <= TOLERANCE, f"{steps} steps: rel err {err:.2e} > {TOLERANCE:.0e}"
+
+
+def test_tf1_meta_graph_with_control_flow_v2(tmp_path, caplog):
+    """A TF1 graph built with control flow v2 (While and StatelessIf in the graph, a resource
+    variable passed through the loop) and a V2 checkpoint: frozen without TensorFlow."""
+    tf1 = tf.compat.v1
+    g = tf.Graph()
+    with g.as_default():
+        tf1.enable_control_flow_v2()
+        x = tf1.placeholder(tf.float32, [3, 4], name="x")
+        v = tf1.get_variable("v", initializer=_x(4))
+        _, y = tf1.while_loop(lambda i, a: i < 4, lambda i, a: (i + 1, a * 0.5 + v), [0, x])
+        y = tf.identity(tf1.cond(tf.reduce_sum(y) > 0, lambda: y + 1.0, lambda: y * 3.0), "y")
+        assert {"While", "StatelessIf"} <= {n.op for n in g.as_graph_def().node}
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver().save(sess, str(tmp_path / "model"))
+            expected = [sess.run(y, {x: f}) for f in (X, X_NEG)]
+    xml, log = _convert(tmp_path / "model.meta", tmp_path, caplog, output="y")
+    assert "froze MetaGraph" in log and NOTF in log, log
+    for feed, e in zip((X, X_NEG), expected):
+        (actual,) = run_ir(xml, [feed])
+        assert rel_err(actual, e) <= TOLERANCE
