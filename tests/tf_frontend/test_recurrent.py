@@ -214,8 +214,10 @@ def _keras(generation: str):
 
 def _keras_model(keras, form: str):
     L = keras.layers
-    inp = keras.Input((KERAS_STEPS, 3), batch_size=None if form == "lstm" else 2, name="x")
-    if form == "lstm":
+    time = None if form == "dynamic-time" else KERAS_STEPS
+    inp = keras.Input((time, 3), batch_size=None if form in ("lstm", "dynamic-time") else 2,
+                      name="x")
+    if form in ("lstm", "dynamic-time"):
         y = L.LSTM(8, return_sequences=True)(inp)
     elif form == "gru":
         y = L.GRU(8, return_sequences=True)(inp)
@@ -271,10 +273,14 @@ def _keras_check(generation: str, form: str, tmp_path) -> Counter:
     compiled = CORE.compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     assert np.abs(expected).max() > 0.05
     compare(expected, compiled([x])[compiled.output(0)], 1e-4, f"{generation} {form}")
+    if form == "dynamic-time":  # another sequence length, another batch
+        x = rand((3, 7, 3), "keras-x7")
+        compare(np.asarray(model(x)), compiled([x])[compiled.output(0)], 1e-4, "7 steps")
     return Counter(op.type for op in ir)
 
 
-KERAS_FORMS = {"lstm": {"LSTMSequence": 1}, "gru": {"GRUSequence": 1},
+KERAS_FORMS = {"lstm": {"LSTMSequence": 1}, "dynamic-time": {"LSTMSequence": 1},
+               "gru": {"GRUSequence": 1},
                "gru-reset-before": {"GRUSequence": 1}, "simple-rnn": {"RNNSequence": 1},
                "stacked-return-state": {"LSTMSequence": 1, "GRUSequence": 1},
                "bidirectional": {"LSTMSequence": 2}}
@@ -283,7 +289,7 @@ KERAS_FORMS = {"lstm": {"LSTMSequence": 1}, "gru": {"GRUSequence": 1},
 @pytest.mark.parametrize("form", list(KERAS_FORMS))
 @pytest.mark.parametrize("generation", ["tf_keras", "keras3"])
 def test_keras_rnn_layers_become_sequence_ops(generation, form, tmp_path):
-    """Keras LSTM (dynamic batch), GRU (reset_after True and False), SimpleRNN, stacked layers
+    """Keras LSTM (dynamic batch; dynamic batch and time), GRU (reset_after True and False), SimpleRNN, stacked layers
     with return_state, Bidirectional, from a SavedModel: one Sequence op per layer and
     direction, no Loop (optest also checks each op's inferred shapes against OpenVINO's)."""
     ops = _keras_check(generation, form, tmp_path)

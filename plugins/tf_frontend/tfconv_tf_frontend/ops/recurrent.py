@@ -550,6 +550,46 @@ def _bounded_by_lengths(ctx: NodeContext, m: _Matcher, body: Graph, names: list[
     return steps
 
 
+def _runs_over_time(ctx: NodeContext, m: _Matcher, body: Graph, inputs: list[Port],
+                    scalars: dict[int, int], seq: Port) -> None:
+    """A time dimension known only at run time: the condition must be ``counter < T`` terms
+    (``and``-ed) whose bound T is the sequence's first dim, ``Shape(seq)[0]`` in the IR."""
+    graph = ctx.builder.graph
+
+    def is_time_dim(port: Port) -> bool:
+        while graph.op(port.node).type == "Convert":
+            port = graph.inputs(port.node)[0]
+        op = graph.op(port.node)
+        ins = graph.inputs(port.node)
+        if op.type == "StridedSlice":
+            begin, end, stride = (ctx.value(p) for p in ins[1:4])
+            if begin is None or end is None or stride is None or \
+                    [int(v) for v in np.asarray(begin).reshape(-1)] != [0] or \
+                    [int(v) for v in np.asarray(end).reshape(-1)] != [1] or \
+                    [int(v) for v in np.asarray(stride).reshape(-1)] != [1] or \
+                    list(op.attrs.get("shrink_axis_mask", [])) != [1]:
+                return False
+        elif op.type == "Gather":
+            index = ctx.value(ins[1])
+            if index is None or np.asarray(index).size != 1 or \
+                    int(np.asarray(index).reshape(-1)[0]) != 0 or np.ndim(index) != 0:
+                return False
+        else:
+            return False
+        shape_of = graph.op(ins[0].node)
+        return shape_of.type == "ShapeOf" and graph.inputs(ins[0].node)[0] == seq
+
+    cond = body.outputs[0]
+    terms = m.op(cond, "LogicalAnd") if m.is_op(cond, "LogicalAnd") else [cond]
+    for term in terms:
+        var, bound = m.op(term, "Less")
+        k = m.var(var)
+        _need(k in scalars and scalars[k] == 1 and bound.node in m.feed)
+        start = ctx.value(inputs[k])
+        _need(start is not None and int(np.asarray(start).reshape(-1)[0]) == 0)
+        _need(is_time_dim(m.feed[bound.node]))
+
+
 def recognise(ctx: NodeContext) -> Outputs | None:
     """One Sequence op per recurrent layer for a ``dynamic_rnn`` loop, or None."""
     try:
@@ -603,7 +643,7 @@ def _recognise(ctx: NodeContext) -> Outputs:
         known = ctx.builder.state.get("tensor_lists", {})
         src_list, out_list = known.get(m.feed[handle_r.node]), known.get(inputs[flow_var])
         _need(src_list is not None and out_list is not None and src_list.stacked is not None
-              and src_list.length_port is None and not any(src_list.items)
+              and not any(src_list.items)
               and out_list.stacked is None and not any(out_list.items))
         seq = src_list.stacked
     else:
@@ -615,10 +655,13 @@ def _recognise(ctx: NodeContext) -> Outputs:
               and not src_ta.elements and not out_ta.elements and out_ta.scattered is None)
         seq = src_ta.scattered  # time-major [T, B, I]
     seq_shape = ctx.shape(seq)
-    _need(seq_shape is not None and len(seq_shape) == 3 and seq_shape[0] is not None
-          and seq_shape[2] is not None)
-    steps = seq_shape[0]
-    _need(steps > 0 and (not lists or len(out_list.items) == (1 if last_only else steps)))
+    _need(seq_shape is not None and len(seq_shape) == 3 and seq_shape[2] is not None)
+    steps = seq_shape[0]  # None: known only at run time (a Keras layer on (None, F) inputs)
+    if steps is None:
+        _need(lists and not last_only and not out_list.items
+              and out_list.length_port is not None)
+    else:
+        _need(steps > 0 and (not lists or len(out_list.items) == (1 if last_only else steps)))
     # states: the variables that are neither counters nor the flow
     state_vars = [k for k in range(n) if k not in scalars and k != flow_var]
     _need(state_vars)
@@ -700,11 +743,17 @@ def _recognise(ctx: NodeContext) -> Outputs:
         allowed |= body.ancestors([nexts[k].node])
     _need(all(node in allowed or body.op(node).type in ("Const", "Identity", "NoOp")
               for node in needed))
-    trips = _trip_count(ctx, body, names, inputs, n, scalars)
-    if lengths and trips is None:
-        trips = _bounded_by_lengths(ctx, m, body, names, inputs, n, scalars, lengths[0], steps)
-    _need(trips is not None and 0 < trips <= steps)
-    if trips < steps:
+    if steps is None:
+        _need(not lengths)
+        _runs_over_time(ctx, m, body, inputs, scalars, seq)
+        trips = None
+    else:
+        trips = _trip_count(ctx, body, names, inputs, n, scalars)
+        if lengths and trips is None:
+            trips = _bounded_by_lengths(ctx, m, body, names, inputs, n, scalars, lengths[0],
+                                        steps)
+        _need(trips is not None and 0 < trips <= steps)
+    if trips is not None and trips < steps:
         # dynamic_rnn stops at max(sequence_length): later outputs are never written (the
         # gather gives zeros) and states stay, which is what sequence_lengths give
         max_len = m.value(lengths[0]) if lengths else None
@@ -720,13 +769,16 @@ def _recognise(ctx: NodeContext) -> Outputs:
         # TF runs min(T, max(lengths)) steps: a length past T is T
         lens = ctx.emit("Minimum", lens, ctx.const(np.array(steps, np.int32), name="steps"),
                         name="lengths_clamped")
-    elif batch is not None:
+    elif batch is not None and steps is not None:
         lens = ctx.const(np.full((batch,), steps, np.int32), name="lengths")
     else:
-        b = ctx.emit("Gather", ctx.emit("ShapeOf", x, output_type="int32"),
-                     ints(ctx, [0], "batch_index"), ints(ctx, 0, "axis"), batch_dims=0)
-        lens = ctx.emit("Broadcast", ctx.const(np.array(steps, np.int32), name="steps"), b,
-                        mode="numpy", name="lengths")
+        dims = ctx.emit("ShapeOf", x, output_type="int32")
+        b = ctx.emit("Gather", dims, ints(ctx, [0], "batch_index"), ints(ctx, 0, "axis"),
+                     batch_dims=0)
+        t = ctx.const(np.array(steps, np.int32), name="steps") if steps is not None else \
+            ctx.emit("Gather", dims, ints(ctx, 1, "time_index"), ints(ctx, 0, "axis"),
+                     batch_dims=0, name="steps")
+        lens = ctx.emit("Broadcast", t, b, mode="numpy", name="lengths")
     finals: dict[int, Port] = {}
     for li, cell in enumerate(chain):
         states = [ctx.emit("Unsqueeze", inputs[k], ints(ctx, [1], "axes"), name=f"l{li}_state{k}")
@@ -776,8 +828,18 @@ def _recognise(ctx: NodeContext) -> Outputs:
             results.append(flow_out)
         else:
             start = np.asarray(ctx.value(inputs[k]))
-            results.append(ctx.const((start + steps * scalars[k]).astype(start.dtype),
-                                     name=f"final_{k}"))
+            if steps is not None:
+                results.append(ctx.const((start + steps * scalars[k]).astype(start.dtype),
+                                         name=f"final_{k}"))
+                continue
+            t = ctx.emit("Convert", ctx.emit("Gather", ctx.emit("ShapeOf", seq,
+                                                                output_type="int64"),
+                                             ints(ctx, 0, "time_index"), ints(ctx, 0, "axis"),
+                                             batch_dims=0), destination_type=start.dtype.name)
+            results.append(ctx.emit("Add", ctx.const(start, name=f"start_{k}"),
+                                    ctx.emit("Multiply", t, ctx.const(
+                                        np.array(scalars[k], start.dtype), name=f"step_{k}")),
+                                    name=f"final_{k}"))
     return tuple(results)
 
 
