@@ -121,6 +121,9 @@ NOT_TRANSLATED: dict[str, str] = {
     "ResourceGather": LOADER + ": a gather from a variable becomes GatherV2 of its frozen value",
     **dict.fromkeys(["PartitionedCall", "StatefulPartitionedCall"],
                     LOADER + ": function calls are inlined"),
+    **dict.fromkeys(["While", "StatelessWhile", "If", "StatelessIf"],
+                    LOADER + ": functional control flow is lowered to TF1 loops and conds "
+                    "(functional.py)"),
     **dict.fromkeys(["IteratorGetNext", "Iterator", "IteratorV2", "OneShotIterator", "FIFOQueue",
                      "FIFOQueueV2", "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany",
                      "QueueDequeueManyV2", "QueueDequeueUpTo", "QueueDequeueUpToV2"],
