@@ -17,7 +17,7 @@ conds (Switch/Merge: pruned, Select, or an OpenVINO If).
   records the iteration's writes.
 * Switch/Merge outside loops: a predicate that folds prunes the untaken branch (its tensors
   are dead, and a Merge takes its live input); a computed predicate gives
-  ``Select(pred, true, false)`` when both branches' results have the same static shape, else an
+  ``Select(pred, true, false)`` when both branches' results have the same shape, else an
   If (opset8) holding each branch's IR ops (:func:`_emit_if`).
 """
 from __future__ import annotations
@@ -771,7 +771,7 @@ def merge(ctx: NodeContext) -> Outputs:
     t, f = ctx.input(sides[1]), ctx.input(sides[0])
     st, sf = ctx.shape(t), ctx.shape(f)
     pred = preds[key]  # type: ignore[index]
-    if st is not None and st == sf and None not in st:
+    if st is not None and st == sf:  # equal shapes, dynamic dims included: as before
         value = ctx.emit("Select", pred, t, f, name="")
     else:  # results whose shapes differ (or may): only the taken branch runs
         stops = ctx.builder.state.get("cond_inputs", {}).get(key, set())  # type: ignore[union-attr]
