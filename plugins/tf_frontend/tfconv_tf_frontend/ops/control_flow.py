@@ -177,11 +177,10 @@ def _counters(bb, params: list[Port], nexts: list[Port], starts: list) -> dict[P
 class _LoopBody:
     """The body of one OpenVINO Loop being built: its graph, Parameters and Loop inputs."""
 
-    def __init__(self, ctx: NodeContext, label: str) -> None:
+    def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
         self.bb = ctx.body_builder(f"{ctx.name}/body")
         self.graph = self.bb.graph
-        self.label = label
         self.outer: list[Port] = []          # Loop inputs 2..
         self.params: list[str] = []          # their body Parameters
         self.axes: dict[str, int] = {}       # sliced inputs: Parameter -> axis
@@ -311,7 +310,7 @@ def _widen(a: tuple | None, b: tuple | None) -> tuple | None:
 
 def _build_body(ctx, body, n, names, inputs, frontier, outer_frontier, shapes, flows):
     counters = _source_counters(ctx, body, n, names, inputs)
-    lb = _LoopBody(ctx, "body")
+    lb = _LoopBody(ctx)
     bb = lb.bb
     body_arrays: dict[str, _TensorArray] = bb.state.setdefault("tensor_arrays", {})  # type: ignore[assignment]
     outer_arrays = _arrays(ctx)
@@ -386,7 +385,6 @@ def _finish_loop(ctx, built, n, inputs, cond0) -> list[Port]:
             list_outs[k] = (writes, len(outputs))
             outputs.extend((lb.result(p, f"var_{k}/list"), axis) for p, axis in writes.ports)
     condition = lb.result(cond, "condition")
-    current = None
     g.remove_dead(keep=[name for name in lb.params])
     for name in list(lb.params):  # invariant inputs nothing in the body reads
         if not g.consumers(Port(name, 0)) and name not in {p.node for p in params}:
@@ -400,7 +398,7 @@ def _finish_loop(ctx, built, n, inputs, cond0) -> list[Port]:
     loop = ctx.emit("Loop", trip, go, *lb.outer, outputs=len(outputs), name="",
                     _body=g, _inputs=[(name, lb.axes.get(name)) for name in lb.params],
                     _outputs=outputs,
-                    _back_edges=back_edges, _current_iteration=current, _condition=condition)
+                    _back_edges=back_edges, _current_iteration=None, _condition=condition)
     ports = [loop] if isinstance(loop, Port) else list(loop)
     for ta, j in concat:
         ta.scattered, ta.size, ta.size_port = ports[j], None, None
