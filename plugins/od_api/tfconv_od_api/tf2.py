@@ -197,6 +197,26 @@ def _replay(b, graph: Graph, chain: list[tuple[Op, int]], x: Port) -> Port:
     return x
 
 
+AFFINE = ("Mul", "Sub", "Add", "AddV2", "RealDiv")
+
+
+def _affine(graph: Graph, chain: list[tuple[Op, int]]) -> bool:
+    """Every op is ``x * c``, ``x +- c``, ``c +- x`` or ``x / c`` with a scalar or per-channel
+    constant ``c``: bilinear, bicubic, area and nearest resizing commute with it (up to float
+    rounding: the interpolation weights sum to 1), so it can run on the resized image."""
+    for op, var in chain:
+        if op.type not in AFFINE or (op.type == "RealDiv" and var != 0):
+            return False
+        const = graph.inputs(op.name)[1 - var]
+        shape = graph.info(const).shape
+        value = _const_value(graph, const)
+        size = value.size if value is not None else (
+            int(np.prod(shape)) if shape and all(d is not None for d in shape) else None)
+        if size is None or (size != 1 and (shape is None or shape[-1] != size)):
+            return False
+    return True
+
+
 def _written(graph: Graph, port: Port) -> Op:
     """The TensorListSetItem behind a loop's result list (through Exit, Switch, Merge and
     NextIteration), else the op reached."""
@@ -288,7 +308,12 @@ def _preprocessing(graph: Graph, source: Op, stacks: dict[str, Op], frame: str):
     b = TfOps(graph, frame.rsplit("/", 1)[0] + "/Preprocessor")
     loop = type("Frame", (), {"frame": frame})()
     shape = b.shape(x, "Shape")
-    image = _replay(b, graph, pre, b.cast(x, F32, "ToFloat"))
+    image = b.cast(x, F32, "ToFloat")
+    # a per-channel affine normalisation runs after the resize (before any padding): on the
+    # resized image, not on the camera frame
+    late = _affine(graph, pre)
+    if not late:
+        image = _replay(b, graph, pre, image)
     sizes = [_const_value(graph, graph.inputs(r.name)[1]) for r in resizes]
     channels = b.element(shape, 3, "channels")
     if len(resizes) == 1 and sizes[0] is not None and padding is None:
@@ -323,6 +348,9 @@ def _preprocessing(graph: Graph, source: Op, stacks: dict[str, Op], frame: str):
         raise _Unknown(f"{len(resizes)} resize ops")
     attrs = {a: bool(resizes[0].attrs.get(a, False)) for a in pp.RESIZE_ATTRS}
     resized = b.op(resizes[0].type, resizes[0].type, [image, size], F32, None, **attrs)
+    if late and pre:
+        resized = _replay(b, graph, pre, resized)
+        what += ", normalised after the resize"
     if padding is not None:
         resized = pp._pad(b, resized, size, padding)
         what += f", padded to {padding.size}"
