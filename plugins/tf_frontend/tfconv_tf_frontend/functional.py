@@ -62,13 +62,14 @@ def lower(inl: Inliner, node: Any, new_name: str, inputs: list, depth: int) -> _
         pred = _as_bool(inl, inputs[0], node.attr["Tcond"].type if "Tcond" in node.attr
                         else _DT_BOOL, f"{new_name}/pred")
         flat = _cond(inl, new_name, pred, fns[0],
-                     lambda args, prefix: _inline(inl, fns[1], f"{prefix}else/", args, depth),
-                     inputs[1:], types, depth)
+                     lambda args, prefix: _inline(inl, fns[1], f"{prefix}/else/", args, depth),
+                     inputs[1:], types, depth, list(node.attr["Tin"].list.type))
     else:
         names = [f.name for f in node.attr["branches"].list.func]
         fns = [_lookup(inl, new_name, name) for name in names]
         types = list(node.attr["Tout"].list.type)
-        flat = _case(inl, new_name, inputs[0], fns, inputs[1:], types, depth)
+        flat = _case(inl, new_name, inputs[0], fns, inputs[1:], types, depth,
+                     list(node.attr["Tin"].list.type))
     inl.inlined += 1
     return _Node(node, flat=flat)
 
@@ -103,6 +104,15 @@ def _inline(inl: Inliner, fn: Any, prefix: str, args: list, depth: int) -> list:
     bound = {a.name: b for a, b in zip(sig.input_arg, args)}
     rets = [fn.ret[a.name] for a in sig.output_arg]
     return inl.run(list(fn.node_def), prefix, bound, rets, depth + 1)
+
+
+def _pin(inl: Inliner, start: int, pivot: str) -> None:
+    """Give the nodes emitted since ``start`` that have no inputs at all (constants of a loop
+    body) a control input from ``pivot``, as TensorFlow's own lowering does: that puts them in
+    the loop's frame, so the lowered graph is a valid TF graph (tfconv drops control edges)."""
+    for node in inl.nodes[start:]:
+        if not node.input:
+            node.input.append(f"^{pivot}")
 
 
 def _emit(inl: Inliner, name: str, op: str, inputs: list, dtype: int | None = None,
@@ -155,7 +165,7 @@ def _as_bool(inl: Inliner, pred: Any, dtype: int, name: str) -> Any:
 
 
 def _cond(inl: Inliner, prefix: str, pred: Any, then_fn: Any, else_inline, args: list,
-          types: list[int], depth: int) -> list:
+          types: list[int], depth: int, in_types: list[int]) -> list:
     """``pred ? then_fn(args) : else_inline(args)`` as Switch/Merge; result bindings."""
     from .functions import Fallback
     t_args, f_args = [], []
@@ -164,7 +174,8 @@ def _cond(inl: Inliner, prefix: str, pred: Any, then_fn: Any, else_inline, args:
             t_args.append(b)
             f_args.append(b)
             continue
-        sw = _emit(inl, f"{prefix}/switch_{k}", "Switch", [b, pred])
+        sw = _emit(inl, f"{prefix}/switch_{k}", "Switch", [b, pred],
+                   in_types[k] if k < len(in_types) else None)
         t_args.append(_tensor(sw.name, 1))
         f_args.append(_tensor(sw.name, 0))
     t_out = _inline(inl, then_fn, f"{prefix}/then/", t_args, depth)
@@ -184,7 +195,7 @@ def _cond(inl: Inliner, prefix: str, pred: Any, then_fn: Any, else_inline, args:
 
 
 def _case(inl: Inliner, prefix: str, index: Any, fns: list, args: list, types: list[int],
-          depth: int, k: int = 0) -> list:
+          depth: int, in_types: list[int], k: int = 0) -> list:
     """Branch ``k`` if ``index == k`` else the branches after it; the last is the default."""
     if k == len(fns) - 1:
         return _inline(inl, fns[k], f"{prefix}/branch_{k}/", args, depth)
@@ -194,8 +205,9 @@ def _case(inl: Inliner, prefix: str, index: Any, fns: list, args: list, types: l
     const.attr["value"].tensor.int_val.append(k)
     eq = _emit(inl, f"{prefix}/is_{k}", "Equal", [index, _tensor(const.name)], _DT_INT32)
     return _cond(inl, f"{prefix}/case_{k}", _tensor(eq.name), fns[k],
-                 lambda rest, sub: _case(inl, prefix, index, fns, rest, types, depth, k + 1),
-                 args, types, depth)
+                 lambda rest, sub: _case(inl, prefix, index, fns, rest, types, depth, in_types,
+                                         k + 1),
+                 args, types, depth, in_types)
 
 
 # --- while loops -----------------------------------------------------------------------------
@@ -263,7 +275,9 @@ class _While:
             cond_args[k] = _tensor(merges[k].name)
         if not merges:  # nothing changes: the loop runs zero or infinitely many times
             return list(self.inputs)
+        start = len(inl.nodes)
         (pred,) = _inline(inl, self.cond, f"{name}/cond/", cond_args, self.depth)[:1]
+        _pin(inl, start, next(iter(merges.values())).name)
         loop_cond = _emit(inl, f"{name}/loop_cond", "LoopCond", [pred])
         body_args = list(cond_args)
         exits: dict[int, Any] = {}
@@ -274,7 +288,9 @@ class _While:
                           self.types[k])
             body_args[k] = _tensor(ident.name)
             exits[k] = _tensor(sw.name, 0)
+        start = len(inl.nodes)
         results = _inline(inl, self.body, f"{name}/body/", body_args, self.depth)
+        _pin(inl, start, body_args[next(iter(merges))].node)
         if len(results) < n:
             msg = f"the body of {name} returns {len(results)} values for {n} loop variables"
             raise Fallback(msg)
