@@ -428,7 +428,7 @@ def _from_frozen(frozen: freeze.Frozen, config: ConvertConfig, source: str) -> G
     gd = frozen.graph_def
     if isinstance(gd, bytes):
         gd = proto.GraphDef.FromString(gd)
-    _inline_calls(source, gd)  # TensorFlow's freezing keeps functional While/If and calls
+    _inline_calls(f"of the {source}", gd)  # TF-frozen graphs keep functional While/If
     graph = graph_from_graphdef(gd, config.name)
     del gd
     frozen.graph_def = b""
