@@ -23,6 +23,10 @@ that everything downstream of TF1 control flow serves TF2 graphs too (``docs/con
 * **Case** -> a chain of Ifs on ``Equal(branch_index, k)``; the last branch is the default, as
   in TensorFlow (an index out of range runs it).
 
+The lowered graph is valid TensorFlow (constants of a loop body get a control input from the
+frame's pivot, as in TF's own lowering; tfconv's loader drops control edges), which the tests
+check by running it.
+
 Captured resource variables stay bindings: a loop-invariant or branch input that is a variable
 is read inside the body as the variable's constant. A variable changed by the loop is a
 :class:`functions.Fallback`.
