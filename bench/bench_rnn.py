@@ -7,9 +7,10 @@ weights, never downloaded):
   2-layer ``MultiRNNCell`` of ``LSTMCell(128)``, 32 steps -> logits over the vocabulary; frozen.
 * ``tf1_gru``: ``dynamic_rnn`` GRUCell(64) over 48 steps of 16 features, with ``sequence_length``;
   frozen.
-* ``tf_keras_lstm``, ``tf_keras_gru``: tf_keras (TF_USE_LEGACY_KERAS=1) LSTM(64) / GRU(64) over
-  32 steps -> Dense; SavedModel.
-* ``keras3_lstm``, ``keras3_gru``: the same in Keras 3, ``model.export`` SavedModel.
+* ``tf_keras_lstm_lm``: a tf_keras (TF_USE_LEGACY_KERAS=1) language model, token ids with batch
+  and time dynamic -> Embedding(2000, 64) -> LSTM(128) -> Dense(2000), run on 32 tokens;
+  ``tf_keras_gru``: GRU(64) over 32 steps of 16 features -> Dense(10); SavedModels.
+* ``keras3_lstm_lm``, ``keras3_gru``: the same in Keras 3, ``model.export`` SavedModels.
 
 Each is converted by ``tfconv convert`` and by ``ovc --compress_to_fp16=False`` as whole
 processes, alternating after one warm-up each (medians); both IRs then run in OpenVINO (CPU, f32
@@ -38,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench" / "rnn"
 BIN = Path(sys.executable).parent
 WALL_TARGET, LATENCY_TARGET, ERROR_TARGET = 1.0, 1.0, 1e-4
-MODELS = ["tf1_lstm_lm", "tf1_gru", "tf_keras_lstm", "tf_keras_gru", "keras3_lstm", "keras3_gru"]
+MODELS = ["tf1_lstm_lm", "tf1_gru", "tf_keras_lstm_lm", "tf_keras_gru", "keras3_lstm_lm",
+          "keras3_gru"]
 
 BUILD = r'''
 import os, sys
@@ -86,11 +88,16 @@ else:
         import tf_keras as keras
     else:
         import keras
-    layer = keras.layers.LSTM if name.endswith("lstm") else keras.layers.GRU
-    feed = rng.uniform(-1, 1, (1, 32, 16)).astype(np.float32)
-    inp = keras.Input((32, 16), batch_size=1, name="ids")
-    y = layer(64, return_sequences=True)(inp)
-    model = keras.Model(inp, keras.layers.Dense(10)(y))
+    if name.endswith("lstm_lm"):  # token ids (batch and time dynamic) -> logits
+        feed = rng.integers(0, 2000, (1, 32)).astype(np.int32)
+        inp = keras.Input((None,), dtype="int32", name="ids")
+        y = keras.layers.LSTM(128, return_sequences=True)(keras.layers.Embedding(2000, 64)(inp))
+        model = keras.Model(inp, keras.layers.Dense(2000)(y))
+    else:
+        feed = rng.uniform(-1, 1, (1, 32, 16)).astype(np.float32)
+        inp = keras.Input((32, 16), batch_size=1, name="ids")
+        y = keras.layers.GRU(64, return_sequences=True)(inp)
+        model = keras.Model(inp, keras.layers.Dense(10)(y))
     for v in model.weights:
         v.assign(rng.uniform(-0.3, 0.3, v.shape).astype(np.float32))
     ref = np.asarray(model(feed))
@@ -202,7 +209,7 @@ def main() -> int:
           "f32 batch 1)")
     print(f"targets: conversion wall <= {WALL_TARGET}x ovc's, IR latency <= {LATENCY_TARGET}x "
           f"ovc's IR, rel. error vs TF <= {ERROR_TARGET:g}")
-    print(f"{'model':15} {'tfconv s':>8} {'ovc s':>6} {'ratio':>5} {'':4} | {'tfconv ms':>9} "
+    print(f"{'model':17} {'tfconv s':>8} {'ovc s':>6} {'ratio':>5} {'':4} | {'tfconv ms':>9} "
           f"{'ovc ms':>7} {'ratio':>5} {'':4} | {'layers t/o':>10} | {'Sequence t/o':>12} | "
           f"{'Loop/TI t/o':>11} | rel. error t / o")
     ok_all = True
@@ -210,7 +217,7 @@ def main() -> int:
     for name, row, error in rows:
         if row is None:
             ok_all = False
-            print(f"{name:15} FAIL: {error}")
+            print(f"{name:17} FAIL: {error}")
             continue
         ow, tw, ol, tl, types, errs = row
         wall_ok, lat_ok, err_ok = ow / tw <= WALL_TARGET, ol / tl <= LATENCY_TARGET, \
@@ -218,7 +225,7 @@ def main() -> int:
         ok_all &= wall_ok and lat_ok and err_ok
         seqs = [sum(t in seq for t in ts) for ts in types]
         loops = [sum(t in ("Loop", "TensorIterator") for t in ts) for ts in types]
-        print(f"{name:15} {ow:8.2f} {tw:6.2f} {ow / tw:5.2f} {'PASS' if wall_ok else 'FAIL':4} | "
+        print(f"{name:17} {ow:8.2f} {tw:6.2f} {ow / tw:5.2f} {'PASS' if wall_ok else 'FAIL':4} | "
               f"{ol:9.3f} {tl:7.3f} {ol / tl:5.2f} {'PASS' if lat_ok else 'FAIL':4} | "
               f"{len(types[0]):4}/{len(types[1]):<5} | {seqs[0]:5}/{seqs[1]:<6} | "
               f"{loops[0]:5}/{loops[1]:<5} | {errs[0]:.1e} {'PASS' if err_ok else 'FAIL'} / "

@@ -214,6 +214,14 @@ def _keras(generation: str):
 
 def _keras_model(keras, form: str):
     L = keras.layers
+    if form == "language-model":  # token ids -> Embedding -> LSTM -> logits over the vocabulary
+        inp = keras.Input((None,), dtype="int32", name="x")
+        y = L.LSTM(8, return_sequences=True)(L.Embedding(50, 6)(inp))
+        model = keras.Model(inp, L.Dense(50)(y))
+        r = rng_for(form)
+        for v in model.weights:
+            v.assign(r.uniform(-0.6, 0.6, tuple(v.shape)).astype(np.float32))
+        return model
     time = None if form == "dynamic-time" else KERAS_STEPS
     inp = keras.Input((time, 3), batch_size=None if form in ("lstm", "dynamic-time") else 2,
                       name="x")
@@ -254,6 +262,8 @@ def _keras_check(generation: str, form: str, tmp_path) -> Counter:
     keras = _keras(generation)
     model = _keras_model(keras, form)
     x = rand((2, KERAS_STEPS, 3), "keras-x")
+    if form == "language-model":
+        x = rand((2, KERAS_STEPS), "ids", 0, 50, np.int32)
     if form == "masking":
         x[0, 13:] = 0.0  # padded steps
         x[1, 4:] = 0.0
@@ -280,6 +290,7 @@ def _keras_check(generation: str, form: str, tmp_path) -> Counter:
 
 
 KERAS_FORMS = {"lstm": {"LSTMSequence": 1}, "dynamic-time": {"LSTMSequence": 1},
+               "language-model": {"LSTMSequence": 1},
                "gru": {"GRUSequence": 1},
                "gru-reset-before": {"GRUSequence": 1}, "simple-rnn": {"RNNSequence": 1},
                "stacked-return-state": {"LSTMSequence": 1, "GRUSequence": 1},
