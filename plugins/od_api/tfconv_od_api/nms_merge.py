@@ -28,8 +28,10 @@ recognises that structure and replaces each concatenated field by a few ops read
 
 IoU: TF suppresses at IoU > threshold, OpenVINO at >=; the threshold goes one float32 up, as
 tf_frontend's single-class NMS does. Soft-NMS (sigma != 0), thresholds that are not constants,
-or any op of the per-class chain not in the forms above leave the stage unrolled (debug log).
-The older exporters' unpadded form (``non_max_suppression`` V3, no padding) is not matched.
+or any op of the per-class chain not in the forms above leave the stage unrolled.
+The older exporters' unpadded form (``non_max_suppression`` V2/V3 per class, the selection
+gathered as it is, no padding) becomes the same node with ``padded=False``: the NMS's rows in
+class order are then TF's concatenation itself.
 
 Interface for other passes (the TF2 exporter's NMS, issue 17): :func:`merged_nms` adds the node,
 see ``/tmp/h/notes_odnms.md``.
@@ -49,7 +51,7 @@ log = logging.getLogger("tfconv.od_api")
 
 MERGED_NMS = "TfconvMultiClassNMS"
 TABLE = OpTable("tf")
-NMS_TYPES = ("NonMaxSuppressionV5",)
+NMS_TYPES = ("NonMaxSuppressionV5", "NonMaxSuppressionV3", "NonMaxSuppressionV2")
 I32, F32 = np.dtype(np.int32), np.dtype(np.float32)
 
 
@@ -93,12 +95,16 @@ def _type(graph: Graph, port_or_name) -> str:
 def _class_nms(graph: Graph, name: str) -> ClassNMS | None:
     """The inputs of one class's NonMaxSuppressionV5, if they have the OD API's form."""
     ins = graph.inputs(name)
-    if len(ins) != 6:
+    if len(ins) not in (4, 5, 6):
         return None
-    boxes, scores, max_size, iou, thr, sigma = ins
-    values = [_const(graph, p) for p in (iou, thr, sigma)]
-    if any(v is None or v.size != 1 for v in values) or float(values[2].reshape(-1)[0]) != 0.0:
+    boxes, scores, max_size, iou = ins[:4]
+    values = [_const(graph, p) for p in ins[3:]]
+    if len(ins) == 4:  # V2: no score threshold
+        values.append(np.float32(-np.inf))
+    if any(v is None or np.asarray(v).size != 1 for v in values) or \
+            (len(values) == 3 and float(values[2].reshape(-1)[0]) != 0.0):  # soft-NMS
         return None
+    values = [np.asarray(v) for v in values]
     unpack = graph.op(boxes.node)
     if unpack.type != "Unpack" or int(unpack.attrs.get("axis", 0)) != 1:
         return None
@@ -144,6 +150,11 @@ def _field(graph: Graph, port: Port, nms: ClassNMS) -> tuple[str, object] | None
         axis = _const(graph, ins[2])
         if axis is not None and int(axis) == 0 and _padded(graph, ins[1], nms, 0):
             return "gather", ins[0]
+        if axis is not None and int(axis) == 0 and ins[1] == Port(nms.nms, 0):
+            # the older unpadded form: the selection gathered as it is
+            if ins[0] == graph.inputs(nms.nms)[1]:
+                return "score_u", None  # the class's own score column
+            return "gather_u", ins[0]
     if op.type in ("Select", "SelectV2") and port.index == 0:
         less, scores, fill = ins
         if _type(graph, less) != "Less" or not _padded(graph, scores, nms, 1):
@@ -171,11 +182,10 @@ def _field(graph: Graph, port: Port, nms: ClassNMS) -> tuple[str, object] | None
         value = _const(graph, v)
         if _type(graph, zl) != "ZerosLike" or value is None or value.size != 1:
             return None
-        if _field(graph, _src(graph, zl.node, 0), nms) is None:
+        inner = _field(graph, _src(graph, zl.node, 0), nms)
+        if inner is None or inner[0] not in ("score", "score_u"):
             return None
-        if _field(graph, _src(graph, zl.node, 0), nms)[0] != "score":
-            return None
-        return "class", float(value.reshape(-1)[0])
+        return "class" if inner[0] == "score" else "class_u", float(value.reshape(-1)[0])
     return None
 
 
@@ -228,10 +238,12 @@ def _consistent(graph: Graph, stage: Stage) -> bool:
     same = all(c.box_source == first.box_source and c.score_source == first.score_source and
                c.max_value == first.max_value and c.iou == first.iou and
                c.threshold == first.threshold for c in stage.classes)
-    if not same or not any(kind == "score" for _, kind, _ in stage.fields):
+    kinds = {kind for _, kind, _ in stage.fields}
+    padded = bool(kinds & {"gather", "score", "class"})
+    if not same or (padded and (kinds & {"gather_u", "score_u", "class_u"} or "score" not in kinds)):
         return False
     for concat, kind, data in stage.fields:
-        if kind == "gather":
+        if kind in ("gather", "gather_u"):
             shared = len(set(data)) == 1
             unpacked = all(_type(graph, p) == "Unpack" and
                            int(graph.op(p.node).attrs.get("axis", 0)) == 1 and
@@ -276,17 +288,22 @@ def _tf_const(graph: Graph, name: str, value) -> Port:
 
 def merged_nms(graph: Graph, scope: str, boxes: Port, scores: Port, box_columns: list[int],
                score_columns: list[int], max_per_class: int, iou_threshold: float,
-               score_threshold: float) -> list[Port]:
+               score_threshold: float, padded: bool = True) -> list[Port]:
     """Add one ``TfconvMultiClassNMS`` node; returns its four ports (all ``[C * K]``, TF's padded
     per-class layout, ``K = min(max_per_class, N)``): box index (int32, 0 on padding), NMS score
     (0 on padding), valid (bool), class block ``0..C-1`` (int32).
 
     ``boxes``: ``[N, q, 4]`` float32, class ``c`` uses ``boxes[:, box_columns[c]]``;
-    ``scores``: ``[N, C']`` float32, class ``c`` scores column ``score_columns[c]``."""
+    ``scores``: ``[N, C']`` float32, class ``c`` scores column ``score_columns[c]``.
+
+    ``padded=False`` (the older exporters' form): the outputs are ``[M]``, the selections of
+    every class one after the other (class order, each by descending score) with no padding:
+    TF's concatenation of the per-class selections; ``valid`` is all true."""
     op = _add(graph, MERGED_NMS, f"{scope}/{MERGED_NMS}", [boxes, scores], I32, (None,), 4,
               box_columns=[int(c) for c in box_columns],
               score_columns=[int(c) for c in score_columns], max_per_class=int(max_per_class),
-              iou_threshold=float(iou_threshold), score_threshold=float(score_threshold))
+              iou_threshold=float(iou_threshold), score_threshold=float(score_threshold),
+              padded=bool(padded))
     for info, dtype in zip(op.outputs, (I32, F32, np.dtype(bool), I32)):
         info.dtype = dtype
     return [Port(op.name, i) for i in range(4)]
@@ -295,18 +312,28 @@ def merged_nms(graph: Graph, scope: str, boxes: Port, scores: Port, box_columns:
 def rewrite(graph: Graph, stage: Stage) -> str:
     first = stage.classes[0]
     scope = first.nms.rsplit("/", 2)[0] if first.nms.count("/") >= 2 else first.nms
+    padded = any(kind == "score" for _, kind, _ in stage.fields)
     index, score, valid, block = merged_nms(
         graph, scope, first.box_source, first.score_source,
         [c.box_column for c in stage.classes], [c.score_column for c in stage.classes],
-        first.max_value, first.iou, first.threshold)
+        first.max_value, first.iou, first.threshold, padded)
     axis0 = _tf_const(graph, f"{scope}/merged/axis", np.int32(0))
     for concat, kind, data in stage.fields:
         dtype = graph.info(Port(concat, 0)).dtype or F32
         base = f"{concat}/merged"
-        if kind == "gather" and len(set(data)) == 1:
+        if kind == "score_u":  # scores[index, score_column[block]]: the input scores
+            columns = _tf_const(graph, f"{base}/columns",
+                                np.array([c.score_column for c in stage.classes], np.int32))
+            col = _add(graph, "GatherV2", f"{base}/column", [columns, block, axis0], I32,
+                       batch_dims=0, Tparams=I32, Tindices=I32, Taxis=I32)
+            at = _add(graph, "Pack", f"{base}/at", [index, Port(col.name, 0)], I32, N=2, axis=1,
+                      T=I32)
+            new = _add(graph, "GatherNd", base, [first.score_source, Port(at.name, 0)], dtype,
+                       Tparams=dtype, Tindices=I32)
+        elif kind in ("gather", "gather_u") and len(set(data)) == 1:
             new = _add(graph, "GatherV2", base, [data[0], index, axis0], dtype, batch_dims=0,
                        Tparams=dtype, Tindices=I32, Taxis=I32)
-        elif kind == "gather":  # per-class boxes: source[index, box_column[block]]
+        elif kind in ("gather", "gather_u"):  # per-class boxes: source[index, box_column[block]]
             src = _src(graph, data[0].node, 0)
             columns = _tf_const(graph, f"{base}/columns",
                                 np.array([c.box_column for c in stage.classes], np.int32))
@@ -321,7 +348,7 @@ def rewrite(graph: Graph, stage: Stage) -> str:
                 return ""
             fill = _tf_const(graph, f"{base}/fill", np.asarray(data[0], dtype))
             new = _add(graph, "SelectV2", base, [valid, score, fill], dtype, T=dtype)
-        else:  # class
+        else:  # class, class_u
             values = _tf_const(graph, f"{base}/classes", np.asarray(data, dtype))
             new = _add(graph, "GatherV2", base, [values, block, axis0], dtype, batch_dims=0,
                        Tparams=dtype, Tindices=I32, Taxis=I32)
@@ -382,6 +409,10 @@ def translate(ctx):
                    name="box")
     picked = ctx.emit("Gather", selected_scores, ints(ctx, 2, "score_column"), axis1,
                       batch_dims=0, name="picked")
+    if not ctx.attr("padded", True):  # the selections one after the other, no padding
+        flag = ctx.emit("NotEqual", g, ints(ctx, -1, "none"), name="valid")
+        return (ctx.emit("Convert", box, destination_type="int32"), picked, flag,
+                ctx.emit("Convert", g, destination_type="int32"))
     # K = min(max_per_class, N); rank within the group = row - first row of the group
     n = ctx.emit("Gather", ctx.emit("ShapeOf", scores, output_type="int64"), ints(ctx, 0, "i0"),
                  axis0, batch_dims=0)
