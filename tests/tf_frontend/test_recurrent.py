@@ -199,7 +199,7 @@ def test_gru_block_cell():
     _run(build, {"x": rand((2, IN), "cx"), "h0": BLOCK_FEEDS["h0"]}, "gru-cell")
 
 
-# --- Keras RNN layers (TF2 functional While, both Keras generations) -------------------------------
+# --- Keras RNN layers (TF2 functional While, both Keras generations) ---------------------------
 
 KERAS_STEPS = 20
 
@@ -300,9 +300,10 @@ KERAS_FORMS = {"lstm": {"LSTMSequence": 1}, "dynamic-time": {"LSTMSequence": 1},
 @pytest.mark.parametrize("form", list(KERAS_FORMS))
 @pytest.mark.parametrize("generation", ["tf_keras", "keras3"])
 def test_keras_rnn_layers_become_sequence_ops(generation, form, tmp_path):
-    """Keras LSTM (dynamic batch; dynamic batch and time), GRU (reset_after True and False), SimpleRNN, stacked layers
-    with return_state, Bidirectional, from a SavedModel: one Sequence op per layer and
-    direction, no Loop (optest also checks each op's inferred shapes against OpenVINO's)."""
+    """Keras LSTM (dynamic batch; dynamic batch and time; a language model), GRU (reset_after
+    True and False), SimpleRNN, stacked layers with return_state, Bidirectional, from a
+    SavedModel: one Sequence op per layer and direction, no Loop (optest also checks each op's
+    inferred shapes against OpenVINO's)."""
     ops = _keras_check(generation, form, tmp_path)
     assert {t: ops[t] for t in SEQUENCE_OPS if ops[t]} == KERAS_FORMS[form], ops
     assert not {"Loop", "TensorIterator"} & set(ops), ops

@@ -1,27 +1,28 @@
-"""Recurrent nets: TF1 ``dynamic_rnn`` loops over a known cell become one OpenVINO
-LSTMSequence / GRUSequence / RNNSequence per layer, and the fused TF cell ops translate directly.
+"""Recurrent nets: loops over a known cell become one OpenVINO LSTMSequence / GRUSequence /
+RNNSequence per layer, and the fused TF cell ops translate directly (``docs/recurrent.md``).
 
-* :func:`recognise` is called first by the ``TfconvWhileLoop`` translator (``control_flow.py``).
-  It matches the loop ``dynamic_rnn`` writes: a time variable counting 0..T-1 that reads ``x_t``
-  from a TensorArray unstacked from the time-major input and writes the cell output to another
-  TensorArray, a trip count that folds to T, and a body that is a chain of cells (MultiRNNCell)
-  each of which is one of
+* :func:`recognise` is called first by the ``TfconvWhileLoop`` translator (``control_flow.py``),
+  for TF1 ``dynamic_rnn`` loops and Keras RNN layers (TF2 While, lowered to the same frame). It
+  matches a time variable counting 0..T-1 that reads ``x_t`` from a TensorArray / TensorList
+  made from the time-major input and writes the cell output to another one, a trip count that
+  is T (folded, ``min(T, max(sequence_length))``, or ``Shape(x)[0]`` at run time), and a body
+  that is a chain of cells (MultiRNNCell, stacked layers) each of which is one of
 
-  - LSTM (``LSTMCell``/``BasicLSTMCell`` without peepholes, clipping or projection):
-    ``concat(x, h) @ W + b`` split into i, j, f, o; ``c' = sigmoid(f + forget_bias) * c +
-    sigmoid(i) * tanh(j)``, ``h' = sigmoid(o) * tanh(c')`` (gates in any split order);
-  - GRU (``GRUCell``): ``r, u = split(sigmoid(concat(x, h) @ Wg + bg))``,
-    ``h' = u * h + (1 - u) * tanh(concat(x, r * h) @ Wc + bc)``;
-  - RNN (``BasicRNNCell``): ``h' = tanh(concat(x, h) @ W + b)``;
+  - LSTM without peepholes, clipping or projection: ``concat(x, h) @ W + b`` (TF1) or
+    ``x @ W + h @ U + b`` (Keras) split into four gates in any order, ``c' = sigmoid(f +
+    forget_bias) * c + sigmoid(i) * tanh(j)``, ``h' = sigmoid(o) * tanh(c')``;
+  - GRU: TF1 ``GRUCell`` (``r, u = split(sigmoid(...))``, candidate on ``concat(x, r * h)``)
+    or Keras GRU (``reset_after`` True -> ``linear_before_reset``, or False);
+  - RNN (``BasicRNNCell``, Keras SimpleRNN): ``h' = tanh(x @ W + h @ U + b)``;
 
   optionally with ``sequence_length``'s Selects (``time >= length``: zero output, state kept),
   which is what the Sequence ops do with their ``sequence_lengths`` input. Every body node the
   loop's results depend on must be part of the match; anything else returns ``None`` and the
   general path (unroll, or Loop) runs.
-* ``BlockLSTM``/``BlockLSTMV2`` (time-major, whole sequence) -> LSTMSequence; ``LSTMBlockCell``
-  -> LSTMCell; ``GRUBlockCell`` -> GRUCell (``tf.raw_ops``, tf_slim / contrib ``LSTMBlock*``).
+* ``BlockLSTM``/``BlockLSTMV2`` -> LSTMSequence (or TF's step unrolled when gates, peepholes or
+  clipping are involved); ``LSTMBlockCell``, ``GRUBlockCell`` -> TF's kernels in plain ops.
 
-OpenVINO gate orders: LSTM f, i, c, o; GRU z, r, h (opset5 Sequence ops, ``docs/recurrent.md``).
+OpenVINO gate orders: LSTM f, i, c, o; GRU z, r, h (opset5 Sequence ops).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ MAX_STEPS = 4096  # trip counts beyond this are left to the general path
 # --- IR shape rules of the recurrent ops ----------------------------------------------------------
 
 
-def _seq_rule(gates_state: int):
+def _seq_rule(states: int):
     """LSTMSequence (2 states) / GRUSequence, RNNSequence (1): X [B,T,I], H0 [B,D,H] ...
     -> Y [B,D,T,H], Ho [B,D,H] (, Co [B,D,H])."""
     def infer(attrs, ins, values):
@@ -56,27 +57,17 @@ def _seq_rule(gates_state: int):
         d = 2 if attrs.get("direction") == "bidirectional" else 1
         hs = int(attrs["hidden_size"])
         y = ((b, d, t, hs), ins[0].dtype)
-        return [y] + [((b, d, hs), ins[0].dtype)] * gates_state
-    return infer
-
-
-def _cell_rule(states: int):
-    def infer(attrs, ins, values):
-        x = ins[0].shape
-        b = x[0] if x is not None else None
-        return [((b, int(attrs["hidden_size"])), ins[0].dtype)] * states
+        return [y] + [((b, d, hs), ins[0].dtype)] * states
     return infer
 
 
 for _name, _rule, _version in [("LSTMSequence", _seq_rule(2), "opset5"),
                                ("GRUSequence", _seq_rule(1), "opset5"),
-                               ("RNNSequence", _seq_rule(1), "opset5"),
-                               ("LSTMCell", _cell_rule(2), "opset4"),
-                               ("GRUCell", _cell_rule(1), "opset3")]:
-    irops.add_rule(_name, irops.OpRule(_version, _rule))
+                               ("RNNSequence", _seq_rule(1), "opset5")]:
+    irops.add_rule(_name, irops.OpRule(_version, _rule), override=True)  # (re-import safe)
 
 
-# --- matching the loop body -------------------------------------------------------------------------
+# --- matching the loop body ----------------------------------------------------------------------
 
 
 class _NoMatch(Exception):
@@ -453,7 +444,7 @@ def _cell(kind: str, x: Port, states: list[int], out: Port, w: np.ndarray, b: np
                  np.ascontiguousarray(kernel[None, :, inp:]), bias[None], hs)
 
 
-# --- the loop --------------------------------------------------------------------------------------
+# --- the loop -----------------------------------------------------------------------------------
 
 
 def _counter(m: _Matcher, next_port: Port, k: int) -> int | None:
@@ -800,9 +791,10 @@ def _recognise(ctx: NodeContext) -> Outputs:
             finals[cell.states[0]] = co
             finals[cell.states[1]] = ho
         else:
-            y, ho = ctx.emit(op, x, states[0], lens, w, r, bias, name=f"layer{li}",  # type: ignore[misc]
-                             hidden_size=cell.hidden, direction="forward", activations=acts,
-                             activations_alpha=[], activations_beta=[], clip=0.0, **extra)
+            y, ho = ctx.emit(op, x, states[0], lens, w, r, bias,  # type: ignore[misc]
+                             name=f"layer{li}", hidden_size=cell.hidden, direction="forward",
+                             activations=acts, activations_alpha=[], activations_beta=[],
+                             clip=0.0, **extra)
             finals[cell.states[0]] = ho
         x = ctx.emit("Squeeze", y, ints(ctx, [1], "dir_axis"), name=f"layer{li}_y")
     out_seq = ctx.emit("Transpose", x, ints(ctx, [1, 0, 2], "perm"), name="time_major")
@@ -843,7 +835,7 @@ def _recognise(ctx: NodeContext) -> Outputs:
     return tuple(results)
 
 
-# --- fused TF cell ops (tf.raw_ops; tf_slim / contrib LSTMBlockCell, LSTMBlockFusedCell, GRUBlockCell)
+# --- fused TF cell ops (tf.raw_ops; tf_slim / contrib LSTMBlock[Fused]Cell, GRUBlockCell) --------
 
 
 def _lstm_step(ctx: NodeContext, x: Port, cs_prev: Port, h_prev: Port, w: Port, b: Port,
@@ -871,7 +863,8 @@ def _lstm_step(ctx: NodeContext, x: Port, cs_prev: Port, h_prev: Port, w: Port, 
     cs = ctx.emit("Add", ctx.emit("Multiply", ci, i, name=f"{tag}ci_i"),
                   ctx.emit("Multiply", cs_prev, f, name=f"{tag}cs_f"), name=f"{tag}cs")
     if cell_clip > 0:
-        cs = ctx.emit("Clamp", cs, min=-float(cell_clip), max=float(cell_clip), name=f"{tag}cs_clip")
+        cs = ctx.emit("Clamp", cs, min=-float(cell_clip), max=float(cell_clip),
+                      name=f"{tag}cs_clip")
     if peep is not None:
         o = ctx.emit("Add", o, ctx.emit("Multiply", peep[2], cs, name=f"{tag}wco"),
                      name=f"{tag}o_peep")
