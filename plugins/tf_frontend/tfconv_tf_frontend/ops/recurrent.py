@@ -750,6 +750,10 @@ def _recognise(ctx: NodeContext) -> Outputs:
         max_len = m.value(lengths[0]) if lengths else None
         _need(max_len is not None and int(np.max(max_len)) <= trips)
 
+    # the Sequence ops compute in f32 with f32 weights
+    _need(ctx.dtype(seq) in (np.float32, None)
+          and all(ctx.dtype(inputs[k]) in (np.float32, None) for c in chain for k in c.states))
+
     # IR: X batch-major, one Sequence per layer
     x = ctx.emit("Transpose", seq, ints(ctx, [1, 0, 2], "perm"), name="batch_major")
     batch = seq_shape[1]
@@ -774,8 +778,6 @@ def _recognise(ctx: NodeContext) -> Outputs:
     for li, cell in enumerate(chain):
         states = [ctx.emit("Unsqueeze", inputs[k], ints(ctx, [1], "axes"), name=f"l{li}_state{k}")
                   for k in cell.states]
-        for k in cell.states:
-            _need(ctx.dtype(inputs[k]) == np.float32 or ctx.dtype(inputs[k]) is None)
         w = ctx.const(cell.W, name=f"l{li}_W")
         r = ctx.const(cell.R, name=f"l{li}_R")
         bias = ctx.const(cell.B, name=f"l{li}_B")
