@@ -11,7 +11,8 @@ TF1 export:
   ``Preprocessor`` scope (or CenterNet's ``ResizeToRange``) sits inside its body, on one image
   ``[h, w, 3]``. The signature's batch is 1: :func:`replace_preprocessing` (pass
   ``od_api.replace_tf2_preprocessor``) computes the body batch-wide on the ``[1, h, w, 3]``
-  input: the cast, the element-wise normalisation before the resize, the resize
+  input: the cast, the element-wise normalisation before the resize (moved after it when it
+  is a per-channel affine map, so a camera frame is not normalised at full size), the resize
   (``fixed_shape_resizer``, or ``keep_aspect_ratio_resizer`` with its cond on ``h < w``, in
   float32 as TF), ``pad_to_max_dimension``'s per-channel padding and the normalisation after
   it, reusing :mod:`.preprocessor`'s size and padding rules. Everything stays 4-D, so the
