@@ -124,6 +124,9 @@ NOT_TRANSLATED: dict[str, str] = {
     **dict.fromkeys(["While", "StatelessWhile", "If", "StatelessIf"],
                     LOADER + ": functional control flow is lowered to TF1 loops and conds "
                     "(functional.py)"),
+    **dict.fromkeys(["Enter", "Exit", "LoopCond", "NextIteration"],
+                    "handled before translation: each TF1 while frame is collapsed into one "
+                    "TfconvWhileLoop node (control_flow.py), unrolled or emitted as an OpenVINO Loop"),
     **dict.fromkeys(["IteratorGetNext", "Iterator", "IteratorV2", "OneShotIterator", "FIFOQueue",
                      "FIFOQueueV2", "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany",
                      "QueueDequeueManyV2", "QueueDequeueUpTo", "QueueDequeueUpToV2"],
