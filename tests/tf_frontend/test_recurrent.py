@@ -12,6 +12,9 @@ import pytest
 from optest import CORE, compare, rand, rng_for, tf, to_ov_model
 
 from test_ops_control_flow import convert  # noqa: E402  (load + source passes + translate)
+from test_ops_loop import run_ir, sub_networks  # noqa: E402  (IRs with Loops, run in OpenVINO)
+
+import tfconv  # noqa: E402
 
 tf1 = tf.compat.v1
 STEPS = 24
@@ -26,13 +29,15 @@ def _randomise(sess, key: str) -> None:
         sess.run(v.assign(r.uniform(-0.6, 0.6, size=shape).astype(np.float32)))
 
 
-def _run(build, feeds: dict[str, np.ndarray], key: str):
+def _run(build, feeds: dict[str, np.ndarray], key: str, shapes: dict | None = None):
     """Build a TF1 graph (control flow v1), freeze it with random weights, convert it, and
-    compare every output in OpenVINO; returns the IR's op type counts."""
+    compare every output in OpenVINO; returns the IR's op type counts. ``shapes`` overrides a
+    placeholder's static shape (None dims: known only at run time)."""
     g = tf.Graph()
     with g.as_default():
         tf1.disable_control_flow_v2()
-        phs = {name: tf1.placeholder(tf.as_dtype(v.dtype), v.shape, name=name)
+        phs = {name: tf1.placeholder(tf.as_dtype(v.dtype), (shapes or {}).get(name, v.shape),
+                                     name=name)
                for name, v in feeds.items()}
         outs = [tf.identity(t, name=f"out{i}") for i, t in enumerate(tf.nest.flatten(build(**phs)))]
         tf1.enable_control_flow_v2()
@@ -111,6 +116,38 @@ def test_sequence_length_at_run_time():
 
     _assert_sequences(_run(build, {"x": x, "lengths": np.array([24, 5], np.int32)}, "rt"),
                       {"LSTMSequence": 1})
+
+
+@pytest.mark.parametrize("shape", [(None, STEPS, 3), (None, None, 3)], ids=["batch", "batch-time"])
+def test_sequence_length_over_dynamic_dims_stays_a_loop(tmp_path, shape):
+    """Per-item lengths over a dynamic batch (or time) dim: OpenVINO's CPU plugin ignores a
+    Sequence op's ``sequence_lengths`` when its input shape is dynamic, so the loop stays a Loop
+    (TF's results, for two batch sizes) rather than a Sequence op that would be wrong."""
+    g = tf.Graph()
+    with g.as_default():
+        tf1.disable_control_flow_v2()
+        x = tf1.placeholder(tf.float32, shape, name="x")
+        lengths = tf1.placeholder(tf.int32, (None,), name="lengths")
+        cell = _cells().MultiRNNCell([_cells().LSTMCell(8), _cells().GRUCell(4)])
+        out, state = tf1.nn.dynamic_rnn(cell, x, sequence_length=lengths, dtype=tf.float32)
+        outs = [tf.identity(t, name=f"out{i}")
+                for i, t in enumerate([out, *tf.nest.flatten(state)])]
+        tf1.enable_control_flow_v2()
+        feeds = [[rand((3, STEPS, 3), "rnn-x"), np.array([24, 5, 11], np.int32)],
+                 [rand((2, STEPS, 3), "rnn-x2"), np.array([3, 24], np.int32)]]
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            _randomise(sess, "dyn")
+            expected = [sess.run(outs, {x: f[0], lengths: f[1]}) for f in feeds]
+            frozen = tf1.graph_util.convert_variables_to_constants(
+                sess, g.as_graph_def(), [o.op.name for o in outs])
+    assert all(np.abs(e).max() > 0.05 for e in expected[0])
+    (tmp_path / "rnn.pb").write_bytes(frozen.SerializeToString())
+    graph = tfconv.convert_model(str(tmp_path / "rnn.pb"),
+                                 output=",".join(o.op.name for o in outs))
+    assert sub_networks(graph) == ["Loop"]
+    assert not {op.type for op in graph} & set(SEQUENCE_OPS)
+    run_ir(graph, feeds, expected)
 
 
 def test_bidirectional_dynamic_rnn():

@@ -678,6 +678,10 @@ def _recognise(ctx: NodeContext) -> Outputs:
     written = unselect(value_w, None)
     _need(len({(p.node, p.index) for p in lengths}) <= 1 and
           (not lengths or len(lengths) == len(state_vars) + 1))
+    # OpenVINO's CPU plugin (2026.4) ignores a Sequence op's sequence_lengths when its input
+    # shape is dynamic (every step runs for every item: outputs and final states wrong), so
+    # per-item lengths over a dynamic batch or time dim stay a Loop, which is right
+    _need(not lengths or (seq_shape[0] is not None and seq_shape[1] is not None))
 
     # the cells: try each state variable as an RNN/GRU h or an LSTM (c, h) pair
     cells: list[_Cell] = []
