@@ -1062,6 +1062,24 @@ def _merge_shapes(a: ShapeT | None, b: ShapeT | None) -> ShapeT | None:
     return tuple(x if x == y else None for x, y in zip(a, b))
 
 
+def _sequence_rule(states: int) -> Infer:
+    """LSTMSequence (2 states) / GRUSequence, RNNSequence (1): X [B,T,I], H0 [B,D,H] ...
+    -> Y [B,D,T,H], Ho [B,D,H] (, Co [B,D,H])."""
+    def infer_sequence(attrs, ins, values):
+        x, h0 = ins[0].shape, ins[1].shape
+        b = x[0] if x is not None else (h0[0] if h0 is not None else None)
+        t = x[1] if x is not None else None
+        d = 2 if attrs.get("direction") == "bidirectional" else 1
+        hs = int(attrs["hidden_size"])
+        return [((b, d, t, hs), ins[0].dtype)] + [((b, d, hs), ins[0].dtype)] * states
+    return infer_sequence
+
+
+RULES["LSTMSequence"] = OpRule("opset5", _sequence_rule(2))
+RULES["GRUSequence"] = OpRule("opset5", _sequence_rule(1))
+RULES["RNNSequence"] = OpRule("opset5", _sequence_rule(1))
+
+
 @rule("Loop", version="opset5")
 def _loop(attrs, ins, values):
     body = attrs["_body"]

@@ -1187,6 +1187,17 @@ SHAPE_CASES = [
     pytest.param("CTCGreedyDecoderSeqLen", [(None, 6, 5), (None,)], [],
                  {"merge_repeated": True, "classes_index_type": "i32",
                   "sequence_length_type": "i32"}, id="CTCGreedyDecoderSeqLen-dynamic"),
+    # the Sequence ops of tf_frontend's recurrent recogniser (their rules live there); the
+    # sequence lengths as an int32 input, batch and time dynamic
+    *[pytest.param(t, [(None, None, 3), *[(None, 1, 4)] * states, (None,)],
+                   [np.ones((1, g * 4, 3), np.float32), np.ones((1, g * 4, 4), np.float32),
+                    np.ones((1, g * 4), np.float32)],
+                   {"hidden_size": 4, "direction": "forward", "activations": acts,
+                    "activations_alpha": [], "activations_beta": [], "clip": 0.0},
+                   id=f"{t}-dynamic")
+      for t, states, g, acts in [("LSTMSequence", 2, 4, ["sigmoid", "tanh", "tanh"]),
+                                 ("GRUSequence", 1, 3, ["sigmoid", "tanh"]),
+                                 ("RNNSequence", 1, 1, ["tanh"])]],
 ]
 
 # Parameter element types where float32 is not what the op takes (ir_type -> {input: type}).
@@ -1196,6 +1207,7 @@ PARAM_TYPES = {
         "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseLeftShift", "BitwiseRightShift")},
     "ReverseSequence": {1: "int64"}, "ScatterNDUpdate": {1: "int64"}, "ScatterUpdate": {1: "int64"},
     "ScatterElementsUpdate": {1: "int64"}, "CTCGreedyDecoderSeqLen": {1: "int32"},
+    "LSTMSequence": {3: "int32"}, "GRUSequence": {2: "int32"}, "RNNSequence": {2: "int32"},
 }
 
 

@@ -54,6 +54,10 @@ def element_type(dtype: object, where: str) -> str:
     if isinstance(dtype, str) and dtype in _IR_NAMES:
         return dtype
     try:
+        return _ELEMENT_TYPE_OF[dtype]
+    except (KeyError, TypeError):
+        pass
+    try:
         name = np.dtype(dtype).name  # type: ignore[arg-type]
     except TypeError:
         name = str(dtype)
@@ -61,7 +65,14 @@ def element_type(dtype: object, where: str) -> str:
         msg = (f"{where}: element type {name!r} cannot be written to OpenVINO IR; supported: "
                f"{', '.join(ELEMENT_TYPES)}")
         raise OutputError(msg)
+    try:
+        _ELEMENT_TYPE_OF[dtype] = ELEMENT_TYPES[name][0]
+    except TypeError:  # an unhashable spelling of a dtype
+        pass
     return ELEMENT_TYPES[name][0]
+
+
+_ELEMENT_TYPE_OF: dict[object, str] = {}  # dtype (or its name) -> IR element type, as met
 
 
 _PRECISIONS: dict[object, str] = {}  # dtype -> port precision, filled as they are met

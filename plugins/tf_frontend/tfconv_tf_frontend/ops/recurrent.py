@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tfconv import irops
 from tfconv.graph import Port
 
 from . import TABLE
@@ -42,29 +41,6 @@ if TYPE_CHECKING:
     from tfconv.translate import NodeContext, Outputs
 
 MAX_STEPS = 4096  # trip counts beyond this are left to the general path
-
-
-# --- IR shape rules of the recurrent ops ----------------------------------------------------------
-
-
-def _seq_rule(states: int):
-    """LSTMSequence (2 states) / GRUSequence, RNNSequence (1): X [B,T,I], H0 [B,D,H] ...
-    -> Y [B,D,T,H], Ho [B,D,H] (, Co [B,D,H])."""
-    def infer(attrs, ins, values):
-        x, h0 = ins[0].shape, ins[1].shape
-        b = x[0] if x is not None else (h0[0] if h0 is not None else None)
-        t = x[1] if x is not None else None
-        d = 2 if attrs.get("direction") == "bidirectional" else 1
-        hs = int(attrs["hidden_size"])
-        y = ((b, d, t, hs), ins[0].dtype)
-        return [y] + [((b, d, hs), ins[0].dtype)] * states
-    return infer
-
-
-for _name, _rule, _version in [("LSTMSequence", _seq_rule(2), "opset5"),
-                               ("GRUSequence", _seq_rule(1), "opset5"),
-                               ("RNNSequence", _seq_rule(1), "opset5")]:
-    irops.add_rule(_name, irops.OpRule(_version, _rule), override=True)  # (re-import safe)
 
 
 # --- matching the loop body ----------------------------------------------------------------------
