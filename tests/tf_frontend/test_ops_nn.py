@@ -103,6 +103,12 @@ CASES = [
     case("conv3d-same-s2", lambda x: raw.Conv3D(input=x, filter=w((3, 3, 3, 2, 4)),
                                                 strides=[1, 2, 2, 2, 1], padding="SAME"),
          rand((1, 5, 6, 7, 2))),
+    # Conv3DBackpropInputV2 (tf.nn.conv3d_transpose)
+    case("deconv3d-same-s2", lambda x: tf.nn.conv3d_transpose(
+        x, w((3, 3, 3, 2, 4)), [1, 6, 8, 10, 2], [1, 2, 2, 2, 1], "SAME"), rand((1, 3, 4, 5, 4))),
+    case("deconv3d-valid-s122", lambda x: tf.nn.conv3d_transpose(
+        x, w((2, 3, 3, 3, 4)), [1, 4, 9, 11, 3], [1, 1, 2, 2, 1], "VALID"),
+        rand((1, 3, 4, 5, 4))),
     # DepthwiseConv2dNative
     case("dw-m1-same-s1", depthwise((3, 3, 3, 1), (1, 1), "SAME"), X9),
     case("dw-m2-same-s2", depthwise((3, 3, 3, 2), (2, 2), "SAME"), X9),
