@@ -190,3 +190,20 @@ def test_mismatched_pipeline_config_is_one_line(name, edit, expected, tmp_path):
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in run.stderr, run.stderr
     assert "does not match the graph" in lines[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("flags", [["-b", "2"], ["--input_shape", "[4,320,320,3]"]],
+                         ids=["batch", "input_shape"])
+def test_a_batch_above_one_is_refused(flags, tmp_path):
+    """The TF2 exporter's signature takes one image and its post-processing unstacks it: a
+    larger batch would give the first image's detections only, so it is one clear line."""
+    out = tmp_path / "out"
+    run = subprocess.run([*TFCONV, "convert", "--saved_model_dir",
+                          str(FIXTURES / "od2_ssd_mobilenet_v2_fpnlite_tiny" / "saved_model"),
+                          "--output_dir", str(out), *flags],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode != 0
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "takes one image per call" in lines[0] and "run the images one at a time" in lines[0]
+    assert not out.exists() or not any(out.iterdir())

@@ -85,6 +85,22 @@ def _shape_given(config, name: str, n_inputs: int) -> bool:
     return False
 
 
+def _refuse_tf2_batch(graph: Graph, name: str, shape) -> None:
+    """A TF2 export's signature takes one image (``[1, h, w, 3]``) and its post-processing
+    unstacks that one image: another batch (``--batch``, ``--input_shape``) would give the
+    first image's detections only, so it is refused rather than converted wrongly."""
+    from .tf2 import is_tf2_export
+
+    if shape is None or len(shape) != 4 or shape[0] in (None, 1) or not is_tf2_export(graph):
+        return
+    msg = (f"this TF2 Object Detection API export takes one image per call (its signature's "
+           f"{name!r} is [1, height, width, 3] and its post-processing handles one image), so "
+           f"batch {shape[0]} cannot be converted: drop --batch (or give batch 1 in "
+           "--input_shape) and run the images one at a time, or re-export the model with a "
+           "larger batch")
+    raise UsageError(msg)
+
+
 def detection_ports(graph: Graph) -> dict[str, Port]:
     """The exporter's detection tensors present in the graph, TF name -> port."""
     rec = graph.meta.get(RECOGNITION)
@@ -126,6 +142,7 @@ def set_image_input(graph: Graph, config) -> None:
         return
     op = graph.op(name)
     shape = op.attrs.get("shape")
+    _refuse_tf2_batch(graph, name, shape)
     if _shape_given(config, name, len(graph.meta.get("inputs", []))) or shape is None \
             or len(shape) != 4 or shape[0] is not None:
         return
