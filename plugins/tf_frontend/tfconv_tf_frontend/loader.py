@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -468,7 +469,11 @@ def _named_output(graph: Graph, port: Port, key: str) -> Port:
 
 
 def _tf_call(what: str, fn, *args) -> freeze.Frozen:
-    """Run a TensorFlow freezing step; TensorFlow's own failures become one clear line."""
+    """Run a TensorFlow freezing step; TensorFlow's own failures become one clear line. The
+    cyclic garbage collector runs with its default thresholds meanwhile (``tfconv convert``
+    collects rarely, but TensorFlow's graph building leaves many reference cycles)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     try:
         return fn(*args)
     except TfconvError:
@@ -482,6 +487,8 @@ def _tf_call(what: str, fn, *args) -> freeze.Frozen:
         first = text[0] if text else type(err).__name__
         msg = f"TensorFlow could not load {what}: {type(err).__name__}: {first}"
         raise ModelFormatError(msg) from err
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _without_tf(what: str, version: int, fn, *args) -> freeze.Frozen | None:
