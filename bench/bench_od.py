@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_convert import alternating_latencies  # noqa: E402  (shared with the other benches)
 FIXTURES = Path(os.environ.get("TFCONV_OD_FIXTURES", ROOT.parent / "shared" / "fixtures" / "od_api"))
 MODELS = ["ssd_mobilenet_v2_tiny", "faster_rcnn_inception_v2_tiny"]
 BIN = Path(sys.executable).parent
@@ -124,18 +126,42 @@ def outputs_by_name(compiled, result) -> dict[str, np.ndarray]:
     return found
 
 
-def latencies(requests, feed, rounds: int = 5, per_round: int = 5) -> list[list[float]]:
-    """Milliseconds per inference of each request, measured in alternating rounds."""
-    for request in requests:
-        request.infer([feed])
-    times: list[list[float]] = [[] for _ in requests]
-    for _ in range(rounds):
-        for i, request in enumerate(requests):
-            for _ in range(per_round):
-                t = time.perf_counter()
-                request.infer([feed])
-                times[i].append((time.perf_counter() - t) * 1000)
-    return times
+def latencies(requests, feed, rounds: int = 5) -> list[list[float]]:
+    """Milliseconds per inference of each request on ``feed``, in alternating rounds."""
+    return alternating_latencies(requests, [[feed]] * len(requests), rounds, per_round=5)
+
+
+def measure(name: str, out: Path, ours: list[str], theirs: list[str], fixtures: Path, runs: int,
+            core) -> tuple:
+    """One fixture, both converters: median conversion walls, median IR latencies on the
+    fixture image, layer types, TF agreement, medians on a 1920x1080 frame, and the backbone
+    floor (None for a fixture without a backbone cut)."""
+    wall(ours), wall(theirs)  # warm-up: file cache, byte-code caches
+    ow, tw = [], []
+    for _ in range(runs):
+        ow.append(wall(ours))
+        tw.append(wall(theirs))
+    print(f"  converted {name}", file=sys.stderr, flush=True)
+    ref = np.load(fixtures / name / "reference.npz")
+    image = ref["input_0"]
+    xmls = [out / "t" / "model.xml", out / "o" / "model.xml"]
+    cut = backbone_command(name, out)
+    if cut is not None:
+        wall(cut)
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = [core.compile_model(str(x), "CPU", config) for x in xmls]
+    agree = [agreement(ref, outputs_by_name(c, c([image]))) for c in compiled]
+    if cut is not None:
+        compiled.append(core.compile_model(str(out / "b" / "model.xml"), "CPU", config))
+    requests = [c.create_infer_request() for c in compiled]
+    lat = latencies(requests, image)
+    frame = np.random.default_rng(0).integers(0, 256, (1, 1080, 1920, 3), np.uint8)
+    big = latencies(requests, frame, rounds=3)
+    types = [layer_types(x) for x in xmls]
+    floor = [statistics.median(lat[2])] if cut else None  # (the cut IR normalises the full
+    # frame: without the flag the Preprocessor is not replaced, so no frame floor)
+    return (statistics.median(ow), statistics.median(tw), statistics.median(lat[0]),
+            statistics.median(lat[1]), types, agree, [statistics.median(t) for t in big], floor)
 
 
 def main() -> int:
@@ -153,35 +179,7 @@ def main() -> int:
         for name in names:
             out = Path(tmp) / name
             ours, theirs = commands(name, out)
-            wall(ours), wall(theirs)  # warm-up: file cache, byte-code caches
-            ow, tw = [], []
-            for _ in range(args.runs):
-                ow.append(wall(ours))
-                tw.append(wall(theirs))
-            print(f"  converted {name}", file=sys.stderr, flush=True)
-            ref = np.load(FIXTURES / name / "reference.npz")
-            image = ref["input_0"]
-            xmls = [out / "t" / "model.xml", out / "o" / "model.xml"]
-            cut = backbone_command(name, out)
-            if cut is not None:
-                wall(cut)
-            compiled = [core.compile_model(str(x), "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                           "INFERENCE_PRECISION_HINT": "f32"})
-                        for x in xmls]
-            agree = [agreement(ref, outputs_by_name(c, c([image]))) for c in compiled]
-            if cut is not None:
-                compiled.append(core.compile_model(str(out / "b" / "model.xml"), "CPU", {
-                    "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}))
-            requests = [c.create_infer_request() for c in compiled]
-            lat = latencies(requests, image)
-            frame = np.random.default_rng(0).integers(0, 256, (1, 1080, 1920, 3), np.uint8)
-            big = latencies(requests, frame, rounds=3)
-            types = [layer_types(x) for x in xmls]
-            floor = [statistics.median(lat[2])] if cut else None  # (the cut IR normalises the
-            # full frame: without the flag the Preprocessor is not replaced, so no frame floor)
-            rows.append((name, statistics.median(ow), statistics.median(tw),
-                         statistics.median(lat[0]), statistics.median(lat[1]),
-                         types, agree, [statistics.median(t) for t in big], floor))
+            rows.append((name, *measure(name, out, ours, theirs, FIXTURES, args.runs, core)))
     print("\nObject Detection API fixtures: tfconv vs ovc (medians; conversion as a whole process, "
           "OpenVINO CPU f32 batch 1 on the fixture image)")
     print(f"targets: conversion wall <= {WALL_TARGET}x ovc's, IR latency <= {LATENCY_TARGET}x ovc's IR")
@@ -238,29 +236,7 @@ def tf2_table(names: list[str], runs: int) -> bool:
         for name in names:
             out = Path(tmp) / name
             ours, theirs = tf2_commands(name, out)
-            wall(ours), wall(theirs)
-            ow, tw = [], []
-            for _ in range(runs):
-                ow.append(wall(ours))
-                tw.append(wall(theirs))
-            print(f"  converted {name}", file=sys.stderr, flush=True)
-            ref = np.load(TF2_FIXTURES / name / "reference.npz")
-            image = ref["input_0"]
-            xmls = [out / "t" / "model.xml", out / "o" / "model.xml"]
-            cut = backbone_command(name, out)
-            if cut is not None:
-                wall(cut)
-            compiled = [core.compile_model(str(x), "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                           "INFERENCE_PRECISION_HINT": "f32"})
-                        for x in xmls]
-            agree = [agreement(ref, outputs_by_name(c, c([image]))) for c in compiled]
-            requests = [c.create_infer_request() for c in compiled]
-            lat = latencies(requests, image)
-            frame = np.random.default_rng(0).integers(0, 256, (1, 1080, 1920, 3), np.uint8)
-            big = [statistics.median(t) for t in latencies(requests, frame, rounds=3)]
-            types = [layer_types(x) for x in xmls]
-            rows.append((name, statistics.median(ow), statistics.median(tw),
-                         statistics.median(lat[0]), statistics.median(lat[1]), types, agree, big))
+            rows.append((name, *measure(name, out, ours, theirs, TF2_FIXTURES, runs, core)[:-1]))
     print("\nObject Detection API TF2 SavedModels: tfconv vs ovc (medians; conversion as a whole "
           "process, OpenVINO CPU f32 batch 1 on the fixture image)")
     print(f"{'model':36} {'tfconv s':>8} {'ovc s':>7} {'ratio':>6} {'':4} | {'tfconv ms':>9} "

@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_convert import alternating_latencies  # noqa: E402  (shared with the other benches)
 CACHE = ROOT / ".cache" / "bench" / "rnn"
 BIN = Path(sys.executable).parent
 WALL_TARGET, LATENCY_TARGET, ERROR_TARGET = 1.0, 1.0, 1e-4
@@ -149,17 +151,9 @@ def layer_types(xml: Path) -> list[str]:
     return [layer.get("type") for layer in ET.parse(xml).getroot().iter("layer")]
 
 
-def latencies(requests, feed, rounds: int = 5, per_round: int = 20) -> list[list[float]]:
-    for request in requests:
-        request.infer([feed])
-    times: list[list[float]] = [[] for _ in requests]
-    for _ in range(rounds):
-        for i, request in enumerate(requests):
-            for _ in range(per_round):
-                t = time.perf_counter()
-                request.infer([feed])
-                times[i].append((time.perf_counter() - t) * 1000)
-    return times
+def latencies(requests, feed, rounds: int = 5) -> list[list[float]]:
+    """Milliseconds per inference of each request on ``feed``, in alternating rounds."""
+    return alternating_latencies(requests, [[feed]] * len(requests), rounds, per_round=20)
 
 
 def main() -> int:

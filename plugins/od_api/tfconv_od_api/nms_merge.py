@@ -321,28 +321,23 @@ def rewrite(graph: Graph, stage: Stage) -> str:
     for concat, kind, data in stage.fields:
         dtype = graph.info(Port(concat, 0)).dtype or F32
         base = f"{concat}/merged"
-        if kind == "score_u":  # scores[index, score_column[block]]: the input scores
-            columns = _tf_const(graph, f"{base}/columns",
-                                np.array([c.score_column for c in stage.classes], np.int32))
+        def by_column(source: Port, per_class: list[int]):
+            """``source[index, per_class[block]]``: each row's column of its class."""
+            columns = _tf_const(graph, f"{base}/columns", np.array(per_class, np.int32))
             col = _add(graph, "GatherV2", f"{base}/column", [columns, block, axis0], I32,
                        batch_dims=0, Tparams=I32, Tindices=I32, Taxis=I32)
             at = _add(graph, "Pack", f"{base}/at", [index, Port(col.name, 0)], I32, N=2, axis=1,
                       T=I32)
-            new = _add(graph, "GatherNd", base, [first.score_source, Port(at.name, 0)], dtype,
-                       Tparams=dtype, Tindices=I32)
+            return _add(graph, "GatherNd", base, [source, Port(at.name, 0)], dtype,
+                        Tparams=dtype, Tindices=I32)
+
+        if kind == "score_u":  # the input scores at each row's class column
+            new = by_column(first.score_source, [c.score_column for c in stage.classes])
         elif kind in ("gather", "gather_u") and len(set(data)) == 1:
             new = _add(graph, "GatherV2", base, [data[0], index, axis0], dtype, batch_dims=0,
                        Tparams=dtype, Tindices=I32, Taxis=I32)
-        elif kind in ("gather", "gather_u"):  # per-class boxes: source[index, box_column[block]]
-            src = _src(graph, data[0].node, 0)
-            columns = _tf_const(graph, f"{base}/columns",
-                                np.array([c.box_column for c in stage.classes], np.int32))
-            col = _add(graph, "GatherV2", f"{base}/column", [columns, block, axis0], I32,
-                       batch_dims=0, Tparams=I32, Tindices=I32, Taxis=I32)
-            at = _add(graph, "Pack", f"{base}/at", [index, Port(col.name, 0)], I32, N=2, axis=1,
-                      T=I32)
-            new = _add(graph, "GatherNd", base, [src, Port(at.name, 0)], dtype, Tparams=dtype,
-                       Tindices=I32)
+        elif kind in ("gather", "gather_u"):  # per-class boxes at each row's box column
+            new = by_column(_src(graph, data[0].node, 0), [c.box_column for c in stage.classes])
         elif kind == "score":
             if len(set(data)) != 1:
                 return ""

@@ -503,10 +503,16 @@ def _bounded_by_lengths(ctx: NodeContext, m: _Matcher, body: Graph, names: list[
             pass
         return False
 
+    _need_counter_bounds(ctx, m, body, inputs, scalars, is_bound)
+    return steps
+
+
+def _need_counter_bounds(ctx: NodeContext, m: _Matcher, body: Graph, inputs: list[Port],
+                         scalars: dict[int, int], is_bound) -> None:
+    """The loop condition is ``counter < bound`` terms (``and``-ed), each counter starting at 0
+    and stepping by 1, each bound (its IR port outside the loop) accepted by ``is_bound``."""
     cond = body.outputs[0]
-    terms = [cond]
-    if m.is_op(cond, "LogicalAnd"):
-        terms = m.op(cond, "LogicalAnd")
+    terms = m.op(cond, "LogicalAnd") if m.is_op(cond, "LogicalAnd") else [cond]
     for term in terms:
         var, bound = m.op(term, "Less")
         k = m.var(var)
@@ -514,7 +520,6 @@ def _bounded_by_lengths(ctx: NodeContext, m: _Matcher, body: Graph, names: list[
         start = ctx.value(inputs[k])
         _need(start is not None and int(np.asarray(start).reshape(-1)[0]) == 0)
         _need(is_bound(m.feed[bound.node]))
-    return steps
 
 
 def _runs_over_time(ctx: NodeContext, m: _Matcher, body: Graph, inputs: list[Port],
@@ -546,15 +551,7 @@ def _runs_over_time(ctx: NodeContext, m: _Matcher, body: Graph, inputs: list[Por
         shape_of = graph.op(ins[0].node)
         return shape_of.type == "ShapeOf" and graph.inputs(ins[0].node)[0] == seq
 
-    cond = body.outputs[0]
-    terms = m.op(cond, "LogicalAnd") if m.is_op(cond, "LogicalAnd") else [cond]
-    for term in terms:
-        var, bound = m.op(term, "Less")
-        k = m.var(var)
-        _need(k in scalars and scalars[k] == 1 and bound.node in m.feed)
-        start = ctx.value(inputs[k])
-        _need(start is not None and int(np.asarray(start).reshape(-1)[0]) == 0)
-        _need(is_time_dim(m.feed[bound.node]))
+    _need_counter_bounds(ctx, m, body, inputs, scalars, is_time_dim)
 
 
 def recognise(ctx: NodeContext) -> Outputs | None:
