@@ -618,6 +618,8 @@ def _strided_slice(attrs, ins, values):
     x = ins[0].shape
     begin, end = _const_ints(values, 1), _const_ints(values, 2)
     strides = _const_ints(values, 3) if len(ins) > 3 else (None if begin is None else [1] * len(begin))
+    if x is not None and (begin is None or end is None or strides is None):
+        return [(_ss_partial_shape(x, ins, attrs, strides), ins[0].dtype)]
     if x is None or begin is None or end is None or strides is None:
         return [(None, ins[0].dtype)]
     # Evaluate on a dummy array of the shape with dynamic dims as a large placeholder size.
@@ -634,32 +636,56 @@ def _strided_slice(attrs, ins, values):
     return [(tuple(result), ins[0].dtype)]
 
 
-def _ss_dim_sources(rank: int, begin: list[int], attrs) -> list[int | None]:
-    """For each output dim of a StridedSlice, the input dim it comes from (None: new axis)."""
+def _ss_partial_shape(x: tuple, ins, attrs, strides: list[int] | None) -> tuple | None:
+    """A StridedSlice's output shape when its bounds are computed: the rank follows from the
+    masks and the bounds' length; a dim that is not sliced (under the ellipsis, past the bounds,
+    or both bounds masked with a unit stride) keeps its size, a new axis is 1, a sliced dim is
+    unknown."""
+    n = ins[1].shape[0] if ins[1].shape and len(ins[1].shape) == 1 else None
+    if n is None:
+        return None
+    masks = {k: list(attrs.get(k, [])) + [0] * n for k in ("begin_mask", "end_mask")}
+    out = []
+    for src, i in _ss_dim_sources(len(x), [0] * n, attrs, with_index=True):
+        if src is not None and src >= len(x):
+            return None  # more bounds than dims: TensorFlow rejects it at run time
+        if src is None:
+            out.append(1)
+        elif i is None or (masks["begin_mask"][i] and masks["end_mask"][i]
+                           and strides is not None and strides[i] == 1):
+            out.append(x[src])
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def _ss_dim_sources(rank: int, begin: list[int], attrs, with_index: bool = False) -> list:
+    """For each output dim of a StridedSlice, the input dim it comes from (None: new axis);
+    ``with_index``: pairs of that and the bounds' index that slices it (None: not sliced)."""
     n = len(begin)
     def mask(name):
         m = list(attrs.get(name, []))
         return m + [0] * (n - len(m))
     nm, sm, elm = mask("new_axis_mask"), mask("shrink_axis_mask"), mask("ellipsis_mask")
     consumed = sum(1 for i in range(n) if not nm[i] and not elm[i])
-    out: list[int | None] = []
+    out: list = []
     src = 0
     for i in range(n):
         if elm[i]:
             for _ in range(rank - consumed):
-                out.append(src)
+                out.append((src, None))
                 src += 1
         elif nm[i]:
-            out.append(None)
+            out.append((None, i))
         elif sm[i]:
             src += 1
         else:
-            out.append(src)
+            out.append((src, i))
             src += 1
     while src < rank:
-        out.append(src)
+        out.append((src, None))
         src += 1
-    return out
+    return out if with_index else [s for s, _ in out]
 
 
 def _gather_eval(attrs, v):

@@ -1118,6 +1118,16 @@ SHAPE_CASES = [
                  [np.array([0, 1], np.int64), np.array([0, 3], np.int64), np.array([1, 1], np.int64)],
                  {"begin_mask": [0, 0], "end_mask": [0, 0], "new_axis_mask": [0, 0],
                   "shrink_axis_mask": [0, 0], "ellipsis_mask": [1, 0]}, id="StridedSlice-ellipsis"),
+    # computed bounds (an OD API box list clipped to a computed count): the rank and the
+    # dims the bounds leave whole are still known
+    pytest.param("StridedSlice", [(None, 4), (2,), (2,)], [np.array([1, 1], np.int64)],
+                 {"begin_mask": [0, 1], "end_mask": [0, 1], "new_axis_mask": [0, 0],
+                  "shrink_axis_mask": [0, 0], "ellipsis_mask": [0, 0]},
+                 id="StridedSlice-computed-bounds"),
+    pytest.param("StridedSlice", [(2, 3, 4, 5), (3,), (3,)], [np.array([1, 1, 1], np.int64)],
+                 {"begin_mask": [0, 0, 0], "end_mask": [0, 0, 0], "new_axis_mask": [0, 1, 0],
+                  "shrink_axis_mask": [1, 0, 0], "ellipsis_mask": [0, 0, 1]},
+                 id="StridedSlice-computed-bounds-masks"),
     pytest.param("Gather", [(2, 5, 4), (2, 3)], [np.array(1, np.int64)], {"batch_dims": 1},
                  id="Gather-batch_dims"),
     pytest.param("VariadicSplit", [(None, 6)], [np.array(1, np.int64), np.array([1, -1], np.int64)],
@@ -1202,7 +1212,7 @@ SHAPE_CASES = [
 
 # Parameter element types where float32 is not what the op takes (ir_type -> {input: type}).
 PARAM_TYPES = {
-    "Gather": {1: "int64"}, "ReduceSum": {1: "int64"},
+    "Gather": {1: "int64"}, "ReduceSum": {1: "int64"}, "StridedSlice": {1: "int64", 2: "int64"},
     "BitwiseNot": {0: "int32"}, **{t: {0: "int32", 1: "int32"} for t in (
         "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseLeftShift", "BitwiseRightShift")},
     "ReverseSequence": {1: "int64"}, "ScatterNDUpdate": {1: "int64"}, "ScatterUpdate": {1: "int64"},

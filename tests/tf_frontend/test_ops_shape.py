@@ -154,6 +154,21 @@ def test_shape_subgraph_stays_dynamic_with_dynamic_batch():
     assert out.types["ShapeOf"] == 1 and out.types["StridedSlice"] == 1
 
 
+def _clip_and_unstack(boxes, n):
+    # the OD API's PadOrClipBoxList then unstack (TF2 Faster R-CNN's first stage): a box list
+    # sliced to a computed count, padded back, split into its four coordinates
+    kept = tf.slice(boxes, [0, 0], tf.stack([tf.minimum(tf.shape(boxes)[0], n), -1]))
+    padded = tf.pad(kept, tf.stack([[0, tf.maximum(n - tf.shape(kept)[0], 0)], [0, 0]]))
+    return tf.unstack(padded, num=4, axis=-1)
+
+
+def test_computed_slice_bounds_keep_the_rank():
+    # the slice's end is computed: its rank, and the dim it leaves whole, are still known, so
+    # an unstack along a negative axis converts
+    check(_clip_and_unstack, rand((7, 4)), np.array(5, I32), shapes=[(None, 4), ()])
+    check(_clip_and_unstack, rand((3, 4)), np.array(5, I32), shapes=[(None, 4), ()])
+
+
 def test_strided_slice_masks_are_lists():
     out = check(lambda x: x[1, ..., tf.newaxis, 2:4], X)
     op = next(op for op in out.ir if op.type == "StridedSlice")
