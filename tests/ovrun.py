@@ -24,6 +24,18 @@ def run_ir(xml: Path, feeds: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(result[out]) for out in compiled.outputs]
 
 
+def exact_int8() -> bool:
+    """Whether this CPU has VNNI/AMX int8 dot products. Without them (AVX2 only) OpenVINO's CPU
+    plugin runs a FakeQuantize network's int8 convolutions with 16-bit saturating pair sums
+    (vpmaddubsw), so every IR of such a net, ovc's too, drifts from TF's float simulation of
+    the quantization (a random-weight quantized MobileNet: 1.5e-2 on an AMD EPYC with AVX2)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
 def rel_err(actual: np.ndarray, expected: np.ndarray) -> float:
     """max|actual - expected| / max|expected|."""
     assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"

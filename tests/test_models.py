@@ -9,7 +9,7 @@ import pytest
 
 import tfconv
 from models import zoo
-from ovrun import ir_layer_types, rel_err, run_ir
+from ovrun import exact_int8, ir_layer_types, rel_err, run_ir
 
 pytest.importorskip("openvino")
 
@@ -53,6 +53,9 @@ def test_model_matches_tensorflow(name, layout, precision, tmp_path):
         limit = TOLERANCE[precision]
         if precision == "FP16" and err > limit:
             limit = max(limit, FP16_SLACK * zoo.ovc_fp16_error(case))
+        elif err > limit and "FakeQuant" in name and not exact_int8():
+            # the runtime's inexact int8 on this CPU: within 10% of ovc's IR of the same graph
+            limit = max(limit, FP16_SLACK * zoo.ovc_error(case))
         assert err <= limit, f"{name} {layout} {precision}: rel err {err:.2e} > {limit:.2e}"
         assert (actual.argmax(-1) == expected.argmax(-1)).all(), "top-1 differs"
     types = Counter(ir_layer_types(xml))

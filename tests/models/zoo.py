@@ -338,7 +338,14 @@ def ovc_reference_ops(case: ModelCase) -> collections.Counter:
 def ovc_fp16_error(case: ModelCase) -> float:
     """max|ovc FP16 IR - TF| / max|TF| on the reference input: what weight rounding to f16
     costs on this (random-weight) network with the peer converter. Cached as json."""
-    cache = case.pb.parent / f"ovc_fp16_error-ov{_version('openvino')}.json"
+    return ovc_error(case, fp16=True)
+
+
+def ovc_error(case: ModelCase, fp16: bool = False) -> float:
+    """max|ovc IR - TF| / max|TF| on the reference input, the IR in FP16 or FP32 (run in f32
+    inference precision), cached as json: what the peer's IR gives on this runtime and CPU."""
+    kind = "fp16" if fp16 else "fp32"
+    cache = case.pb.parent / f"ovc_{kind}_error-ov{_version('openvino')}.json"
     if cache.is_file():
         return float(json.loads(cache.read_text())["rel_err"])
     import numpy as np
@@ -346,7 +353,9 @@ def ovc_fp16_error(case: ModelCase) -> float:
 
     with tempfile.TemporaryDirectory(prefix="zoo-ovc16-") as tmp:
         xml_path = pathlib.Path(tmp) / "m.xml"
-        proc = subprocess.run([_ovc_path(), str(case.pb), "--output_model", str(xml_path)],
+        compress = [] if fp16 else ["--compress_to_fp16=False"]
+        proc = subprocess.run([_ovc_path(), str(case.pb), "--output_model", str(xml_path),
+                               *compress],
                               env=_subprocess_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=_BUILD_TIMEOUT)
         if proc.returncode != 0:
