@@ -30,8 +30,12 @@ custom-op: venv
 	command -v g++ >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq g++)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m tfconv_custom_op.build .cache/custom_op
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), one test file per worker at a time so
+# that a module's fixtures are built once; models are shared through the zoo's file cache.
+TEST_WORKERS ?= 2
+
 test: venv custom-op
-	TFCONV_NO_SKIPS=1 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	TFCONV_NO_SKIPS=1 $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not zoo" $(PYTEST_ARGS)
