@@ -177,12 +177,9 @@ def _scale_into_weights(graph: Graph, b: IRBuilder, name: str) -> bool:
         factor = vec.reshape(-1, 1) if producer.attrs.get("transpose_b") else vec.reshape(1, -1)
     else:
         return False
-    # One C-ordered result: the writer stores it without another copy.
-    dense = contiguous(w)
-    if dense is not w:
-        release_pages(w)  # the scaled copy replaces weights read from the model file's map
-    factor = factor.astype(w.dtype, copy=False)
-    w2 = np.multiply(dense, factor, out=dense) if dense is not w else np.multiply(w, factor)
+    # One C-ordered result, laid out and scaled in one pass: the writer stores it as it is.
+    w2 = contiguous(w, factor.astype(w.dtype, copy=False))
+    release_pages(w)  # the scaled copy replaces weights read from the model file's map
     new_w = b.const(w2, f"{producer.name}/scaled_weights")
     graph.set_input(producer.name, 1, new_w)
     graph.info(x).names.clear()  # x is scaled now: it no longer holds those TF tensors
