@@ -20,16 +20,15 @@ def _block(factor: np.ndarray | None, rows: slice, cols: slice) -> np.ndarray | 
 
 
 def transpose2d(a: np.ndarray, block: int = 256, factor: np.ndarray | None = None) -> np.ndarray:
-    """Cache-blocked ``ascontiguousarray(a.T) * factor`` of a C-contiguous 2-D array, in one
-    pass (``factor`` broadcastable to the result, in its dtype)."""
+    """Cache-blocked ``ascontiguousarray(a.T) * factor`` of a C-contiguous 2-D array
+    (``factor`` broadcastable to the result, in its dtype)."""
     rows, cols = a.shape
     out = np.empty((cols, rows), a.dtype)
     for i in range(0, rows, block):
         for j in range(0, cols, block):
-            rs, cs = slice(j, j + block), slice(i, i + block)
-            out[rs, cs] = a[i:i + block, j:j + block].T
-            if factor is not None:  # while the block is in cache
-                out[rs, cs] *= _block(factor, rs, cs)
+            out[j:j + block, i:i + block] = a[i:i + block, j:j + block].T
+    if factor is not None:  # measured: faster after the copy than block by block here
+        np.multiply(out, factor, out=out)
     return out
 
 
