@@ -618,10 +618,10 @@ def _strided_slice(attrs, ins, values):
     x = ins[0].shape
     begin, end = _const_ints(values, 1), _const_ints(values, 2)
     strides = _const_ints(values, 3) if len(ins) > 3 else (None if begin is None else [1] * len(begin))
-    if x is not None and (begin is None or end is None or strides is None):
-        return [(_ss_partial_shape(x, ins, attrs, strides), ins[0].dtype)]
-    if x is None or begin is None or end is None or strides is None:
+    if x is None:
         return [(None, ins[0].dtype)]
+    if begin is None or end is None or strides is None:
+        return [(_ss_partial_shape(x, ins, attrs, strides), ins[0].dtype)]
     # Evaluate on a dummy array of the shape with dynamic dims as a large placeholder size.
     big = 1 << 20
     dummy_shape = tuple(big if d is None else d for d in x)

@@ -351,7 +351,7 @@ def ovc_error(case: ModelCase, fp16: bool = False) -> float:
     import numpy as np
     import openvino as ov
 
-    with tempfile.TemporaryDirectory(prefix="zoo-ovc16-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="zoo-ovc-") as tmp:
         xml_path = pathlib.Path(tmp) / "m.xml"
         compress = [] if fp16 else ["--compress_to_fp16=False"]
         proc = subprocess.run([_ovc_path(), str(case.pb), "--output_model", str(xml_path),

@@ -10,13 +10,11 @@ import numpy as np
 FAST_FROM = 1 << 20  # bytes: below this numpy's own copy is as fast
 
 
-def _block(factor: np.ndarray | None, rows: slice, cols: slice) -> np.ndarray | float:
-    """The part of a per-channel ``factor`` (broadcastable to the output) over one block."""
-    if factor is None:
-        return 1.0
-    index = tuple(sl if factor.shape[k] > 1 else slice(None) for k, sl in
-                  ((0, rows), (1, cols))) if factor.ndim >= 2 else ()
-    return factor[index] if index else factor
+def _block(factor: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """The part of a per-channel ``factor`` (rank >= 2, broadcastable to the output) over one
+    block of its first two dims."""
+    return factor[rows if factor.shape[0] > 1 else slice(None),
+                  cols if factor.shape[1] > 1 else slice(None)]
 
 
 def transpose2d(a: np.ndarray, block: int = 256, factor: np.ndarray | None = None) -> np.ndarray:
