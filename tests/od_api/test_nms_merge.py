@@ -102,7 +102,7 @@ def test_90_classes_one_nms(tmp_path, per_class_boxes, padded):
     tfconv.save_model(ir, tmp_path / "ir" / "model.xml")
     types = ir_layer_types(tmp_path / "ir" / "model.xml")
     assert types.count("NonMaxSuppression") == 1
-    assert len(types) < 120, len(types)  # unrolled: ~60 TF ops per class, 5,400 at 90
+    assert len(types) < 160, len(types)  # unrolled: ~60 TF ops per class, 5,400 at 90
     with tf.compat.v1.Session(graph=g) as sess:
         for seed in (0, 1):
             boxes, scores = _data(per_class_boxes, seed)

@@ -94,7 +94,12 @@ def _check_inferred(info: object, out: ov.Output, what: str) -> None:
 
 
 def to_ov_model(ir: Graph) -> tuple[ov.Model, list[str]]:
-    """An ``openvino.Model`` built from the IR graph; returns it and its parameter names."""
+    """An ``openvino.Model`` built from the IR graph; returns it and its parameter names.
+    An IR with sub-networks (If, Loop) goes through the writer's XML instead."""
+    if any(op.type in ("If", "Loop") for op in ir):
+        from tfconv_ir_backend.in_memory import to_openvino
+        model = to_openvino(ir, "m")
+        return model, [p.get_friendly_name() for p in model.get_parameters()]
     made: dict[Port, ov.Output] = {}
     params, names, results = [], [], {}
     for name in ir.topological_order():

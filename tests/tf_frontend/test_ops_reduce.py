@@ -51,3 +51,35 @@ CASES = [
 @pytest.mark.parametrize(("build", "arrays", "kw"), CASES)
 def test_reduce_op(build, arrays, kw):
     check(build, *arrays, **kw)
+
+
+# Large TopKV2s (the OD API sorts thousands of scores) become an unstable sort with TF's tie
+# order restored; when the size is known only at run time, an If keeps the stable TopK for
+# sizes whose tie-fixing key would overflow int32. Few distinct values: ties everywhere.
+LEVELS = (rand((3, 3000), "levels", 0, 40).astype(np.int32) / 4).astype(np.float32)
+LONG = (rand((50000,), "long", 0, 40).astype(np.int32) / 4).astype(np.float32)
+
+
+def raw_top_k(index_type):
+    return lambda x, k: raw.TopKV2(input=x, k=k, sorted=True, index_type=index_type)
+
+
+@pytest.mark.parametrize(("build", "arrays", "kw", "fast", "branch"), [
+    pytest.param(lambda x: tf.math.top_k(x, 3000), [LEVELS], {}, True, False, id="full-static"),
+    pytest.param(lambda x: tf.math.top_k(x, 500), [LEVELS], {}, True, False, id="k500-static"),
+    pytest.param(lambda x: tf.math.top_k(x, tf.shape(x)[-1]), [LEVELS],
+                 {"shapes": [(None, None)]}, True, True, id="full-dynamic"),
+    pytest.param(raw_top_k(tf.int64), [LEVELS[0], np.array(1000, np.int32)], {}, True, False,
+                 id="dynamic-k-int64-index"),
+    pytest.param(lambda x: tf.math.top_k(x, 40), [LEVELS], {}, False, False, id="small-k-stable"),
+    pytest.param(lambda x: tf.math.top_k(x, tf.shape(x)[-1] // 5000), [LONG],
+                 {"shapes": [(None,)]}, True, True, id="too-long-for-the-key"),
+])
+def test_top_k_large_keeps_tf_tie_order(build, arrays, kw, fast, branch):
+    outcome = check(build, *arrays, **kw)
+    assert ("If" in outcome.types) == branch, outcome.types
+    types = set(outcome.types)
+    for op in outcome.ir:  # an If's branches: the fast one sorts, the other is a stable TopK
+        types |= {o.type for key in ("_then_body", "_else_body") if key in op.attrs
+                  for o in op.attrs[key]}
+    assert ("CumSum" in types) == fast, types

@@ -18,7 +18,7 @@ conds (Switch/Merge: pruned, Select, or an OpenVINO If).
 * Switch/Merge outside loops: a predicate that folds prunes the untaken branch (its tensors
   are dead, and a Merge takes its live input); a computed predicate gives
   ``Select(pred, true, false)`` when both branches' results have the same shape, else an
-  If (opset8) holding each branch's IR ops (:func:`_emit_if`).
+  If (opset8) holding each branch's IR ops (:func:`emit_if`).
 """
 from __future__ import annotations
 
@@ -773,7 +773,7 @@ def merge(ctx: NodeContext) -> Outputs:
         value = ctx.emit("Select", pred, t, f, name="")
     else:  # results whose shapes differ (or may): only the taken branch runs
         stops = ctx.builder.state.get("cond_inputs", {}).get(key, set())  # type: ignore[union-attr]
-        value = _emit_if(ctx, pred, t, f, stops)
+        value = emit_if(ctx, pred, t, f, stops)
     index = ctx.emit("Select", pred, ctx.const(np.array(sides[1], np.int32), name="t"),
                      ctx.const(np.array(sides[0], np.int32), name="f"), name="value_index")
     out_tags = tuple(x for x in ctx.builder.tags.get(Port(ctx.name, 0), ()) if x[0] != key)
@@ -841,7 +841,7 @@ def _branch(ctx: NodeContext, top: Port, stops: set[Port], label: str):
     return body, params, result
 
 
-def _emit_if(ctx: NodeContext, pred: Port, t: Port, f: Port, stops: set[Port]) -> Port:
+def emit_if(ctx: NodeContext, pred: Port, t: Port, f: Port, stops: set[Port]) -> Port:
     """``If(pred)`` (opset8) running the ops of the taken branch only."""
     then, then_params, then_result = _branch(ctx, t, stops, "then")
     other, else_params, else_result = _branch(ctx, f, stops, "else")
