@@ -894,7 +894,7 @@ def _non_zero(attrs, ins, values):
 def _roi_pooling(attrs, ins, values):
     # feature[N, C, H, W], rois[R, 5] -> [R, C, pooled_h, pooled_w]
     x, rois = ins[0].shape, ins[1].shape
-    ph, pw = attrs["output_size"]
+    ph, pw = attrs["pooled_h"], attrs["pooled_w"]
     return [((None if rois is None else rois[0], None if x is None else x[1], ph, pw),
              ins[0].dtype)]
 

@@ -197,12 +197,10 @@ def _inside(ctx: NodeContext, pos: Port, size_m1: Port) -> Port:
                     ctx.emit("LessEqual", pos, size_m1))
 
 
-def _index(ctx: NodeContext, pos: Port, size_m1: Port, rounding: str) -> Port:
-    """An in-range int64 index from a float position (out-of-range ones are masked later)."""
-    if rounding == "round":  # TF nearest uses roundf: half away from zero
-        pos = ctx.emit("Round", pos, mode="half_away_from_zero")
-    else:
-        pos = ctx.emit("Floor" if rounding == "floor" else "Ceiling", pos)
+def _nearest(ctx: NodeContext, pos: Port, size_m1: Port) -> Port:
+    """TF's nearest index (roundf: half away from zero) as an in-range int64 (out-of-range
+    samples are masked later)."""
+    pos = ctx.emit("Round", pos, mode="half_away_from_zero")
     pos = ctx.emit("Minimum", ctx.emit("Maximum", pos, ctx.const(F32(0), name="zero")), size_m1)
     return ctx.emit("Convert", pos, destination_type="int64")
 
@@ -211,10 +209,12 @@ def _index(ctx: NodeContext, pos: Port, size_m1: Port, rounding: str) -> Port:
 def crop_and_resize(ctx: NodeContext) -> Outputs:
     # TF: crops[B, ch, cw, C] = CropAndResize(image[N,H,W,C], boxes[B,4] (y1,x1,y2,x2 normalised,
     #     possibly flipped or outside [0,1]), box_ind[B], crop_size=[ch, cw]), float32
-    # IR: flat = Reshape(image, [N*H*W, C]); each sample is Gather(flat, (b*H + y)*W + x), blended
-    #     in TF's order (top = tl + (tr-tl)*xl; bottom likewise; top + (bottom-top)*yl); samples
-    #     outside [0, H-1] x [0, W-1] take extrapolation_value. (ROIPooling/ROIAlign cannot
-    #     express flipped boxes, extrapolation or TF's ch == 1 rule.)
+    # IR: bilinear: ROIPooling(method=bilinear) on the NCHW image, rois (b, x1, y1, x2, y2):
+    #     TF's sample positions (including the ch == 1 centre rule and flipped boxes) and TF's
+    #     blend order. nearest: Gather(flat image, (b*H + y)*W + x) at TF's rounded positions.
+    #     Either way the samples TF puts outside [0, H-1] x [0, W-1] take extrapolation_value,
+    #     decided by TF's own arithmetic (_sample_positions): the last sample of a box clipped
+    #     to the image is outside in TF for about half of all boxes, by a rounding error.
     image, boxes, box_ind, _ = ctx.inputs()
     method = text(ctx, "method", "bilinear")
     ctx.require(method in ("bilinear", "nearest"), f"unsupported method {method!r}")
@@ -233,33 +233,37 @@ def crop_and_resize(ctx: NodeContext) -> Outputs:
     in_x = _sample_positions(ctx, x1, x2, wm1, cw, "x")  # [B, cw|1]
     in_y = ctx.emit("Unsqueeze", in_y, ints(ctx, [2], "axis"))  # [B, ch, 1]
     in_x = ctx.emit("Unsqueeze", in_x, ints(ctx, [1], "axis"))  # [B, 1, cw]
-    # flat row of the sampled image: b*H (per box) -> [B, 1, 1]
-    b = ctx.emit("Convert", box_ind, destination_type="int64")
-    base = ctx.emit("Reshape", ctx.emit("Multiply", b, h), ints(ctx, [-1, 1, 1], "box_shape"),
-                    special_zero=False)
-    channels = ctx.emit("Concat", ints(ctx, [-1], "rows"), dims[3], axis=0)
-    flat = ctx.emit("Reshape", image, channels, special_zero=False, name="pixels")
-    axis0 = ints(ctx, 0, "axis")
+    if method == "bilinear":
+        # ROIPooling extrapolates where ITS position leaves [0, size-1], which near the image's
+        # edge is not always where TF's does (its arithmetic rounds differently). So it gets
+        # the image with a one-pixel edge-replicated border and the box moved into that frame
+        # (c' = (c*(size-1) + 1) / (size+1): the same samples, one pixel in): it then never
+        # extrapolates a sample TF keeps, and the mask below drops those TF extrapolates.
+        index = ctx.emit("Convert", ctx.emit("Unsqueeze", box_ind, ints(ctx, [1], "axis")),
+                         destination_type="float32", name="box_index")
+        one, two = ctx.const(F32(1), name="one"), ctx.const(F32(2), name="two")
 
-    def sample(y: Port, x: Port) -> Port:  # [B, ch, cw, C]
-        at = ctx.emit("Add", ctx.emit("Multiply", ctx.emit("Add", base, y), w), x)
-        return ctx.emit("Gather", flat, at, axis0, batch_dims=0)
+        def framed(c: Port, size_m1: Port) -> Port:
+            return ctx.emit("Divide", ctx.emit("Add", ctx.emit("Multiply", c, size_m1), one),
+                            ctx.emit("Add", size_m1, two))
 
-    if method == "nearest":
-        out = sample(_index(ctx, in_y, hm1, "round"), _index(ctx, in_x, wm1, "round"))
+        rois = ctx.emit("Concat", index, framed(x1, wm1), framed(y1, hm1), framed(x2, wm1),
+                        framed(y2, hm1), axis=1, name="rois")
+        nchw = ctx.emit("Transpose", image, ints(ctx, [0, 3, 1, 2], "to_nchw"))
+        border = ints(ctx, [0, 0, 1, 1], "border")
+        nchw = ctx.emit("Pad", nchw, border, border, pad_mode="edge", name="bordered")
+        pooled = ctx.emit("ROIPooling", nchw, rois, pooled_h=ch, pooled_w=cw, spatial_scale=1.0,
+                          method="bilinear", name="crops")
+        out = ctx.emit("Transpose", pooled, ints(ctx, [0, 2, 3, 1], "to_nhwc"))
     else:
-        top, bottom = _index(ctx, in_y, hm1, "floor"), _index(ctx, in_y, hm1, "ceil")
-        left, right = _index(ctx, in_x, wm1, "floor"), _index(ctx, in_x, wm1, "ceil")
-        last = ints(ctx, [-1], "channel_axis")
-        y_lerp = ctx.emit("Unsqueeze", ctx.emit("Subtract", in_y, ctx.emit("Floor", in_y)), last)
-        x_lerp = ctx.emit("Unsqueeze", ctx.emit("Subtract", in_x, ctx.emit("Floor", in_x)), last)
-
-        def blend(a: Port, b_: Port, t: Port) -> Port:
-            return ctx.emit("Add", a, ctx.emit("Multiply", ctx.emit("Subtract", b_, a), t))
-
-        upper = blend(sample(top, left), sample(top, right), x_lerp)
-        lower = blend(sample(bottom, left), sample(bottom, right), x_lerp)
-        out = blend(upper, lower, y_lerp)
+        b = ctx.emit("Convert", box_ind, destination_type="int64")
+        base = ctx.emit("Reshape", ctx.emit("Multiply", b, h), ints(ctx, [-1, 1, 1], "box_shape"),
+                        special_zero=False)  # flat row of the sampled image: b*H -> [B, 1, 1]
+        channels = ctx.emit("Concat", ints(ctx, [-1], "rows"), dims[3], axis=0)
+        flat = ctx.emit("Reshape", image, channels, special_zero=False, name="pixels")
+        at = ctx.emit("Add", ctx.emit("Multiply", ctx.emit(
+            "Add", base, _nearest(ctx, in_y, hm1)), w), _nearest(ctx, in_x, wm1))
+        out = ctx.emit("Gather", flat, at, ints(ctx, 0, "axis0"), batch_dims=0)
     inside = ctx.emit("LogicalAnd", _inside(ctx, in_y, hm1), _inside(ctx, in_x, wm1))
     inside = ctx.emit("Unsqueeze", inside, ints(ctx, [-1], "channel_axis"))
     fill = ctx.const(F32(extrapolation), name="extrapolation_value")
