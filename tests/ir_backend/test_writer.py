@@ -956,7 +956,7 @@ def _(b):
     x = rand(1, 2, 6, 8)
     rois = np.array([[0, 0.0, 0.0, 1.0, 1.0], [0, 0.25, 0.5, 0.75, 1.0]], np.float32)
     y = b.emit("ROIPooling", [param(b, "x", x.shape), param(b, "rois", (None, 5))], "roi",
-               {"output_size": [1, 1], "spatial_scale": 1.0, "method": "bilinear"})
+               {"pooled_h": 1, "pooled_w": 1, "spatial_scale": 1.0, "method": "bilinear"})
     # bilinear, 1x1: the sample at the box centre in [0, H-1] x [0, W-1] coordinates
     def at(r):
         yy, xx = 0.5 * (r[2] + r[4]) * 5, 0.5 * (r[1] + r[3]) * 7
