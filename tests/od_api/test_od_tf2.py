@@ -123,6 +123,10 @@ def test_detections_match_tensorflow(name, layout, irs, references):
         assert "NonMaxSuppression" in types
     names = output_names(xml)
     assert has_outputs(names, STANDARD + EXTRA_OUTPUTS[name]), names
+    # the signature's static shapes (detections padded to max_total_detections) are kept
+    model = core().read_model(str(xml))
+    shapes = {n: out.get_partial_shape() for out in model.outputs for n in out.get_names()}
+    assert all(shapes[n].is_static for n in STANDARD), {n: str(shapes[n]) for n in STANDARD}
     assert len(names) == len(STANDARD) + len(EXTRA_OUTPUTS[name]), names
     (param,) = core().read_model(str(xml)).inputs
     assert param.get_any_name() == "input_tensor"

@@ -50,6 +50,7 @@ MASKS = "detection_masks"
 DETECTION_OUTPUT = "detection_output"
 IMAGE_INPUT = "image_tensor"
 RECOGNITION = "od_api_recognition"  # graph.meta key: the front's Recognition (checks.py sets it)
+KNOWN_OUTPUTS = "known_output_shapes"  # graph.meta key: output shapes tf_frontend's IR keeps
 
 
 def active(graph: Graph, config) -> bool:
@@ -129,8 +130,28 @@ def select_outputs(graph: Graph, config) -> None:
         chosen += [p for p in graph.outputs if p not in chosen]  # the signature's others
     dropped = [p for p in graph.outputs if p not in chosen]
     graph.outputs = chosen
+    _declare_shapes(graph, ports)
     log.info("OD API outputs: %s%s", ", ".join(p.node for p in chosen),
              f" ({len(dropped)} other sink(s) dropped)" if dropped else "")
+
+
+def _declare_shapes(graph: Graph, ports: dict[str, Port]) -> None:
+    """The exporter pads every image's detections to ``max_total_detections`` (and the masks to
+    the mask size): the outputs' shapes for tf_frontend to keep (its ``declared_shapes``
+    contract: ``graph.meta[KNOWN_OUTPUTS]``, tensor -> shape, None for a dim left as it is),
+    which the padding by a computed amount hides from OpenVINO's shape inference."""
+    facts = graph.meta[RECOGNITION].facts
+    total = facts.max_total_detections
+    if total is None:
+        return
+    shapes = {"detection_boxes": (None, total, 4), "detection_scores": (None, total),
+              "detection_classes": (None, total), "num_detections": (None,)}
+    if facts.mask_size is not None:
+        shapes[MASKS] = (None, total, *facts.mask_size)
+    known = graph.meta.setdefault(KNOWN_OUTPUTS, {})
+    for name, shape in shapes.items():
+        if name in ports:
+            known[str(ports[name])] = shape  # type: ignore[index]
 
 
 @graph_pass("od_api.set_image_input", stage="source", after=EARLY, before=[DEAD_CLEANUP, COLLAPSE_WHILE])

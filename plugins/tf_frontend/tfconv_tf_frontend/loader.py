@@ -13,6 +13,7 @@ from tfconv.errors import ModelFormatError, TfconvError, UsageError
 from tfconv.graph import Graph, Port, TensorInfo
 
 from . import formats, freeze, functions, outputs, proto, sniff
+from .declared_shapes import DECLARED_INPUTS
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig, InputSpec
@@ -300,6 +301,7 @@ def apply_user_io(graph: Graph, config: ConvertConfig) -> None:
     if config.outputs:
         graph.outputs = [_split_tensor(graph, o) for o in config.outputs]
     placeholders = list(graph.meta.get("inputs", []))
+    graph.meta[DECLARED_INPUTS] = {n: graph.op(n).attrs.get("shape") for n in placeholders}
     specs: list[InputSpec] = list(config.inputs)
     if specs and all(s.name is None for s in specs):
         if len(specs) != len(placeholders):

@@ -32,6 +32,8 @@ def tfconv_register_passes(registry):
     registry.add(*ALL_PASSES, collapse_while_loops, drop_cond_pivots, unify_cond_branches)
     from .functional import lower_switch_n_pass  # TF2 Case lowered by TF (functional.py)
     registry.add(lower_switch_n_pass)
+    from .declared_shapes import ALL_PASSES as SHAPE_PASSES  # outputs keep TF's static shapes
+    registry.add(*SHAPE_PASSES)
 
 
 @hookimpl
