@@ -238,7 +238,7 @@ def crop_and_resize(ctx: NodeContext) -> Outputs:
         # edge is not always where TF's does (its arithmetic rounds differently). So it gets
         # the image with a one-pixel edge-replicated border and the box moved into that frame
         # (c' = (c*(size-1) + 1) / (size+1): the same samples, one pixel in): it then never
-        # extrapolates a sample TF keeps, and the mask below drops those TF extrapolates.
+        # extrapolates a sample TF keeps, and the mask (_kept) drops those TF extrapolates.
         index = ctx.emit("Convert", ctx.emit("Unsqueeze", box_ind, ints(ctx, [1], "axis")),
                          destination_type="float32", name="box_index")
         one, two = ctx.const(F32(1), name="one"), ctx.const(F32(2), name="two")
@@ -254,7 +254,11 @@ def crop_and_resize(ctx: NodeContext) -> Outputs:
         nchw = ctx.emit("Pad", nchw, border, border, pad_mode="edge", name="bordered")
         pooled = ctx.emit("ROIPooling", nchw, rois, pooled_h=ch, pooled_w=cw, spatial_scale=1.0,
                           method="bilinear", name="crops")
-        out = ctx.emit("Transpose", pooled, ints(ctx, [0, 2, 3, 1], "to_nhwc"))
+        # masked before the transpose back to NHWC, which then meets the layout pass's
+        # transpose to NCHW of the next NHWC op (the second stage's pool or conv) and cancels
+        kept = ctx.emit("Select", _kept(ctx, in_y, in_x, hm1, wm1, 1), pooled,
+                        _fill(ctx, extrapolation), auto_broadcast="numpy", name="masked")
+        return ctx.emit("Transpose", kept, ints(ctx, [0, 2, 3, 1], "to_nhwc"), name="")
     else:
         b = ctx.emit("Convert", box_ind, destination_type="int64")
         base = ctx.emit("Reshape", ctx.emit("Multiply", b, h), ints(ctx, [-1, 1, 1], "box_shape"),
@@ -264,10 +268,19 @@ def crop_and_resize(ctx: NodeContext) -> Outputs:
         at = ctx.emit("Add", ctx.emit("Multiply", ctx.emit(
             "Add", base, _nearest(ctx, in_y, hm1)), w), _nearest(ctx, in_x, wm1))
         out = ctx.emit("Gather", flat, at, ints(ctx, 0, "axis0"), batch_dims=0)
+    return ctx.emit("Select", _kept(ctx, in_y, in_x, hm1, wm1, -1), out,
+                    _fill(ctx, extrapolation), auto_broadcast="numpy", name="")
+
+
+def _kept(ctx: NodeContext, in_y: Port, in_x: Port, hm1: Port, wm1: Port, axis: int) -> Port:
+    """The samples TF keeps ([B, ch, cw], both positions inside the image), with a channel
+    axis inserted at ``axis`` (1: NCHW crops, -1: NHWC)."""
     inside = ctx.emit("LogicalAnd", _inside(ctx, in_y, hm1), _inside(ctx, in_x, wm1))
-    inside = ctx.emit("Unsqueeze", inside, ints(ctx, [-1], "channel_axis"))
-    fill = ctx.const(F32(extrapolation), name="extrapolation_value")
-    return ctx.emit("Select", inside, out, fill, auto_broadcast="numpy", name="")
+    return ctx.emit("Unsqueeze", inside, ints(ctx, [axis], "channel_axis"))
+
+
+def _fill(ctx: NodeContext, extrapolation: float) -> Port:
+    return ctx.const(F32(extrapolation), name="extrapolation_value")
 
 
 # -- Where and Assert --------------------------------------------------------------------------
