@@ -136,12 +136,11 @@ def pin_output_shapes(graph: Graph, config) -> None:
         shape = builder.const(np.array(target, np.int64), f"{x.node}/declared_shape")
         (pinned,) = builder.emit("Reshape", [x, shape], f"{x.node}/declared",
                                  {"special_zero": True})
-        names = graph.info(x).names
-        graph.info(pinned).names.extend(n for n in names if n not in graph.info(pinned).names)
-        names.clear()
+        graph.info(pinned).names.extend(graph.info(x).names)  # the output keeps its names
+        graph.info(x).names.clear()
         graph.set_input(result.name, 0, pinned)
-        log.debug("output %s: shape %s as TensorFlow declares it", result.attrs.get("_tensor"),
-                  graph.info(pinned).shape)
+        log.debug("output %s: shape %s kept static (%s)", tensor, graph.info(pinned).shape,
+                  "known to a plugin" if always else "declared by TensorFlow")
 
 
 ALL_PASSES = [note_output_shapes, pin_output_shapes]

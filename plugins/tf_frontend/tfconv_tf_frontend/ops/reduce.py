@@ -100,8 +100,8 @@ def top_k_v2(ctx: NodeContext) -> Outputs:
 
 def _sort_fix_ties(ctx: NodeContext, x: Port, k: Port, rank: int, n: Port) -> Port:
     """The int32 indices of TF's top ``k`` of ``x`` (last axis of size ``n`` <= KEY_LIMIT):
-    an unstable full sort; each value's run of equal values numbered (``d``, a CumSum of where
-    the sorted value changes); then the k smallest of ``d * n + index``: unique keys, ordered by
+    an unstable full sort; each value's run of equal values numbered (``run``, a CumSum of where
+    the sorted value changes); then the k smallest of ``run * n + index``: unique keys, ordered by
     value and, among equal values, by index, as TF's stable sort."""
     last = ctx.const(np.array(rank - 1, np.int32), name="axis")
     v, i = ctx.emit("TopK", x, n, axis=-1, mode="max", sort="value", index_element_type="int32",
