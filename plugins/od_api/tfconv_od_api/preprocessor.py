@@ -298,22 +298,32 @@ def _min_max_size(b: TfOps, shape: Port, min_dim: float, max_dim: float | None) 
 
 
 def _pad(b: TfOps, image: Port, size: Port, padding: Padding) -> Port:
-    """Each channel of ``image`` [B,h,w,C] padded at the bottom and right to the max dimension
-    with its own value, as the body's unstack / PadV2 / stack does."""
-    zero = b.const(np.int32(0), "pad/zero")
+    """``image`` [B,h,w,C] padded at the bottom and right to the max dimension, each channel with
+    its own value, as the body's unstack / PadV2 / stack does. Written as one zero pad plus the
+    values times a mask that is 1 in the padding (``x + 0*v`` is ``x`` and ``0 + 1*v`` is ``v``,
+    exactly): the unstacked channels ran on OpenVINO's reference Split and Concat (EfficientDet-D0
+    fixture: 1.9 of its 16 ms)."""
+    zero, one = b.const(np.int32(0), "pad/zero"), b.const(np.int32(1), "pad/one")
     edge = b.const(np.int32(padding.size), "pad/max_dimension")
-    rows = [b.pack([zero, zero], "pad/batch"),
-            b.pack([zero, b.binary("Sub", edge, b.element(size, 0, "pad/h"), "pad/bottom")], "pad/rows"),
-            b.pack([zero, b.binary("Sub", edge, b.element(size, 1, "pad/w"), "pad/right")], "pad/cols")]
-    paddings = b.pack(rows, "pad/paddings")
-    n = len(padding.values)
-    unpack = b.graph.add_op("Unpack", b.graph.unique_name(f"{b.scope}/pad/channels"), [image],
-                            {"num": n, "axis": 3}, num_outputs=n)
-    padded = [b.op("PadV2", f"pad/channel_{i}", [Port(unpack.name, i), paddings,
-                                                 b.const(np.float32(v), f"pad/value_{i}")],
-                   F32, None, Tpaddings=I32)
-              for i, v in enumerate(padding.values)]
-    return b.pack(padded, "pad/stack", axis=3)
+    h, w = b.element(size, 0, "pad/h"), b.element(size, 1, "pad/w")
+    paddings = b.pack([b.pack([zero, zero], "pad/batch"),
+                       b.pack([zero, b.binary("Sub", edge, h, "pad/bottom")], "pad/rows"),
+                       b.pack([zero, b.binary("Sub", edge, w, "pad/right")], "pad/cols"),
+                       b.pack([zero, zero], "pad/channels")], "pad/paddings")
+    values = np.asarray(padding.values, np.float32)
+
+    def pad(x: Port, value: float, name: str) -> Port:
+        return b.op("PadV2", name, [x, paddings, b.const(np.float32(value), f"{name}/value")],
+                    F32, None, Tpaddings=I32)
+
+    if np.all(values == values[0]):
+        return pad(image, float(values[0]), "pad/image")
+    inside = b.op("Fill", "pad/inside", [b.pack([one, h, w, one], "pad/inside_shape"),
+                                         b.const(np.float32(0), "pad/inside_value")],
+                  F32, None, index_type=I32)
+    outside = pad(inside, 1.0, "pad/outside")  # [1, max, max, 1]: 1 in the padding
+    fill = b.binary("Mul", outside, b.const(values, "pad/values"), "pad/fill")
+    return b.binary("AddV2", pad(image, 0.0, "pad/image"), fill, "pad/padded")
 
 
 AFFINE_OPS = ("Mul", "Sub", "Add", "AddV2", "RealDiv")
