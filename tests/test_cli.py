@@ -207,19 +207,43 @@ def test_timings_prints_one_line_with_every_stage_and_peak_memory(tmp_path):
     assert float(fields["peak_rss_mib"]) > 10
 
 
-def test_help_imports_no_protobuf_networkx_ml_dtypes_or_metadata():
-    """``tfconv --help`` stays quick: the heavy libraries load when a model is converted."""
+def test_help_imports_no_numpy_protobuf_networkx_ml_dtypes_or_metadata():
+    """``tfconv --help`` stays quick: the heavy libraries load when a model is converted (or
+    validate, classify or detect runs)."""
     code = ("import contextlib, io, sys\n"
             "from tfconv.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
             "    assert main(['--help']) == 0\n"
             "assert 'convert' in out.getvalue()\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'google', 'networkx', 'ml_dtypes', 'tensorflow', 'openvino'}), "
+            "{'google', 'networkx', 'ml_dtypes', 'tensorflow', 'openvino', 'numpy'}), "
             "'importlib.metadata' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[] False"  # plugins found without importlib.metadata
+
+
+def test_deferred_commands_list_and_run_as_their_real_commands():
+    """validate, classify and detect are listed by ``tfconv --help`` with the first sentence of
+    the real command's help (built when the command runs), and each answers its own --help."""
+    from click.testing import CliRunner
+    from tfconv import plugins
+    from tfconv.cli import make_cli
+    from tfconv_ir_backend.tools import Deferred
+
+    cli = make_cli(plugins.get_plugin_manager())
+    runner = CliRunner()
+    for name in ("validate", "classify", "detect"):
+        stand_in = cli.commands[name]
+        assert isinstance(stand_in, Deferred)
+        real = stand_in.command
+        assert real.name == name and not isinstance(real, Deferred)
+        assert real.help.startswith(stand_in.help.rstrip(".")), (stand_in.help, real.help)
+        assert stand_in.get_short_help_str() == real.get_short_help_str()
+        shown = runner.invoke(cli, [name, "--help"])
+        assert shown.exit_code == 0 and f"Usage: cli {name} [OPTIONS]" in shown.output
+    validate = cli.commands["validate"].command  # convert's model flags are taken
+    assert {"input_model", "input_shape", "input"} <= {p.name for p in validate.params}
 
 
 def test_float32_conversion_does_not_import_ml_dtypes(tmp_path):
