@@ -1,4 +1,5 @@
-"""Builds ``faster_rcnn_resnet50_tf2.tar.xz`` (the record of how; the tests only unpack it).
+"""Builds ``faster_rcnn_resnet50_tf2.tar.xz`` and (argument ``mask``) ``mask_rcnn_resnet50_tf2.tar.xz``
+(the record of how; the tests only unpack them).
 
 The Object Detection API cannot be installed into the test virtualenv (its ``_pb2`` modules
 predate protobuf 4, and it imports modules it never uses), so this runs outside ``make``, with
@@ -8,7 +9,7 @@ the API beside the venv's TensorFlow:
     .venv/bin/pip install --no-deps --target /tmp/od/site scipy
     mkdir -p /tmp/od/stubs/tensorflow_io && touch /tmp/od/stubs/tensorflow_io/__init__.py
     PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python TF_USE_LEGACY_KERAS=1 \\
-        PYTHONPATH=/tmp/od/site:/tmp/od/stubs .venv/bin/python tests/od_api/data/make_faster_rcnn_tf2.py OUT_DIR
+        PYTHONPATH=/tmp/od/site:/tmp/od/stubs .venv/bin/python tests/od_api/data/make_faster_rcnn_tf2.py OUT_DIR [mask]
 
 The model: the TF2 zoo's ``faster_rcnn_resnet50_v1_640x640`` config (``faster_rcnn_resnet50_keras``)
 with 3 classes, a 160-pixel keep_aspect_ratio resizer, 30 proposals and 20 detections, built by
@@ -17,8 +18,8 @@ every kernel is a rotation of one shared random sequence of 65,521 floats (std 1
 variables compress to almost nothing); each backbone conv's BatchNorm then normalises: moving
 statistics calibrated on an image, gamma/beta random; the predictors are calibrated on the same
 image: class logits centred per class and scaled to std 1 (RPN) and 1.5 (second stage), plus
-biases of std 0.1; box encodings scaled to std 0.5. It prints TF's detections on the test's
-three images.
+biases of std 0.1; box encodings scaled to std 0.5; the mask head's convs to std 1 and its mask
+logits centred and scaled to std 1. It prints TF's detections on the test's three images.
 """
 import importlib
 import shutil
@@ -59,13 +60,27 @@ from object_detection.protos import pipeline_pb2  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from od_api.test_od_fixtures import scene  # noqa: E402
 
-NAME = "faster_rcnn_resnet50_tf2"
+NAMES = {False: "faster_rcnn_resnet50_tf2", True: "mask_rcnn_resnet50_tf2"}
+# Mask R-CNN (the ``mask`` argument): the same model with the TF2 zoo's Mask R-CNN mask head
+# (predict_instance_masks, a third stage that predicts the masks of the detections), small.
+MASK_HEAD = """
+      conv_hyperparams { op: CONV regularizer { l2_regularizer { weight: 0.0 } }
+        initializer { truncated_normal_initializer { stddev: 0.01 } } }
+      predict_instance_masks: true mask_prediction_conv_depth: 32 mask_height: 8 mask_width: 8
+      mask_prediction_num_conv_layers: 2"""
 PERIOD = 65521
+# Layers calibrated on their first call: (kind, output std). "class" logits are centred per
+# class, "mask" logits per class channel; "box" encodings and "hidden" layers only scaled (the
+# mask head's convs have no BatchNorm: unscaled, its logits would be ~1e4 and their sigmoid a
+# step that float rounding flips).
 TARGETS = {"ClassPredictor": ("class", 1.0), "ClassPredictor_dense": ("class", 1.5),
-           "BoxEncodingPredictor": ("box", 0.5), "BoxEncodingPredictor_dense": ("box", 0.5)}
+           "BoxEncodingPredictor": ("box", 0.5), "BoxEncodingPredictor_dense": ("box", 0.5),
+           "MaskPredictor_conv2d_0": ("hidden", 1.0), "MaskPredictor_upsample_conv2d": ("hidden", 1.0),
+           "MaskPredictor_last_conv2d": ("mask", 1.0)}
 CONFIG = """
 model {
   faster_rcnn {
+    STAGES
     num_classes: 3
     image_resizer { keep_aspect_ratio_resizer { min_dimension: 160 max_dimension: 160 pad_to_max_dimension: true } }
     feature_extractor { type: 'faster_rcnn_resnet50_keras' batch_norm_trainable: true }
@@ -86,7 +101,7 @@ model {
       use_dropout: false dropout_keep_probability: 1.0
       fc_hyperparams { op: FC regularizer { l2_regularizer { weight: 0.0 } }
         initializer { variance_scaling_initializer { factor: 1.0 uniform: true mode: FAN_AVG } } }
-      share_box_across_classes: true } }
+      share_box_across_classes: true MASK_HEAD } }
     second_stage_post_processing { batch_non_max_suppression {
       score_threshold: 0.0 iou_threshold: 0.6 max_detections_per_class: 20 max_total_detections: 20 }
       score_converter: SOFTMAX }
@@ -134,9 +149,10 @@ def install_calibration(model, rng):
                 if id(_l) not in done:
                     pre = _o(inputs, *a, **k) - _l.bias
                     axes = list(range(len(pre.shape) - 1))
-                    # class logits centred per class (a shared component would make one class
-                    # win everywhere), then scaled to std _t; box encodings only scaled
-                    mean = tf.reduce_mean(pre, axes) if _kind == "class" else tf.zeros_like(_l.bias)
+                    # logits centred per class (a shared component would make one class win
+                    # everywhere), then scaled to std _t
+                    centred = _kind in ("class", "mask")
+                    mean = tf.reduce_mean(pre, axes) if centred else tf.zeros_like(_l.bias)
                     scale = _t / max(float(tf.math.reduce_std(pre - mean)), 1e-12)
                     _l.kernel.assign(_l.kernel * scale)
                     noise = rng.normal(0.0, 0.1, _l.bias.shape) if _kind == "class" else 0.0
@@ -151,11 +167,13 @@ def forward(model, image):
     return model.postprocess(model.predict(pre, shapes), shapes)
 
 
-def main(out_dir: Path) -> None:
-    work = out_dir / NAME
+def main(out_dir: Path, mask: bool) -> None:
+    name = NAMES[mask]
+    work = out_dir / name
     shutil.rmtree(work, ignore_errors=True)
     cfg = pipeline_pb2.TrainEvalPipelineConfig()
-    text_format.Merge(CONFIG, cfg)
+    text_format.Merge(CONFIG.replace("STAGES", "number_of_stages: 3" if mask else "")
+                      .replace("MASK_HEAD", MASK_HEAD if mask else ""), cfg)
     tf.random.set_seed(0)
     rng = np.random.default_rng(0)
     image = scene(150, 200, 0)
@@ -173,9 +191,9 @@ def main(out_dir: Path) -> None:
     exporter_lib_v2.export_inference_graph("image_tensor", cfg, str(ckpt_dir), str(work))
     shutil.rmtree(ckpt_dir)
     shutil.rmtree(work / "checkpoint")
-    archive = Path(__file__).with_name(f"{NAME}.tar.xz")
+    archive = Path(__file__).with_name(f"{name}.tar.xz")
     tar = subprocess.Popen(["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner",
-                            "--mtime=2026-12-03", "-C", str(out_dir), "-cf", "-", NAME],
+                            "--mtime=2026-12-03", "-C", str(out_dir), "-cf", "-", name],
                            stdout=subprocess.PIPE)
     with open(archive, "wb") as f:
         subprocess.run(["xz", "-9e", "-T1"], stdin=tar.stdout, stdout=f, check=True)
@@ -185,10 +203,11 @@ def main(out_dir: Path) -> None:
         out = fn(input_tensor=tf.constant(scene(h, w, i)))
         classes, counts = np.unique(out["detection_classes"].numpy(), return_counts=True)
         scores = out["detection_scores"].numpy()[0]
+        masks = f", masks {float(out['detection_masks'].numpy().std()):.3f} std" if mask else ""
         print(f"image {i} {h}x{w}: {int(out['num_detections'][0])} detections, classes "
               f"{dict(zip(classes.astype(int).tolist(), counts.tolist()))}, scores "
-              f"{scores.min():.3f}-{scores.max():.3f}")
+              f"{scores.min():.3f}-{scores.max():.3f}{masks}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2:] == ["mask"])
