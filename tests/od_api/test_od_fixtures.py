@@ -81,6 +81,17 @@ class References:
         return self._cache[name]
 
 
+def assert_varied(ref: dict[str, np.ndarray], min_spread: float) -> None:
+    """A reference worth comparing with: 20 detections of several classes whose scores spread by
+    ``min_spread`` (and masks that are not flat)."""
+    assert int(ref["num_detections"][0]) == TOP
+    assert len(set(ref["detection_classes"][0].tolist())) >= 2
+    scores = ref["detection_scores"][0]
+    assert scores.max() - scores.min() > min_spread
+    if "detection_masks" in ref:
+        assert np.ptp(ref["detection_masks"][0]) > 0.1
+
+
 def tf_run(pb: Path, images: list[np.ndarray], outputs: list[str]) -> list[dict[str, np.ndarray]]:
     import tensorflow as tf
     gd = tf.compat.v1.GraphDef()
