@@ -188,3 +188,44 @@ def test_first_party_and_example_plugins_declare_a_supported_api():
             assert plugins.plugin_api(plugin) in plugins.SUPPORTED_APIS, name
     import tfconv_custom_op
     assert tfconv_custom_op.TFCONV_API == plugins.PLUGIN_API
+
+
+RAISES_IN_HOOK = """
+from tfconv import hookimpl
+TFCONV_API = 1
+
+@hookimpl
+def tfconv_register_translators(registry):
+    import tfconv_contract_raises_translators  # a module its install lost
+"""
+
+
+def test_a_registration_hook_that_raises_is_named_with_its_fix_not_a_crash(tmp_path):
+    """An installed plugin whose module imports but whose hook raises (here: a submodule gone
+    from a half-removed editable install) stops the conversion with one line naming the plugin,
+    its distribution, the hook and the way out; no traceback, no crash log."""
+    root = install(tmp_path, "raises", RAISES_IN_HOOK)
+    crashes = tmp_path / "crashes"
+    env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+               TFCONV_CRASH_DIR=str(crashes))
+    graph = tmp_path / "g.pbtxt"
+    graph.write_text('node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: '
+                     'DT_FLOAT } } attr { key: "shape" value { shape { dim { size: 2 } } } } }\n'
+                     'node { name: "y" op: "Relu" input: "x" attr { key: "T" value { type: '
+                     'DT_FLOAT } } }\n')
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "tfconv.cli", "convert", "--input_model", str(graph),
+           "--output_dir", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 70, run.stderr
+    assert "Traceback" not in run.stderr and "crash log" not in run.stderr
+    errors = [ln for ln in run.stderr.splitlines() if "ERROR" in ln]
+    assert len(errors) == 1, run.stderr
+    assert ("plugin 'raises' (distribution tfconv-contract-raises 0.3.1) failed in "
+            "tfconv_register_translators: ModuleNotFoundError") in errors[0]
+    assert "TFCONV_DISABLE_PLUGINS=raises" in errors[0]
+    assert not crashes.exists() and not out.exists()
+    env["TFCONV_DISABLE_PLUGINS"] = "raises"
+    fixed = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert fixed.returncode == 0, fixed.stderr
+    assert (out / "g.xml").exists()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, TfconvError
 
 if TYPE_CHECKING:  # each registry's module is imported when that registry is asked for
     from .emit import EmitterRegistry
@@ -199,8 +199,24 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, registry) -> None:
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         registry.current_plugin = impl.plugin_name
         kwargs = {"registry": registry} if "registry" in impl.argnames else {}
-        impl.function(**kwargs)
+        try:
+            impl.function(**kwargs)
+        except TfconvError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a plugin's bug: named, never a traceback
+            raise PluginError(_broken_hook(pm, impl, hook_name, err)) from err
     registry.current_plugin = "?"
+
+
+def _broken_hook(pm: pluggy.PluginManager, impl, hook_name: str, err: Exception) -> str:
+    """What to tell the user when an installed plugin's registration hook raises."""
+    dist = {id(p): d for p, d in pm.list_plugin_distinfo()}.get(id(impl.plugin))
+    where = (f" (distribution {dist.metadata['Name']} {dist.version})" if dist is not None
+             else "")
+    return (f"plugin {impl.plugin_name!r}{where} failed in {hook_name}: "
+            f"{type(err).__name__}: {err}. This is a bug or a broken install of that plugin: "
+            f"reinstall, upgrade or uninstall it, or leave it out with "
+            f"TFCONV_DISABLE_PLUGINS={impl.plugin_name}")
 
 
 def ir_ops(pm: pluggy.PluginManager) -> IROpRegistry:
