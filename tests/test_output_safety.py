@@ -243,3 +243,36 @@ def test_exit_codes(models, tmp_path):
         assert f"\n    {code}" in help_text, help_text
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "| 70 |" in readme and "| 3 |" in readme
+
+
+def test_files_reach_the_disk_before_they_replace_the_users(tmp_path, monkeypatch):
+    """``fsync`` is spent where a machine crash could lose what the user had: every staged file,
+    the journal and the staging folder are flushed before the first rename over an existing
+    file, the directory after the last. Into a fresh place nothing is replaced and nothing
+    waits for the disk."""
+    from tfconv import output
+
+    events: list[tuple[str, str]] = []
+    real_replace = os.replace
+    monkeypatch.setattr(output, "_fsync", lambda path: events.append(("fsync", Path(path).name)))
+    monkeypatch.setattr(output.os, "replace",
+                        lambda a, b: (events.append(("replace", Path(b).name)), real_replace(a, b)))
+
+    def emit(staging: Path) -> list[Path]:
+        for name, data in (("m.bin", b"\0" * 64), ("m.xml", b"<net/>")):
+            (staging / name).write_bytes(data)
+        return [staging / "m.bin", staging / "m.xml"]
+
+    out = tmp_path / "out"
+    output.write_all(out, emit)
+    assert [e for e in events if e[0] == "fsync"] == [] and len(events) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["m.bin", "m.xml"]
+
+    events.clear()
+    output.write_all(out, emit)
+    first_replace = next(i for i, e in enumerate(events) if e[0] == "replace")
+    flushed = {name for kind, name in events[:first_replace] if kind == "fsync"}
+    assert {"m.bin", "m.xml", output.JOURNAL} <= flushed
+    assert any(n.startswith(output.STAGING_PREFIX) for n in flushed)
+    assert events[-1] == ("fsync", "out")
+    assert (out / "m.xml").read_bytes() == b"<net/>"

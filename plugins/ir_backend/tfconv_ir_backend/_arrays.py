@@ -1,13 +1,40 @@
 """Fast contiguous copies of transposed weights (numpy's generic strided copy is slow for the
-large transposes that TF->IR weight layouts need)."""
+large transposes that TF->IR weight layouts need). A big copy is split by output channels over
+a few threads: numpy copies and multiplies without the GIL, so they run side by side."""
 from __future__ import annotations
 
 import mmap
+import os
 import tempfile
+from typing import Callable
 
 import numpy as np
 
 FAST_FROM = 1 << 20  # bytes: below this numpy's own copy is as fast
+PARALLEL_FROM = 4 << 20  # bytes: below this starting the other threads costs more than it saves
+THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else os.cpu_count() or 1))
+_POOL = None
+
+
+def _in_parallel(count: int, block: int, nbytes: int, work: Callable[[int, int], None]) -> None:
+    """``work(start, stop)`` over ``range(count)`` cut into block-aligned parts, one per thread
+    (all in this thread when the copy is small or there is one core)."""
+    blocks = -(-count // block)
+    parts = min(THREADS, blocks) if nbytes >= PARALLEL_FROM else 1
+    if parts <= 1:
+        work(0, count)
+        return
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="tfconv-weights")
+    per = -(-blocks // parts) * block
+    ranges = [(lo, min(lo + per, count)) for lo in range(0, count, per)]
+    pending = [_POOL.submit(work, lo, hi) for lo, hi in ranges[1:]]
+    work(*ranges[0])
+    for done in pending:
+        done.result()
 
 
 def _block(factor: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
@@ -22,11 +49,17 @@ def transpose2d(a: np.ndarray, block: int = 256, factor: np.ndarray | None = Non
     (``factor`` broadcastable to the result, in its dtype)."""
     rows, cols = a.shape
     out = np.empty((cols, rows), a.dtype)
-    for i in range(0, rows, block):
-        for j in range(0, cols, block):
-            out[j:j + block, i:i + block] = a[i:i + block, j:j + block].T
-    if factor is not None:  # measured: faster after the copy than block by block here
-        np.multiply(out, factor, out=out)
+
+    def part(first: int, last: int) -> None:
+        for i in range(0, rows, block):
+            for j in range(first, last, block):
+                end = min(j + block, last)
+                out[j:end, i:i + block] = a[i:i + block, j:end].T
+        if factor is not None:  # measured: faster after the copy than block by block here
+            mine = out[first:last]
+            np.multiply(mine, _block(factor, slice(first, last), slice(None)), out=mine)
+
+    _in_parallel(cols, block, a.nbytes, part)
     return out
 
 
@@ -40,13 +73,16 @@ def _oihw_from_hwio(src: np.ndarray, factor: np.ndarray | None = None,
         flat = None if factor is None else factor.reshape(factor.shape[:2])
         return transpose2d(src.reshape(i, o), factor=flat).reshape(o, i, 1, 1)
     out = np.empty((o, i, h, w), src.dtype)
-    for a in range(0, o, block):
-        for c in range(0, i, block):
-            part = src[:, :, c:c + block, a:a + block].transpose(3, 2, 0, 1)
-            target = out[a:a + block, c:c + block]
-            target[...] = part
-            if factor is not None:  # while the block is in cache
-                target *= _block(factor, slice(a, a + block), slice(c, c + block))
+
+    def part(first: int, last: int) -> None:
+        for a in range(first, last, block):
+            for c in range(0, i, block):
+                target = out[a:a + block, c:c + block]
+                target[...] = src[:, :, c:c + block, a:a + block].transpose(3, 2, 0, 1)
+                if factor is not None:  # while the block is in cache
+                    target *= _block(factor, slice(a, a + block), slice(c, c + block))
+
+    _in_parallel(o, block, src.nbytes, part)
     return out
 
 
