@@ -251,3 +251,32 @@ def test_training_graph_leftovers(tmp_path, head):
         assert len(model.outputs) == 1
         got = core().compile_model(model, "CPU", F32)([data])[0]
         assert rel_err(np.asarray(got), expected) <= 1e-4, form
+
+
+def test_op_reasons_quick_path_decides_as_the_full_one(monkeypatch):
+    """``op_reason`` answers None for most nodes without splitting their names; over scope names
+    of every kind it marks, and ops of every kind, it answers as the full check does."""
+    import itertools
+    import re
+
+    from tfconv_tf_frontend import outputs
+
+    scopes = ["resnet/block1", "gradients", "gradients_1", "a/Regularizer", "l2_regularizer_3",
+              "save", "save_2", "saver", "summaries", "losses", "loss", "total_loss_1",
+              "ce_loss", "x_losses", "loss_fn", "losses_2", "regularization_loss", "lossy",
+              "savings", "net/Conv"]
+    leaves = ["Conv2D", "loss", "total_loss", "Relu"]
+    ops = ["Conv2D", "L2Loss", "SaveV2", "RestoreV2", "ScalarSummary", "HistogramSummary",
+           "ApplyAdam", "ResourceApplyGradientDescent", "ResourceSparseApplyAdagrad",
+           "AssignAdd", "AssignVariableOp", "CountUpTo", "SparseSoftmaxCrossEntropyWithLogits",
+           "Identity", "MatMul"]
+    names = [f"{a}/{b}/{leaf}" for a, b in itertools.product(scopes, repeat=2) for leaf in leaves]
+    names += leaves
+    quick = {(n, op): outputs.op_reason(n, op) for n in names for op in ops}
+    monkeypatch.setattr(outputs, "_MARKED_NAME", re.compile(""))  # always the full check
+    full = {(n, op): outputs.op_reason(n, op) for n in names for op in ops}
+    assert quick == full
+    assert sum(r is None for r in full.values()) > 100  # both answers were asked for
+    assert {r for r in full.values() if r} >= {outputs.REGULARIZER, outputs.LOSS, outputs.SAVER,
+                                                outputs.SUMMARY, outputs.OPTIMIZER,
+                                                outputs.METRIC, outputs.UPDATE}

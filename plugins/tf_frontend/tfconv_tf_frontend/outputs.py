@@ -17,6 +17,7 @@ leftover, they all stay outputs (the model then says nothing better).
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,8 +82,17 @@ def _node_name(ref: str) -> str:
     return base if sep and idx.isdigit() else name
 
 
+# Every name op_reason can mark contains one of these; every op it can mark is below. A node
+# with neither (nearly all of an inference graph) is decided without splitting its name.
+_MARKED_NAME = re.compile("gradients|Regularizer|l2_regularizer|save|summaries|loss")
+_MARKED_OPS = ({"L2Loss"} | SAVER_OPS | ACCUMULATE_OPS | UPDATE_OPS | LOSS_OPS)
+
+
 def op_reason(name: str, op: str) -> str | None:
     """Why one node marks the branch it is on as a training leftover (None: it does not)."""
+    if (op not in _MARKED_OPS and "Summary" not in op and "Apply" not in op
+            and _MARKED_NAME.search(name) is None):
+        return None
     parts = name.split("/")
     if "gradients" in parts[:-1] or any(p.startswith("gradients_") for p in parts[:-1]):
         return OPTIMIZER
