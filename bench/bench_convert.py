@@ -1,7 +1,9 @@
 """Benchmark and target check: tfconv vs ovc, side by side (issue 15, targets 1 and 4).
 
-Every job is converted by both converters as whole processes (``PYTHONDONTWRITEBYTECODE``
-unset for both, so both use their byte-code caches as users' installs do), alternating
+Every job is converted by both converters as whole processes, run from a user's install of
+both (``userenv.py``: wheels, not the test virtualenv's editable installs, whose start-up hooks
+cost every process ~15 ms) with ``PYTHONDONTWRITEBYTECODE`` unset (byte-code caches, as users'
+installs have them), alternating
 tfconv, ovc, tfconv, ovc... after one warm-up run each; the figures are medians. Wall time is
 measured around the process, peak RSS comes from ``wait4``; tfconv runs with ``--timings`` so
 the table names its slowest stage. Each run converts into a fresh output directory (the last
@@ -36,13 +38,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import userenv  # bench/, the directory of this script
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the zoo, imported only by prepare() in a child
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FROZEN = ["keras3-MobileNetV2", "keras3-ResNet50", "keras3-InceptionV3"]
 TEXT_SOURCE = "slim-inception_v1"  # its frozen graph, written as text, is the text job
-BIN = Path(sys.executable).parent
+BIN = userenv.bin_dir()  # a user's install of tfconv and ovc (userenv.py says why)
 CACHE = ROOT / ".cache" / "bench"
 
 # Targets (issue 15): ratios tfconv/ovc, or seconds where there is no ratio target.
@@ -212,22 +216,22 @@ def run_jobs(jobs: list[Job], runs: int) -> None:
     for job in jobs:
         measure(job.ours), measure(job.theirs)  # warm-up: file cache, byte-code caches
         for _ in range(runs):
-            fresh(job)
+            fresh(job, "t")
             wall, rss, err = measure(job.ours)
             job.runs.append((wall, rss, stages_of(err)))
-            fresh(job)
+            fresh(job, "o")
             wall, rss, _ = measure(job.theirs)
             job.peer_runs.append((wall, rss))
         print(f"  measured {job.name}", file=sys.stderr, flush=True)
 
 
-def fresh(job: Job) -> None:
-    """Remove the job's last output (both tools') before a run that must start from nothing,
-    and let the disk finish freeing it before the clock starts."""
-    if job.fresh is not None and job.fresh.exists():
+def fresh(job: Job, tool: str) -> None:
+    """Remove one tool's last output of the job (``t``: tfconv's, ``o``: ovc's) before a run
+    that must start from nothing, and let the disk finish freeing it before the clock starts."""
+    if job.fresh is not None and (job.fresh / tool).exists():
         import shutil
 
-        shutil.rmtree(job.fresh)
+        shutil.rmtree(job.fresh / tool)
         os.sync()
 
 

@@ -33,6 +33,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import userenv  # bench/, the directory of this script
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_convert import alternating_latencies  # noqa: E402  (shared with the other benches)
 FIXTURES = Path(os.environ.get("TFCONV_OD_FIXTURES", ROOT.parent / "shared" / "fixtures" / "od_api"))
 MODELS = ["ssd_mobilenet_v2_tiny", "faster_rcnn_inception_v2_tiny"]
-BIN = Path(sys.executable).parent
+BIN = userenv.bin_dir()  # a user's install of tfconv and ovc (userenv.py says why)
 WALL_TARGET, LATENCY_TARGET = 0.1, 0.1
 TOP, MIN_IOU, SCORE_TOL = 20, 0.95, 2e-3
 

@@ -33,13 +33,15 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import userenv  # bench/, the directory of this script
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_convert import alternating_latencies  # noqa: E402  (shared with the other benches)
 CACHE = ROOT / ".cache" / "bench" / "rnn"
-BIN = Path(sys.executable).parent
+BIN = userenv.bin_dir()  # a user's install of tfconv and ovc (userenv.py says why)
 WALL_TARGET, LATENCY_TARGET, ERROR_TARGET = 1.0, 1.0, 1e-4
 MODELS = ["tf1_lstm_lm", "tf1_gru", "tf_keras_lstm_lm", "tf_keras_gru", "keras3_lstm_lm",
           "keras3_gru"]

@@ -26,9 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import userenv  # bench/, the directory of this script
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
-BIN = Path(sys.executable).parent
+BIN = userenv.bin_dir()  # a user's install of tfconv and ovc (userenv.py says why)
 RATIO_TARGET = 25.0  # 200k wall / 10k wall (20x more nodes)
 STAGES = ("startup", "load", "source_passes", "translate", "IR_passes", "write")
 FORMAT = 1  # bump when the generated graphs change

@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import userenv  # bench/, the directory of this script
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
-BIN = Path(sys.executable).parent
+BIN = userenv.bin_dir()  # a user's install of tfconv and ovc (userenv.py says why)
 RSS_TARGET_MIB = 1024
 
 BUILD = r'''
