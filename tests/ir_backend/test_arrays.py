@@ -3,6 +3,9 @@ with and without a per-channel factor, split over threads or not, equal numpy's 
 bit for bit (each element is copied, or multiplied once, either way)."""
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -38,3 +41,28 @@ def test_layout_copies_equal_numpy(kind, scaled, threads, monkeypatch):
     if threads > 1:
         assert _arrays._POOL is not None  # the split path really ran
         _arrays._POOL.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_forked_child_copies_with_threads_of_its_own(monkeypatch):
+    """The pool's threads do not survive a fork: a child of a process that already converted
+    big weights (a library user's multiprocessing) starts its own instead of waiting forever."""
+    monkeypatch.setattr(_arrays, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(_arrays, "THREADS", 2)
+    src = np.arange(64 * 600, dtype=np.float32).reshape(64, 600)
+    _arrays.transpose2d(src)
+    assert _arrays._POOL is not None
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when the split copy finishes and is right
+        ok = np.array_equal(_arrays.transpose2d(src), src.T)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's copy never finished")

@@ -17,6 +17,16 @@ THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaf
 _POOL = None
 
 
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool when needed."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _in_parallel(count: int, block: int, nbytes: int, work: Callable[[int, int], None]) -> None:
     """``work(start, stop)`` over ``range(count)`` cut into block-aligned parts, one per thread
     (all in this thread when the copy is small or there is one core)."""
