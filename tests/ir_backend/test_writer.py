@@ -317,6 +317,33 @@ def test_writer_streams_weights_without_copies(tmp_path):
     assert (tmp_path / "model.bin").stat().st_size == 8 * 4 * 1024 * 1024
 
 
+def test_disk_write_back_starts_only_for_a_bin_that_replaces_one(tmp_path, monkeypatch):
+    """Starting the disk early (``posix_fadvise``) only pays when the staged ``.bin`` will be
+    flushed before it replaces the user's (tfconv.output): a new IR in a fresh place leaves
+    the write-back to the kernel, after tfconv has exited."""
+    import os
+
+    import tfconv_ir_backend.writer as writer
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("no posix_fadvise on this OS")
+    calls: list[int] = []
+    monkeypatch.setattr(writer.os, "posix_fadvise", lambda fd, off, n, advice: calls.append(n))
+    b = builder()
+    x = param(b, "x", (1, 1024))
+    rng = np.random.default_rng(5)
+    y = x
+    for i in range(4):  # 16 MiB of weights: two write-back steps' worth
+        y = b.emit("MatMul", [y, b.const(rng.standard_normal((1024, 1024), np.float32), f"w{i}")],
+                   f"mm{i}")[0]
+    result(b, y)
+    out = tmp_path / "out"
+    fresh = write(b.graph, out / "staging")
+    assert calls == []
+    (out / "model.bin").write_bytes(b"the user's old IR")  # now the .bin replaces one
+    write(b.graph, out / "staging2")
+    assert len(calls) >= 2 and sum(calls) == fresh[1].stat().st_size
+
+
 # -- plugin --------------------------------------------------------------------------------------
 
 

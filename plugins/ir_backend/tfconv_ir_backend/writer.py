@@ -8,7 +8,6 @@ Constant data is streamed straight into the ``.bin`` file, each distinct byte co
 from __future__ import annotations
 
 
-import hashlib
 import os
 import re
 import sys
@@ -25,6 +24,11 @@ from tfconv.graph import TensorInfo
 from tfconv.irops import version_of
 
 from ._arrays import contiguous, release_pages
+
+try:  # hashlib's own blake2b, without hashlib's import of OpenSSL (2-3 ms of every start)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 if TYPE_CHECKING:
     from tfconv.config import ConvertConfig
@@ -138,8 +142,9 @@ class Blob:
 class BinWriter:
     """Appends constant data to the ``.bin`` stream, storing identical byte content once."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, write_back: bool = False) -> None:
         self.stream = stream
+        self._write_back = write_back  # start the disk early (see write_back)
         self.offset = 0
         # Equal constants are found by content digest (with size, type and shape), confirmed by
         # comparing the (graph-owned) arrays, so no temporary copy is kept. A constant is hashed
@@ -158,11 +163,11 @@ class BinWriter:
             return b""
         step = data.nbytes // 256
         picked = bytes(data[:64]) + bytes(data[-64:]) + data[::step].tobytes()
-        return hashlib.blake2b(picked, digest_size=8).digest()
+        return blake2b(picked, digest_size=8).digest()
 
     @staticmethod
     def _digest(data: np.ndarray) -> bytes:
-        return hashlib.blake2b(memoryview(data), digest_size=16).digest()
+        return blake2b(memoryview(data), digest_size=16).digest()
 
     @staticmethod
     def _bytes(value: np.ndarray) -> np.ndarray:
@@ -205,15 +210,18 @@ class BinWriter:
             release_pages(chunk)
         blob = Blob(self.offset, data.nbytes)
         self.offset += data.nbytes
-        if self.offset - self._written_back >= WRITE_BACK_EVERY:
+        if self._write_back and self.offset - self._written_back >= WRITE_BACK_EVERY:
             self.write_back()
         return blob
 
     def write_back(self) -> None:
         """Start writing what the stream holds so far to disk, without waiting: the disk works
         while the rest is converted, and the staging's ``fsync`` finds the file written
-        (ResNet50: the 0.04-0.3 s ``fsync`` of 100 MB drops to a few ms)."""
-        if not hasattr(os, "posix_fadvise"):
+        (ResNet50: the 0.04-0.3 s ``fsync`` of 100 MB drops to a few ms). Only for a ``.bin``
+        that will replace an existing one (``tfconv.output`` flushes only those): starting the
+        disk costs this process the file system's block allocation (ResNet50: ~15 ms, and up to
+        0.6 s when the disk is busy), which a new IR leaves to the kernel after tfconv exits."""
+        if not self._write_back or not hasattr(os, "posix_fadvise"):
             return
         try:
             self.stream.flush()
@@ -580,8 +588,11 @@ def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]
     order = writing_order(graph)
     # An OSError (a full disk, a read-only folder) propagates: tfconv.output turns it into one
     # message about --output_dir and leaves the existing files untouched.
+    # ``directory`` is a staging directory inside the output directory (tfconv.output): when
+    # the output directory already holds this .bin, the new one will replace it after an fsync.
+    replacing = (directory.parent / bin_path.name).exists()
     with bin_path.open("wb") as stream:
-        bins = BinWriter(stream)
+        bins = BinWriter(stream, write_back=replacing)
         tree = build_xml(graph, config.name, bins, order)
         bins.write_back()
     with xml_path.open("wb") as stream:
