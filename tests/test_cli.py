@@ -223,6 +223,28 @@ def test_help_imports_no_numpy_protobuf_networkx_ml_dtypes_or_metadata():
     assert result.stdout.strip() == "[] False"  # plugins found without importlib.metadata
 
 
+def test_classifier_conversion_imports_only_what_it_uses(tmp_path):
+    """``tfconv convert`` of a plain graph builds only the convert command and leaves the
+    modules it has no use for unimported (each is milliseconds of every start-up): the other
+    commands' modules, the transformations-config replacers, the OD API pipeline.config reader
+    and pre-processing rewriter, the Slim preprocessing table and OpenSSL's hashlib."""
+    pb = small_graph(tmp_path / "m.pb")
+    unused = ["tfconv.inspect", "tfconv.replacers", "tfconv_ir_backend.tools",
+              "tfconv_tf_frontend.commands", "tfconv_od_api.pipeline_config",
+              "tfconv_od_api.preprocessor", "tfconv_slim.table", "_hashlib"]
+    code = ("import sys\n"
+            "from tfconv.cli import main\n"
+            f"assert main(['convert', {str(pb)!r}, '-o', {str(tmp_path / 'ir')!r}, '--silent']) == 0\n"
+            f"print([m for m in {unused!r} if m in sys.modules])\n"
+            "print([m for m in ('tfconv_od_api.checks', 'tfconv_slim.passes') if m in sys.modules])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    loaded, plugins_seen = result.stdout.splitlines()
+    assert loaded == "[]"
+    assert plugins_seen == "['tfconv_od_api.checks', 'tfconv_slim.passes']"  # they did run
+    assert (tmp_path / "ir" / "m.xml").is_file()
+
+
 def test_deferred_commands_list_and_run_as_their_real_commands():
     """validate, classify and detect are listed by ``tfconv --help`` with the first sentence of
     the real command's help (built when the command runs), and each answers its own --help."""

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from tfconv import hookimpl
 from tfconv.passes import graph_pass
-from tfconv.replacers import apply_recipes, load_recipes
 
 log = logging.getLogger("tfconv.replacers")
 
@@ -23,6 +22,7 @@ def apply_config(graph, config) -> None:
     if not path:
         return
     from tfconv import plugins
+    from tfconv.replacers import apply_recipes, load_recipes  # only with the flag: 4 ms
     pm = graph.meta.get("plugin_manager")
     registry = plugins.replacers(pm) if pm is not None else None
     if registry is None:  # the graph did not come through tfconv.pipeline

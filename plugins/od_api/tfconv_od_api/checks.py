@@ -20,18 +20,25 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfconv.errors import UsageError
 from tfconv.findings import Finding
 from tfconv.graph import Graph
 from tfconv.passes import graph_pass
 
-from .pipeline_config import FLAG, ODConfig, OdConfigError, load
 from .recognize import NMS_TYPES, Recognition, recognize
+
+if TYPE_CHECKING:
+    from .pipeline_config import ODConfig
+
 
 log = logging.getLogger("tfconv.od_api")
 
 CONFIG_OPTION = "tensorflow_object_detection_api_pipeline_config"
+# The pipeline.config reader (pipeline_config.py) is imported where a config is read: a model
+# that is no OD API export never needs it (4 ms of every conversion's start-up).
+FLAG = "--" + CONFIG_OPTION
 META_CONFIG = "od_api_pipeline_config"
 META_RECOGNITION = "od_api_recognition"   # passes.RECOGNITION reads it
 
@@ -240,6 +247,7 @@ def check(graph: Graph, config) -> tuple[ODConfig, Recognition] | None:
                 "graph, the checkpoint and saved_model/")
         msg = f"{model} looks like {_what(rec)}: pass {FLAG} {where}{tail}"
         raise UsageError(msg)
+    from .pipeline_config import OdConfigError, load
     cfg = load(path)
     found = mismatches(cfg, rec)
     if found:
@@ -285,6 +293,7 @@ def describe(path, config, graph: Graph) -> list[Finding] | None:
     given = config.options.get(CONFIG_OPTION) if config is not None else None
     beside = config_beside(path)
     if given:
+        from .pipeline_config import OdConfigError, load
         try:
             found = mismatches(load(given), rec)
         except OdConfigError as err:

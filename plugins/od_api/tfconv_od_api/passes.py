@@ -33,7 +33,6 @@ from tfconv.errors import UsageError
 from tfconv.graph import Graph, Port
 from tfconv.passes import graph_pass
 
-from . import preprocessor
 from .tfops import F32, I32, TfOps
 
 log = logging.getLogger("tfconv.od_api")
@@ -177,6 +176,7 @@ def set_image_input(graph: Graph, config) -> None:
 def replace_preprocessor(graph: Graph, config) -> None:
     if not active(graph, config):
         return
+    from . import preprocessor  # only for OD API graphs (1 ms of every start-up)
     for loop in preprocessor.find_loops(graph):
         done = preprocessor.replace(graph, loop)
         log.info("OD API Preprocessor loop %s replaced by a batch-wide resize: %s", loop.frame,

@@ -18,12 +18,18 @@ rank.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from tfconv.errors import UsageError
 from tfconv.graph import Graph
 from tfconv.passes import graph_pass
 
-from . import table, topology
+from . import topology
+
+if TYPE_CHECKING:
+    from . import table
+
+# The spec's table (table.py) is imported once a Slim net is recognised (2 ms of start-up).
 
 log = logging.getLogger("tfconv.slim")
 
@@ -72,6 +78,7 @@ def requested_order(config) -> str | None:
 
 def arithmetic(pre: table.Preprocess) -> str:
     """The exact computation the IR embeds, as one line."""
+    from . import table
     x = "x_bgr[..., ::-1]" if pre.reverse_input_channels else f"x_{pre.input_order.lower()}"
     return (f"x_model = ({x} - {table.fmt_values(pre.mean_values)}) / "
             f"{table.fmt_values(pre.scale_values)}")
@@ -79,6 +86,7 @@ def arithmetic(pre: table.Preprocess) -> str:
 
 def advice(topo: topology.Topology) -> str | None:
     """The spec's values for ``topo`` and the flags that implement them, one message."""
+    from . import table
     row = table.row_for(topo.key)
     if row is None:
         return None
@@ -103,6 +111,7 @@ def recognise_topology(graph: Graph, config) -> None:
             raise UsageError(msg)
         return
     graph.meta[META_KEY] = topo.key
+    from . import table
     row = table.row_for(topo.key)
     given = user_preprocessing_flags(config)
     if order is None:

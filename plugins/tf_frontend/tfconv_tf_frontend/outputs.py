@@ -160,6 +160,8 @@ def classify_sinks(nodes: Mapping[str, tuple[str, Sequence[str]]], sinks: Sequen
     only its loss (and metrics, summaries) read. Such a tensor that a loss reads and that
     depends on ``weights`` (variables, weight constants) is an output too (after the sinks);
     ``candidate(name)`` says whether a node may be an output at all."""
+    if len(sinks) <= 1:  # one sink is the output whatever its reasons (nothing better)
+        return list(sinks), []
     known = known or {}
     accumulators = _accumulators(nodes)
     owner, metric = _owners(nodes, sinks, accumulators)
@@ -407,6 +409,8 @@ def for_graph(graph: Any, not_outputs: set[str]) -> tuple[list[Any], list[tuple[
     from tfconv.graph import Port
     skip = set(not_outputs) | BOOKKEEPING_OPS
     sinks = [op.name for op in graph if op.type not in skip and not graph.consumers(op.name)]
+    if len(sinks) <= 1:  # classify_sinks keeps a lone sink: no need to map the graph
+        return [Port(n, 0) for n in sinks], []
     nodes = {op.name: (op.type, [p.node for p in graph.inputs(op.name)]) for op in graph}
     weights = {op.name for op in graph if op.type in VARIABLE_OPS or (
         op.type == "Const" and op.outputs[0].shape is not None and len(op.outputs[0].shape) >= 2)}
