@@ -10,8 +10,8 @@ the table names its slowest stage. Each run converts into a fresh output directo
 run's is removed before the clock starts), as a user converting a model does; the row
 "ResNet50, over its IR" converts into the same directory every time, so both tools replace an
 existing IR (tfconv then flushes the new files to disk before renaming them over the old ones,
-and both pay the file system's freeing of the old 100 MB): reported, no target. Then the OpenVINO CPU latency of both IRs (alternating
-rounds, batch 1) and their layer counts.
+and both pay the file system's freeing of the old 100 MB): reported, no target. Then the
+OpenVINO CPU latency of both IRs (alternating rounds, batch 1) and their layer counts.
 
 Jobs: frozen MobileNetV2, ResNet50 and InceptionV3 (the zoo's Keras 3 nets, random weights),
 the SavedModel directories of the same nets, a text ``.pbtxt`` GraphDef (Slim Inception v1,
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -173,6 +174,11 @@ def prepare(only: set[str], tmp: Path) -> dict[str, str]:
     return paths
 
 
+def job_dir(tmp: Path, name: str) -> Path:
+    """Where a job's two IRs go (``t``: tfconv's, ``o``: ovc's)."""
+    return tmp / name.replace(" ", "_").replace(",", "")
+
+
 def make_jobs(only: set[str], tmp: Path) -> list[Job]:
     import json
 
@@ -188,7 +194,7 @@ def make_jobs(only: set[str], tmp: Path) -> list[Job]:
     jobs = []
 
     def add(name: str, kind: str, model: Path, fresh: bool = True) -> None:
-        out = tmp / name.replace(" ", "_").replace(",", "")
+        out = job_dir(tmp, name)
         jobs.append(Job(name, kind,
                         [tfconv, "convert", str(model), "--output_dir", str(out / "t"),
                          "--model_name", "model", "--silent", "--timings"],
@@ -229,8 +235,6 @@ def fresh(job: Job, tool: str) -> None:
     """Remove one tool's last output of the job (``t``: tfconv's, ``o``: ovc's) before a run
     that must start from nothing, and let the disk finish freeing it before the clock starts."""
     if job.fresh is not None and (job.fresh / tool).exists():
-        import shutil
-
         shutil.rmtree(job.fresh / tool)
         os.sync()
 
@@ -294,7 +298,7 @@ def ir_table(jobs: list[Job], tmp: Path) -> bool:
           f"{'ovc layers':>10} | result")
     ok_all = True
     for job in (j for j in jobs if j.converts and j.kind != "replace"):  # that one: ResNet50's IR
-        out = tmp / job.name.replace(" ", "_").replace(",", "")
+        out = job_dir(tmp, job.name)
         xmls = [out / "t" / "model.xml", out / "o" / "model.xml"]
         requests, feeds = [], []
         for xml in xmls:

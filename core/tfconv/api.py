@@ -34,7 +34,7 @@ API_ONLY = ("plugin_manager", "progress")
 
 def _convert_command(pm: pluggy.PluginManager) -> click.Command:
     """``tfconv convert`` as the CLI builds it for ``pm`` (with the plugins' options)."""
-    return make_cli(pm, only="convert").commands["convert"]
+    return make_cli(pm, convert_only=True).commands["convert"]
 
 
 def _flag(param: click.Option) -> str:

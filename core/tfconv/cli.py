@@ -138,9 +138,9 @@ def report(ir, files: list[Path], seconds: float) -> None:
     click.echo(f"[ SUCCESS ] Total execution time: {seconds:.2f} seconds.")
 
 
-def make_cli(pm: pluggy.PluginManager, only: str | None = None) -> click.Group:
+def make_cli(pm: pluggy.PluginManager, convert_only: bool = False) -> click.Group:
     """The ``tfconv`` group for one plugin manager (plugins add options and commands).
-    ``only="convert"``: the group holds ``convert`` alone, for running it (building the other
+    ``convert_only``: the group holds ``convert`` alone, for running it (building the other
     commands, and importing their modules, was ~8 ms of every conversion's start-up)."""
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -255,7 +255,7 @@ def make_cli(pm: pluggy.PluginManager, only: str | None = None) -> click.Group:
 
     for option_adder in [pm.hook.tfconv_add_options]:
         option_adder(command=convert)
-    if only == "convert":
+    if convert_only:
         return cli
     from .inspect import register as register_inspect
     register_inspect(cli, pm, convert)
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             pm.trace.root.setwriter(lambda m: click.echo(m, err=True, nl=False))
             pm.enable_tracing()
         # ``tfconv convert ...`` runs the one command: the others are not built.
-        cli = make_cli(pm, only="convert" if args[:1] == ["convert"] else None)
+        cli = make_cli(pm, convert_only=args[:1] == ["convert"])
         cli.main(args=args, prog_name="tfconv", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code

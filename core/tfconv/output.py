@@ -76,9 +76,11 @@ def _install(staging: Path, out_dir: Path, names: list[str], durable: bool = Tru
     return [out_dir / name for name in names]
 
 
-def _replaces(out_dir: Path, names: list[str]) -> bool:
-    """Whether installing ``names`` would replace a file already in ``out_dir``."""
-    return any(os.path.lexists(out_dir / name) for name in names)
+def replaces_existing(staged: Path) -> bool:
+    """Whether the file an emitter writes at ``staged`` (in the staging directory
+    :func:`write_all` gives it) will replace a file already in the output directory, and so
+    be flushed to disk first: an emitter may start that flush early (the IR writer does)."""
+    return os.path.lexists(staged.parent.parent / staged.name)
 
 
 def recover(out_dir: Path) -> None:
@@ -149,7 +151,7 @@ def write_all(out_dir: Path, write: Callable[[Path], list[Path]]) -> list[Path]:
         try:
             written = write(staging)
             names = [_inside(staging, p) for p in written]
-            durable = _replaces(out_dir, names)
+            durable = any(replaces_existing(staging / name) for name in names)
             journal = staging / JOURNAL
             journal.write_text(json.dumps(names))
             if durable:  # on disk before anything of the user's is replaced

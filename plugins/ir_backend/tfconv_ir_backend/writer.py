@@ -22,6 +22,7 @@ import numpy as np
 from tfconv.errors import OutputError
 from tfconv.graph import TensorInfo
 from tfconv.irops import version_of
+from tfconv.output import replaces_existing
 
 from ._arrays import contiguous, release_pages
 
@@ -588,11 +589,8 @@ def write_ir(graph: Graph, directory: Path, config: ConvertConfig) -> list[Path]
     order = writing_order(graph)
     # An OSError (a full disk, a read-only folder) propagates: tfconv.output turns it into one
     # message about --output_dir and leaves the existing files untouched.
-    # ``directory`` is a staging directory inside the output directory (tfconv.output): when
-    # the output directory already holds this .bin, the new one will replace it after an fsync.
-    replacing = (directory.parent / bin_path.name).exists()
     with bin_path.open("wb") as stream:
-        bins = BinWriter(stream, write_back=replacing)
+        bins = BinWriter(stream, write_back=replaces_existing(bin_path))
         tree = build_xml(graph, config.name, bins, order)
         bins.write_back()
     with xml_path.open("wb") as stream:

@@ -27,18 +27,16 @@ from tfconv.findings import Finding
 from tfconv.graph import Graph
 from tfconv.passes import graph_pass
 
+from .plugin import CONFIG_OPTION, FLAG
 from .recognize import NMS_TYPES, Recognition, recognize
 
+# The pipeline.config reader (pipeline_config.py) is imported where a config is read: a model
+# that is no OD API export never needs it (4 ms of every conversion's start-up).
 if TYPE_CHECKING:
     from .pipeline_config import ODConfig
 
-
 log = logging.getLogger("tfconv.od_api")
 
-CONFIG_OPTION = "tensorflow_object_detection_api_pipeline_config"
-# The pipeline.config reader (pipeline_config.py) is imported where a config is read: a model
-# that is no OD API export never needs it (4 ms of every conversion's start-up).
-FLAG = "--" + CONFIG_OPTION
 META_CONFIG = "od_api_pipeline_config"
 META_RECOGNITION = "od_api_recognition"   # passes.RECOGNITION reads it
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from tfconv.errors import UsageError
 
-FLAG = "--tensorflow_object_detection_api_pipeline_config"
+from .plugin import FLAG
 
 
 class OdConfigError(UsageError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from tfconv import hookimpl
 
 CONFIG_OPTION = "tensorflow_object_detection_api_pipeline_config"
+FLAG = "--" + CONFIG_OPTION
 OUTPUT_OPTION = "od_output"
 
 
@@ -18,7 +19,7 @@ OUTPUT_OPTION = "od_output"
 def tfconv_add_options(command):
     import click
     command.params.append(click.Option(
-        ["--" + CONFIG_OPTION], metavar="FILE",
+        [FLAG], metavar="FILE",
         help="TensorFlow Object Detection API models: the pipeline.config the exporter wrote "
              "beside the graph. The meta-architecture is recognised from the graph; every field "
              "the conversion uses is checked against it."))
